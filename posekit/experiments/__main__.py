@@ -1,0 +1,61 @@
+"""Command line for the experiments: each writes ``results.csv`` and a markdown table to ``--out``."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from .report import write_results
+
+EXPERIMENTS = {
+    "image-fit": ("image_fit", "SMPLify on 2D keypoints of held-out posed bodies (Table 5 / SMPLify-X Table 2)"),
+    "denoise": ("denoise", "motion denoising (Pose-NDF Table 3)"),
+    "occlusion": ("occlusion", "completion of occluded body parts (Pose-NDF Table 4)"),
+    "generate": ("generate", "pose generation: diversity and distance to data (Pose-NDF Fig. 9)"),
+    "all": ("run_all", "every experiment into one report"),
+}
+
+
+def _module(modname: str):
+    try:
+        return importlib.import_module(f"posekit.experiments.{modname}")
+    except ModuleNotFoundError as e:
+        if e.name != f"posekit.experiments.{modname}":
+            raise
+        return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m posekit.experiments", description=__doc__)
+    sub = p.add_subparsers(dest="experiment", required=True, metavar="{" + ",".join(EXPERIMENTS) + "}")
+    for name, (modname, help_) in EXPERIMENTS.items():
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.add_argument("--motions", required=True, help="folder of motion files (held-out subjects are used)")
+        sp.add_argument("--priors", required=True, help="folder with gmm.npz / vposer.pt / posendf.pt (trained there when absent)")
+        sp.add_argument("--out", required=True, help="output folder for results.csv, results.md and figures")
+        sp.add_argument("--fast", action="store_true", help="small quick variant (also set by POSEKIT_FAST=1)")
+        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+        mod = _module(modname)
+        if mod is not None and hasattr(mod, "add_arguments"):
+            mod.add_arguments(sp)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    modname = EXPERIMENTS[args.experiment][0]
+    mod = _module(modname)
+    if mod is None:
+        print(f"error: the {args.experiment!r} experiment is not available in this version of posekit", file=sys.stderr)
+        return 2
+    rows = mod.run(args)
+    if rows is not None and args.experiment != "all":
+        path = write_results(rows, Path(args.out))
+        print(f"wrote {path} and {path.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Result rows -> ``results.csv`` (columns ``experiment,setting,method,metric,value,std,n``) and markdown."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from ..utils import atomic_path
+
+RESULT_COLUMNS = ("experiment", "setting", "method", "metric", "value", "std", "n")
+EXPERIMENTS = ("denoise", "occlusion", "image-fit", "generate")
+METHODS = ("none", "gmm", "vposer", "posendf")
+
+
+def _check_row(row: Mapping) -> dict:
+    missing = [c for c in RESULT_COLUMNS if c not in row]
+    if missing:
+        raise ValueError(f"result row lacks columns {missing}; expected {list(RESULT_COLUMNS)}, got {dict(row)}")
+    if row["experiment"] not in EXPERIMENTS:
+        raise ValueError(f"experiment must be one of {EXPERIMENTS}, got {row['experiment']!r}")
+    if row["method"] not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {row['method']!r}")
+    out = {c: row[c] for c in RESULT_COLUMNS}
+    out["value"] = float(out["value"])
+    out["std"] = float(out["std"]) if out["std"] not in (None, "") else float("nan")
+    out["n"] = int(out["n"])
+    return out
+
+
+def write_results(rows: Iterable[Mapping], out_dir: str | os.PathLike, append: bool = False) -> Path:
+    """Write rows to ``out_dir/results.csv`` (atomically; appending keeps earlier rows) and ``results.md``."""
+    out_dir = Path(out_dir)
+    rows = [_check_row(r) for r in rows]
+    path = out_dir / "results.csv"
+    previous = read_results(path) if (append and path.exists()) else []
+    allrows = previous + rows
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=RESULT_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in allrows:
+        w.writerow({**r, "value": f"{r['value']:.6g}", "std": "" if math.isnan(r["std"]) else f"{r['std']:.6g}"})
+    with atomic_path(path) as tmp:
+        tmp.write_text(buf.getvalue())
+    with atomic_path(out_dir / "results.md") as tmp:
+        tmp.write_text(results_markdown(allrows))
+    return path
+
+
+def read_results(path: str | os.PathLike) -> list[dict]:
+    """Read a ``results.csv`` back into checked rows."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) != RESULT_COLUMNS:
+            raise ValueError(f"{path}: header {reader.fieldnames} is not {list(RESULT_COLUMNS)}")
+        return [_check_row(r) for r in reader]
+
+
+def results_markdown(rows: Iterable[Mapping]) -> str:
+    """One markdown table per (experiment, metric): settings as rows, methods as columns, 'mean ± std'."""
+    rows = [_check_row(r) for r in rows]
+    lines: list[str] = []
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["experiment"], r["metric"]), []).append(r)
+    for (exp, metric), rs in groups.items():
+        methods = [m for m in METHODS if any(r["method"] == m for r in rs)]
+        settings = list(dict.fromkeys(r["setting"] for r in rs))
+        lines += [f"### {exp}: {metric}", "", "| setting | " + " | ".join(methods) + " |",
+                  "|---|" + "---|" * len(methods)]
+        for s in settings:
+            cells = []
+            for m in methods:
+                hit = [r for r in rs if r["setting"] == s and r["method"] == m]
+                if not hit:
+                    cells.append("")
+                    continue
+                r = hit[-1]
+                cells.append(f"{r['value']:.2f}" + ("" if math.isnan(r["std"]) else f" ± {r['std']:.2f}") + f" (n={r['n']})")
+            lines.append(f"| {s} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
