@@ -1,0 +1,27 @@
+"""posekit.data: human motion as SMPL poses.
+
+Loading and retargeting (``load_motion``, ``Motion``, rigs, retargeting quality) and data sets
+(``pose_dataset``, ``download_cmu``, the synthetic fallback ``sample_synthetic_poses``).
+"""
+from ..skeleton import SMPL_JOINT_NAMES
+from .motion import Motion, MotionFormatError, load_motion, resample_motion, cmu_ids
+from .rigs import RIGS, Rig, detect_rig
+from .retarget import retarget, forward_kinematics, SourceMotion, smpl_rest_joints
+from .bvh import parse_bvh, write_bvh
+from .asf_amc import parse_asf, parse_amc, find_asf
+from .amass import load_amass, AMASS_TO_SMPL_FRAME
+from .quality import retarget_quality, quality_table
+
+__all__ = [
+    "SMPL_JOINT_NAMES", "Motion", "MotionFormatError", "load_motion", "resample_motion", "cmu_ids",
+    "RIGS", "Rig", "detect_rig", "retarget", "forward_kinematics", "SourceMotion", "smpl_rest_joints",
+    "parse_bvh", "write_bvh", "parse_asf", "parse_amc", "find_asf", "load_amass", "AMASS_TO_SMPL_FRAME",
+    "retarget_quality", "quality_table",
+]
+
+# The data-set side (the other data helper's modules: dataset.py, download.py, synthetic.py, paths.py).
+from .dataset import pose_dataset, PoseDataset  # noqa: E402
+from .download import download_cmu  # noqa: E402
+from .synthetic import sample_synthetic_poses  # noqa: E402
+
+__all__ += ["pose_dataset", "PoseDataset", "download_cmu", "sample_synthetic_poses"]

@@ -1,0 +1,194 @@
+"""The ``Motion`` container, the format dispatcher ``load_motion`` and frame-rate resampling.
+
+A ``Motion`` is SMPL-ready: ``poses`` (T, 24, 3) float32 torch axis-angle in SMPL's joint order
+(joint 0 is the global orientation, joints 22/23 - SMPL's hands - are identity), ``trans`` (T, 3)
+float32 torch metres in SMPL's frame (y up, +z forward at rest, left = +x), so that SMPL's pelvis
+lies at ``J_0(β) + trans`` (see ``posekit.data.retarget``).
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import roma
+import torch
+
+from ..skeleton import SMPL_JOINT_NAMES
+
+__all__ = ["Motion", "MotionFormatError", "load_motion", "resample_motion", "slerp_resample", "cmu_ids"]
+
+
+class MotionFormatError(ValueError):
+    """A motion file that cannot be read; the message names the file and the line or key."""
+
+
+@dataclass
+class Motion:
+    """A motion retargeted to SMPL.
+
+    poses: (T, 24, 3) float32 torch axis-angle, SMPL joint order (``SMPL_JOINT_NAMES``).
+    trans: (T, 3) float32 torch, metres, SMPL frame (y up); SMPL's pelvis = J_0(β) + trans.
+    fps: frames per second.
+    meta: source file, format, rig, subject, trial, dropped frames, units, ...
+    """
+
+    poses: torch.Tensor
+    trans: torch.Tensor
+    fps: float
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.poses.shape[0])
+
+    @property
+    def num_frames(self) -> int:
+        return len(self)
+
+    @property
+    def duration(self) -> float:
+        """Seconds covered by the frames."""
+        return len(self) / float(self.fps)
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        return SMPL_JOINT_NAMES
+
+    def body_pose(self) -> torch.Tensor:
+        """(T, 69) SMPL ``body_pose`` (joints 1..23)."""
+        return self.poses[:, 1:].reshape(len(self), 69)
+
+    def global_orient(self) -> torch.Tensor:
+        """(T, 3) SMPL ``global_orient``."""
+        return self.poses[:, 0]
+
+    def resample(self, fps: float) -> "Motion":
+        return resample_motion(self, fps)
+
+
+# ---------------------------------------------------------------------------------------------
+# metadata from file names
+
+
+_CMU_TRIAL = re.compile(r"^(\d{1,3})_(\d{1,3})")
+
+
+def cmu_ids(path: str | Path) -> dict:
+    """Subject / trial from a CMU-style file name: ``05_03.bvh`` -> {"subject": "05", "trial": "05_03"}.
+
+    ``02_01__with_12asf.amc`` -> subject "02", trial "02_01". Names without the pattern
+    (``lambada.amc``) use the stem as both subject and trial.
+    """
+    stem = Path(path).stem
+    m = _CMU_TRIAL.match(stem)
+    if m:
+        subj = m.group(1).zfill(2)
+        return {"subject": subj, "trial": f"{subj}_{m.group(2).zfill(2)}"}
+    return {"subject": stem, "trial": stem}
+
+
+# ---------------------------------------------------------------------------------------------
+# resampling
+
+
+def slerp_resample(quats: torch.Tensor, times_src: torch.Tensor, times_dst: torch.Tensor) -> torch.Tensor:
+    """Resample unit quaternions by slerp between the two neighbouring source frames.
+
+    quats: (T, ..., 4) (x, y, z, w); times_src: (T,) increasing; times_dst: (T',) inside the range.
+    Returns (T', ..., 4).
+    """
+    idx = torch.searchsorted(times_src, times_dst, right=True).clamp(1, len(times_src) - 1)  # (T',)
+    t0, t1 = times_src[idx - 1], times_src[idx]
+    w = ((times_dst - t0) / (t1 - t0)).clamp(0.0, 1.0)                                       # (T',)
+    q0, q1 = quats[idx - 1], quats[idx]
+    w = w.reshape(-1, *([1] * (quats.dim() - 2))).expand(q0.shape[:-1])
+    return _slerp(q0, q1, w)
+
+
+def _slerp(q0: torch.Tensor, q1: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Element-wise shortest-arc slerp: q0, q1 (..., 4), w (...) in [0, 1] -> (..., 4)."""
+    dot = (q0 * q1).sum(-1)                                       # (...)
+    q1 = torch.where((dot < 0).unsqueeze(-1), -q1, q1)           # shortest arc
+    dot = dot.abs().clamp(max=1.0)
+    theta = torch.arccos(dot)                                     # (...)
+    sin = torch.sin(theta)
+    small = sin < 1e-6
+    a = torch.where(small, 1.0 - w, torch.sin((1.0 - w) * theta) / torch.where(small, 1.0, sin))
+    b = torch.where(small, w, torch.sin(w * theta) / torch.where(small, 1.0, sin))
+    q = a.unsqueeze(-1) * q0 + b.unsqueeze(-1) * q1
+    return q / q.norm(dim=-1, keepdim=True)
+
+
+def resample_motion(motion: Motion, fps: float) -> Motion:
+    """Resample to ``fps``: rotations by quaternion slerp, translations linearly.
+
+    The new frames sit at k / fps for k = 0.. while inside the source duration
+    ((T - 1) / fps_src), so the first frame is kept exactly.
+    """
+    fps = float(fps)
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    src_fps = float(motion.fps)
+    if abs(fps - src_fps) < 1e-9 or len(motion) < 2:
+        return Motion(motion.poses.clone(), motion.trans.clone(), fps if len(motion) < 2 else src_fps,
+                      dict(motion.meta))
+    T = len(motion)
+    t_src = torch.arange(T, dtype=torch.float64) / src_fps                                   # (T,)
+    n_dst = int(np.floor((T - 1) / src_fps * fps + 1e-9)) + 1
+    t_dst = torch.arange(n_dst, dtype=torch.float64) / fps                                   # (T',)
+    q = roma.rotvec_to_unitquat(motion.poses.double())                                       # (T, 24, 4)
+    q_new = slerp_resample(q, t_src, t_dst)                                                  # (T', 24, 4)
+    poses = roma.unitquat_to_rotvec(q_new).float()
+    idx = torch.searchsorted(t_src, t_dst, right=True).clamp(1, T - 1)
+    w = ((t_dst - t_src[idx - 1]) / (t_src[idx] - t_src[idx - 1])).clamp(0, 1).unsqueeze(-1)
+    tr = motion.trans.double()
+    trans = ((1 - w) * tr[idx - 1] + w * tr[idx]).float()
+    meta = dict(motion.meta)
+    meta["resampled_from_fps"] = src_fps
+    return Motion(poses, trans, fps, meta)
+
+
+# ---------------------------------------------------------------------------------------------
+# dispatcher
+
+
+def load_motion(path: str | Path, fps: float | None = None, **kwargs) -> Motion:
+    """Load a motion file retargeted to SMPL: CMU/Acclaim ``.amc`` (+ ``.asf``), ``.bvh`` or AMASS ``.npz``.
+
+    path: the motion file. fps: resample to this rate (slerp) when given.
+    kwargs: format options: ``asf=`` (AMC skeleton file), ``rig=`` (BVH rig name to force),
+    ``rest_joints=`` (24, 3) SMPL rest joints (default: the open body model's J(β=0)),
+    ``drop_first_frame=`` (BVH, default: per rig), ``fps_default=`` (AMC, default 120).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such motion file (expected .bvh, .amc or AMASS .npz)")
+    suffix = path.suffix.lower()
+    if suffix == ".bvh":
+        from .bvh import load_bvh_motion
+        motion = load_bvh_motion(path, **kwargs)
+    elif suffix == ".amc":
+        from .asf_amc import load_amc_motion
+        motion = load_amc_motion(path, **kwargs)
+    elif suffix == ".npz":
+        from .amass import load_amass
+        motion = load_amass(path, **kwargs)
+    else:
+        raise MotionFormatError(f"{path}: unknown motion format {suffix!r} (expected .bvh, .amc or AMASS .npz)")
+    if fps is not None:
+        motion = resample_motion(motion, fps)
+    return motion
+
+
+def drop_nonfinite_frames(values: np.ndarray, path: Path, what: str = "frame") -> tuple[np.ndarray, list[int]]:
+    """Drop frames (rows of ``values`` (T, ...)) holding NaN/inf, with a warning naming them."""
+    bad = ~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
+    if not bad.any():
+        return values, []
+    idx = np.flatnonzero(bad).tolist()
+    shown = ", ".join(map(str, idx[:20])) + (" ..." if len(idx) > 20 else "")
+    warnings.warn(f"{path}: dropped {len(idx)} {what}(s) with NaN/inf values: {what}s {shown} (0-based)",
+                  RuntimeWarning, stacklevel=3)
+    return values[~bad], idx

@@ -1,0 +1,218 @@
+"""Motion denoising (Pose-NDF Table 3 protocol) on held-out motion.
+
+Protocol (following Pose-NDF's ``experiments/motion_denoise.py``): a clean clip (30 fps, 60/120/240
+frames) gets Gaussian noise N(0, σ²) on every axis-angle component of its 21 body joints (σ = 0.1 and
+0.5 rad). The observation is the noisy motion's 3D joint positions (Pose-NDF's data term is on joint
+positions, ``Jtr``, of the noisy poses). Starting from the noisy poses we minimise, over all frames at
+once, a data term (squared joint-position distance to the observation) + temporal smoothness (squared
+first differences of joint positions between consecutive frames) + the prior (none; GMM energy; VPoser
+‖z‖² with the pose decoded from a latent code; Pose-NDF distance) with Adam. Metric: mean per-vertex
+error (cm) against the clean motion on the same body model (mean shape, the clean global orientation and
+translation kept fixed).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..utils import atomic_path, atomic_save_npz, get_device, seed_everything
+from .common import (DEFAULT_PRIOR_WEIGHTS, DEFAULT_SMOOTH, Clip, FitConfig, add_common_arguments, axis_angle_noise,
+                     body_from_args, fit_motion, held_out_clips, is_fast, per_vertex_error_cm, posed_joints,
+                     posed_vertices, priors_from_args, row, save_weights, timed, tune_weights)
+
+EXPERIMENT = "denoise"
+SIGMAS = (0.1, 0.5)
+LENGTHS = (60, 120, 240)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_common_arguments(parser)
+    if any(a.dest == "lengths" for a in parser._actions):
+        return
+    parser.add_argument("--lengths", default=None, help="comma list of clip lengths in frames (default 60,120,240; fast: 60)")
+    parser.add_argument("--sigmas", default=None, help="comma list of noise std in rad (default 0.1,0.5)")
+    parser.add_argument("--clips", type=int, default=None, help="test clips per setting (default 8; fast: 2)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="Adam steps per fit (denoise: default 200, fast 80; occlusion: default 300, fast 100)")
+    parser.add_argument("--prior-weights", default=None,
+                        help="fix prior weights instead of tuning them on validation clips, e.g. gmm=1,vposer=1,posendf=100")
+    parser.add_argument("--smooth-weight", type=float, default=None,
+                        help="fix the temporal smoothness weight instead of tuning it on validation clips")
+    parser.add_argument("--no-tune", action="store_true",
+                        help="no tuning on validation clips: fixed default weights (smoothness 3, prior weights "
+                             + ", ".join(f"{k}={v:g}" for k, v in DEFAULT_PRIOR_WEIGHTS.items() if k != "none") + ")")
+    parser.add_argument("--val-clips", type=int, default=None,
+                        help="validation clips (val subjects, 60 frames) used to tune the weights (default 2; fast: 1)")
+
+
+def _floats(text, default):
+    return tuple(float(x) for x in text.split(",")) if text else tuple(default)
+
+
+def fixed_weights(args) -> dict:
+    """Weights the user fixed (``--prior-weights``, ``--smooth-weight``; all of them with ``--no-tune``)."""
+    fixed = dict(DEFAULT_PRIOR_WEIGHTS, smooth=DEFAULT_SMOOTH) if getattr(args, "no_tune", False) else {}
+    fixed.pop("none", None)
+    text = getattr(args, "prior_weights", None)
+    if text:
+        for item in text.split(","):
+            k, _, v = item.partition("=")
+            if k.strip() not in DEFAULT_PRIOR_WEIGHTS or k.strip() == "none" or not v:
+                raise ValueError(f"--prior-weights expects method=value items among gmm,vposer,posendf, got {item!r}")
+            fixed[k.strip()] = float(v)
+    if getattr(args, "smooth_weight", None) is not None:
+        fixed["smooth"] = float(args.smooth_weight)
+    return fixed
+
+
+def settings_from_args(args) -> dict:
+    fast = is_fast(args)
+    return {
+        "lengths": tuple(int(x) for x in _floats(getattr(args, "lengths", None), (60,) if fast else LENGTHS)),
+        "sigmas": _floats(getattr(args, "sigmas", None), SIGMAS),
+        "clips": getattr(args, "clips", None) or (2 if fast else 8),
+        "val_clips": getattr(args, "val_clips", None) or (1 if fast else 2),
+        "steps": getattr(args, "steps", None) or (80 if fast else 200),
+        "val_len": 30 if fast else 60,
+        "latent": getattr(args, "vposer_mode", "latent") != "energy",
+        "fast": fast,
+        "fixed": fixed_weights(args),
+        "fps": float(getattr(args, "fps", 30.0) or 30.0),
+    }
+
+
+def denoise_clip(body, clip: Clip, sigma: float, priors: dict, cfgs: dict, generator: torch.Generator,
+                 noisy: torch.Tensor | None = None) -> dict:
+    """Noise one clip, denoise it with every prior. Returns {'noisy': (T,21,3), 'input_err': cm,
+    'results': {method: (T,21,3)}, 'errors': {method: cm}}."""
+    noisy = axis_angle_noise(clip.body21, sigma, generator) if noisy is None else noisy
+    with torch.no_grad():
+        clean_v = posed_vertices(body, clip.global_orient, clip.body21, clip.transl)
+        obs = posed_joints(body, clip.global_orient, noisy, clip.transl)
+        input_err = float(per_vertex_error_cm(posed_vertices(body, clip.global_orient, noisy, clip.transl), clean_v).mean())
+    results, errors = {}, {}
+    for m, prior in priors.items():
+        b21 = fit_motion(body, clip, obs, prior=prior, init_body21=noisy, cfg=cfgs[m])
+        with torch.no_grad():
+            v = posed_vertices(body, clip.global_orient, b21, clip.transl)
+            errors[m] = float(per_vertex_error_cm(v, clean_v).mean())
+        results[m] = b21
+    return {"noisy": noisy, "input_err": input_err, "results": results, "errors": errors}
+
+
+def tune_denoise(body, val_clips: list, priors: dict, sigma: float, steps: int, fixed: dict | None = None,
+                 seed: int = 0, log=print, latent: bool = True, fast: bool = False) -> tuple[dict, dict]:
+    """Fit weights for noise ``sigma`` chosen on validation clips (``common.tune_weights``)."""
+    g = torch.Generator().manual_seed(seed + 1000)
+    noisy = [axis_angle_noise(c.body21, sigma, g) for c in val_clips]
+
+    def evaluate(m, cfg):
+        return float(np.mean([denoise_clip(body, c, sigma, {m: priors[m]}, {m: cfg}, g, noisy=n)["errors"][m]
+                              for c, n in zip(val_clips, noisy)]))
+
+    log(f"[denoise] tuning weights for sigma={sigma:g} on {len(val_clips)} validation clip(s)")
+    return tune_weights(evaluate, list(priors), FitConfig(steps=steps, latent=latent), fixed, log=log, fast=fast)
+
+
+def run_denoise(body, clips_by_length: dict, priors: dict, sigmas, cfgs_by_sigma: dict, seed: int = 0,
+                example_path: Path | None = None, log=print) -> list[dict]:
+    """Rows for every (σ, clip length, method); optionally saves the first clip's results (largest σ) as an example."""
+    rows = []
+    g = torch.Generator().manual_seed(seed)
+    example = None
+    for sigma in sigmas:
+        cfgs = cfgs_by_sigma[sigma]
+        for length, clips in clips_by_length.items():
+            errs = {m: [] for m in priors}
+            inp = []
+            for clip in clips:
+                out = denoise_clip(body, clip, sigma, priors, cfgs, g)
+                inp.append(out["input_err"])
+                for m, e in out["errors"].items():
+                    errs[m].append(e)
+                if example_path is not None and example is None and sigma == max(sigmas):
+                    example = {"sigma": sigma, "clip": clip, **out}
+            setting = f"sigma={sigma:g},frames={length}"
+            rows.append(row(EXPERIMENT, setting, "none", "noisy_input_v2v_cm", inp))
+            for m in priors:
+                rows.append(row(EXPERIMENT, setting, m, "v2v_cm", errs[m]))
+            log(f"[denoise] {setting}: input {np.mean(inp):.2f} cm; "
+                + ", ".join(f"{m} {np.mean(errs[m]):.2f}" for m in priors))
+    if example is not None:
+        c = example["clip"]
+        atomic_save_npz(example_path, sigma=np.float32(example["sigma"]), global_orient=c.global_orient.cpu().numpy(),
+                        transl=c.transl.cpu().numpy(), clean=c.body21.cpu().numpy(),
+                        noisy=example["noisy"].cpu().numpy(),
+                        **{f"method_{m}": b.cpu().numpy() for m, b in example["results"].items()})
+    return rows
+
+
+def plot_denoise(rows: list[dict], path: Path) -> Path:
+    """Error vs clip length (one panel per σ) and vs noise level (longest clips) for each method."""
+    import matplotlib.pyplot as plt
+
+    from .paper_numbers import METHOD_NAMES
+
+    rs = [r for r in rows if r["experiment"] == EXPERIMENT and r["metric"] == "v2v_cm"]
+    parse = lambda s: dict(kv.split("=") for kv in s.split(","))
+    sig = sorted({float(parse(r["setting"])["sigma"]) for r in rs})
+    lens = sorted({int(parse(r["setting"])["frames"]) for r in rs})
+    methods = list(dict.fromkeys(r["method"] for r in rs))
+    fig, axes = plt.subplots(1, len(sig) + 1, figsize=(4.2 * (len(sig) + 1), 3.6), squeeze=False)
+    for k, s in enumerate(sig):
+        ax = axes[0, k]
+        for m in methods:
+            ys = [next((r["value"] for r in rs if r["method"] == m and parse(r["setting"]) == {"sigma": f"{s:g}", "frames": str(L)}), np.nan) for L in lens]
+            ax.plot(lens, ys, "o-", label=METHOD_NAMES.get(m, m))
+        ax.set_title(f"Denoising, σ = {s:g} rad")
+        ax.set_xlabel("clip length (frames)")
+        ax.set_ylabel("per-vertex error (cm)")
+        ax.set_xticks(lens)
+    ax = axes[0, -1]
+    L = lens[-1]
+    for m in methods:
+        ys = [next((r["value"] for r in rs if r["method"] == m and parse(r["setting"]) == {"sigma": f"{s:g}", "frames": str(L)}), np.nan) for s in sig]
+        ax.plot(sig, ys, "o-", label=METHOD_NAMES.get(m, m))
+    ax.set_title(f"Error vs noise ({L} frames)")
+    ax.set_xlabel("noise σ (rad)")
+    ax.set_ylabel("per-vertex error (cm)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
+
+
+def run(args) -> list[dict]:
+    st = settings_from_args(args)
+    seed_everything(args.seed)
+    device = get_device(args.device)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    body = body_from_args(args)
+    priors = priors_from_args(args)
+    clips = getattr(args, "clips_by_length", None) or {
+        L: [c.to(device) for c in held_out_clips(args.motions, L, st["clips"], fps=st["fps"], seed=args.seed)]
+        for L in st["lengths"]}
+    val = getattr(args, "val_clip_list", None)
+    if val is None and not all(k in st["fixed"] for k in ["smooth", *[m for m in priors if m != "none"]]):
+        val = [c.to(device) for c in held_out_clips(args.motions, st["val_len"], st["val_clips"], fps=st["fps"],
+                                                    seed=args.seed, split="val")]
+    times: dict = {}
+    chosen_all = {}
+    with timed(times, "denoise"):
+        cfgs_by_sigma = {}
+        for sigma in st["sigmas"]:
+            cfgs_by_sigma[sigma], chosen_all[f"sigma={sigma:g}"] = tune_denoise(
+                body, val or [], priors, sigma, st["steps"], st["fixed"], seed=args.seed, latent=st["latent"],
+                fast=st["fast"])
+        rows = run_denoise(body, clips, priors, st["sigmas"], cfgs_by_sigma, seed=args.seed,
+                           example_path=out / "denoise_example.npz")
+    save_weights(out / "weights_denoise.json", chosen_all)
+    plot_denoise(rows, out / "denoise.png")
+    print(f"[denoise] {times['denoise']:.1f} s")
+    return rows

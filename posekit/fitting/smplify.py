@@ -1,0 +1,285 @@
+"""SMPLify: fit an SMPL-layout body to 2D keypoints, batched over many images.
+
+Steps (Bogo et al. 2016, the seed's chapter 2):
+
+1. depth guess from the ratio of 3D to 2D torso length (similar triangles);
+2. fit translation + global orientation on the torso keypoints (body pose at the prior's mean),
+   with a term keeping the depth near the guess; the same from the orientation flipped by 180°;
+3. four stages minimising E = E_J + λθ E_θ + λa E_a + λsp E_sp + λβ E_β over (β, θ, global
+   orientation, translation) with λθ and λβ annealed from high to low (SMPLify's schedule);
+4. per image, the better of the two orientation hypotheses (lower final energy) is kept.
+
+All images of a batch are independent: their energies are summed so one optimiser call moves all of
+them (the gradient of image b depends only on image b's variables).
+
+Weights follow SMPLify's ``fit_3d.py``: it minimises a sum of squared residuals, so its weights
+enter squared: pose weights w = 404, 404, 57.4, 4.78 -> λθ = w²; shape weights 100, 50, 10, 5 ->
+λβ = wβ²; the bend residual 0.317·w·exp(·) -> λa = (0.317 w)²; Geman–McClure σ = 100 px with unit
+data weight; the sphere-collision residual weight 1e3 -> λsp = 1e6 (per m² of capsule overlap).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from ..skeleton import as_body21, body21_to_body_pose
+from .camera import FACING_CAMERA, estimate_depth, flip_orient, perspective_projection, principal_point
+from .capsules import capsule_pairs, capsule_radii, interpenetration_energy
+from .forward import JointsForward, full_forward, shaped_rest
+from .keypoints import TORSO, KeypointMap
+from .losses import angle_prior, is_latent_prior, joint_energy, pose_prior_energy, shape_prior
+
+__all__ = ["smplify", "SMPLIFY_STAGES", "SMPLifyConfig", "check_inputs", "TERMS"]
+
+#: (pose-prior weight w, shape weight wβ) per stage, SMPLify's fit_3d.py (energies use w², wβ²)
+SMPLIFY_STAGES = ((404.0, 100.0), (404.0, 50.0), (57.4, 10.0), (4.78, 5.0))
+TERMS = ("data", "pose", "angle", "shape", "interpenetration", "total")
+
+
+@dataclass
+class SMPLifyConfig:
+    """Knobs of :func:`smplify` (defaults = SMPLify's choices where it has one)."""
+
+    stages: tuple = SMPLIFY_STAGES
+    sigma: float = 100.0                 # Geman–McClure scale (px)
+    angle_weight: float = 0.317          # λa = (angle_weight · w)²; 0 disables E_a
+    sp_weight: float = 1e6               # λsp; 0 disables E_sp
+    depth_weight: float = 1e4            # camera stage: (z − z_guess)² weight (SMPLify: residual 1e2)
+    camera_iters: int = 30
+    stage_iters: int = 100
+    optimizer: str = "adam"              # "adam" or "lbfgs" (strong Wolfe; slower to converge here, batched)
+    lr: float | None = None              # 1.0 for L-BFGS, 0.02 for Adam
+    try_flip: bool = True
+    fit_shape: bool = True
+    ftol: float = 1e-7                   # stop a stage when the relative energy change is below this
+    prior_kwargs: dict = field(default_factory=dict)   # e.g. {"approx": None} for the exact GMM
+
+
+def check_inputs(keypoints_2d, confidence, focal_length, image_size, n_keypoints: int):
+    """Validate and batch the inputs -> (kp (B,N,2), conf (B,N), f (B,), size (B,2)) as float tensors."""
+    kp = torch.as_tensor(keypoints_2d)
+    conf = torch.as_tensor(confidence)
+    if kp.dim() == 2:
+        kp = kp[None]
+    if conf.dim() == 1:
+        conf = conf[None]
+    if kp.dim() != 3 or kp.shape[1:] != (n_keypoints, 2):
+        raise ValueError(f"keypoints_2d must have shape (B, {n_keypoints}, 2) in pixels (LSP-14 order), "
+                         f"got {tuple(torch.as_tensor(keypoints_2d).shape)}")
+    if conf.shape != kp.shape[:2]:
+        raise ValueError(f"confidence must have shape (B, {n_keypoints}) matching keypoints_2d {tuple(kp.shape)}, "
+                         f"got {tuple(torch.as_tensor(confidence).shape)}")
+    kp, conf = kp.float(), conf.float()
+    if not torch.isfinite(kp).all():
+        bad = torch.nonzero(~torch.isfinite(kp).all(-1))[:3].tolist()
+        raise ValueError(f"keypoints_2d contain NaN/inf at (image, keypoint) {bad}...: give missing keypoints "
+                         "any finite value (e.g. 0) with confidence 0")
+    if not torch.isfinite(conf).all() or (conf < 0).any():
+        raise ValueError("confidence must be finite and >= 0")
+    empty = torch.nonzero(conf.sum(-1) <= 0).flatten()
+    if empty.numel():
+        raise ValueError(f"images {empty[:5].tolist()} have all-zero confidence: nothing to fit")
+    B = kp.shape[0]
+    f = torch.as_tensor(focal_length, dtype=torch.float32).flatten()
+    if f.numel() == 1:
+        f = f.expand(B)
+    if f.shape != (B,) or not torch.isfinite(f).all() or (f <= 0).any():
+        raise ValueError(f"focal_length must be a positive finite number of pixels (scalar or (B,)), got {focal_length}")
+    size = torch.as_tensor(image_size, dtype=torch.float32)
+    if size.dim() == 1:
+        size = size[None].expand(B, -1)
+    if size.shape != (B, 2) or not torch.isfinite(size).all() or (size <= 0).any():
+        raise ValueError(f"image_size must be (width, height) > 0 px, shape (2,) or (B, 2), got {image_size}")
+    return kp, conf, f.clone(), size.clone()
+
+
+def _make_optimizer(params, cfg: SMPLifyConfig):
+    if cfg.optimizer == "lbfgs":
+        return torch.optim.LBFGS(params, lr=cfg.lr or 1.0, max_iter=1, max_eval=25, history_size=10,
+                                 line_search_fn="strong_wolfe")
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr or 0.02)
+    raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {cfg.optimizer!r}")
+
+
+def _run(params, energy_fn, iters: int, cfg: SMPLifyConfig, record=None):
+    """Minimise sum_b energy_fn()[b] for ``iters`` steps; ``record()`` is called after each step."""
+    opt = _make_optimizer(params, cfg)
+
+    def closure():
+        opt.zero_grad()
+        e = energy_fn().sum()
+        e.backward()
+        return e
+
+    prev = None
+    for _ in range(iters):
+        loss = opt.step(closure)
+        cur = record() if record is not None else float(loss)
+        if prev is not None and abs(prev - cur) <= cfg.ftol * max(abs(prev), 1.0):
+            break
+        prev = cur
+
+
+def _initial_body_pose(prior, B, device):
+    """SMPLify starts from the prior's mean pose (GMM: weighted mean of the means), else zeros. -> (B,69)."""
+    if prior is not None and hasattr(prior, "weights_np") and hasattr(prior, "means_np"):
+        mean = torch.as_tensor(prior.weights_np @ prior.means_np, dtype=torch.float32, device=device)
+        return body21_to_body_pose(mean.reshape(1, 21, 3)).expand(B, -1).clone()
+    return torch.zeros(B, 69, device=device)
+
+
+def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prior=None,
+            config: SMPLifyConfig | None = None, progress: bool = True, **overrides) -> dict:
+    """Fit the body model to batches of 2D keypoints (LSP-14 layout, pixels).
+
+    keypoints_2d (B,14,2), confidence (B,14) ≥ 0, focal_length (scalar or (B,)) px,
+    image_size (2,) or (B,2) as (width, height) px; body_model an ``smplx.SMPL`` built with any
+    batch size; prior: None, a GMMPrior, or any object following the prior protocol (see
+    ``losses.pose_prior_energy``). Keyword overrides set fields of :class:`SMPLifyConfig`.
+
+    Returns a dict: betas (B,NB), global_orient (B,3), body_pose (B,69), transl (B,3) (camera
+    frame), vertices (B,V,3), joints (B,24,3), keypoints_3d (B,14,3), projected (B,14,2),
+    energies {term: (B,)} at the end, trace [{"stage", "weights", term: (iters+1, B)} per stage,
+    the camera stage first], flipped (B,) bool (the 180°-flipped hypothesis won), time_s.
+    """
+    cfg = config or SMPLifyConfig()
+    for k, v in overrides.items():
+        if not hasattr(cfg, k):
+            raise TypeError(f"unknown smplify option {k!r}; see SMPLifyConfig")
+        setattr(cfg, k, v)
+    t0 = time.perf_counter()
+    kmap = KeypointMap(body_model)
+    kp, conf, f, size = check_inputs(keypoints_2d, confidence, focal_length, image_size, kmap.n)
+    device = body_model.v_template.device
+    kp, conf, f, size = kp.to(device), conf.to(device), f.to(device), size.to(device)
+    B = kp.shape[0]
+    fwd = JointsForward(body_model, kmap.vertex_ids)
+    center = principal_point(size)
+    latent = is_latent_prior(prior)
+    nb = fwd.num_betas
+
+    # ---- hypotheses: H = 1 or 2 copies of every image (the second with the flipped orientation)
+    H = 2 if cfg.try_flip else 1
+    rep = lambda x: x.repeat(H, *([1] * (x.dim() - 1)))                         # (H*B, ...)
+    kpH, confH, fH, cH = rep(kp), rep(conf), rep(f), rep(center)
+
+    # ---- 1. depth from torso lengths, on the mean shape in the initial pose
+    betas = torch.zeros(H * B, nb, device=device)
+    pose0 = _initial_body_pose(None if latent else prior, H * B, device)
+    if latent:
+        z = torch.zeros(H * B, prior.latent_dim, device=device)
+        with torch.no_grad():
+            pose0 = body21_to_body_pose(prior.decode_body21(z).reshape(H * B, 21, 3).to(device))
+    orient = torch.tensor(FACING_CAMERA, device=device).expand(H * B, 3).clone()
+    if H == 2:
+        orient[B:] = flip_orient(orient[B:])
+    with torch.no_grad():
+        j0, v0 = fwd(betas, torch.zeros_like(orient), pose0, torch.zeros(H * B, 3, device=device))
+        k3 = kmap(j0, v0)                                                        # (HB,14,3)
+    tor = list(TORSO)
+    depth = estimate_depth(k3[:, tor], kpH[:, tor], confH[:, tor], fH)          # (HB,)
+    vis = confH[..., None] > 0
+    c2d = (kpH * vis).sum(1) / vis.sum(1).clamp_min(1)                           # (HB,2) keypoint centroid
+    xy = (c2d - cH) * depth[:, None] / fH[:, None]
+    transl = torch.cat([xy, depth[:, None]], dim=1)                              # root near the centroid ray
+
+    # ---- 2. camera stage: translation + orientation on the torso keypoints
+    orient.requires_grad_(True)
+    transl.requires_grad_(True)
+    torso_conf = torch.zeros_like(confH)
+    torso_conf[:, tor] = confH[:, tor]
+    torso_conf[torso_conf.sum(-1) <= 0] = confH[torso_conf.sum(-1) <= 0]         # no torso visible: use all
+
+    def camera_energy():
+        j, v = fwd(betas, orient, pose0, transl)
+        proj = perspective_projection(kmap(j, v), fH, cH)
+        return joint_energy(proj, kpH, torso_conf, cfg.sigma) + cfg.depth_weight * (transl[:, 2] - depth) ** 2
+
+    trace = []
+    cam_trace = {"total": []}
+
+    def cam_record():
+        with torch.no_grad():
+            e = camera_energy()
+        cam_trace["total"].append(e.detach().cpu())
+        return float(e.sum())
+
+    cam_record()
+    _run([orient, transl], camera_energy, cfg.camera_iters, cfg, cam_record)
+    trace.append({"stage": "camera", "weights": {}, "total": torch.stack(cam_trace["total"])})
+
+    # ---- 3. staged fit
+    pose_var = z.clone() if latent else pose0.clone()
+    pose_var.requires_grad_(True)
+    betas.requires_grad_(cfg.fit_shape)
+    pairs = capsule_pairs()
+    lbs_w = body_model.lbs_weights
+
+    def body_pose_of(pv):
+        if latent:
+            return body21_to_body_pose(prior.decode_body21(pv).reshape(pv.shape[0], 21, 3))
+        return pv
+
+    def terms(wθ, wβ, radii):
+        bp = body_pose_of(pose_var)
+        j, v = fwd(betas, orient, bp, transl)
+        proj = perspective_projection(kmap(j, v), fH, cH)
+        out = {"data": joint_energy(proj, kpH, confH, cfg.sigma),
+               "pose": wθ ** 2 * pose_prior_energy(prior, bp, latent=pose_var if latent else None, **cfg.prior_kwargs),
+               "angle": (cfg.angle_weight * wθ) ** 2 * angle_prior(bp) if cfg.angle_weight > 0 else bp.new_zeros(bp.shape[0]),
+               "shape": wβ ** 2 * shape_prior(betas),
+               "interpenetration": (cfg.sp_weight * interpenetration_energy(j, radii, pairs)
+                                    if cfg.sp_weight > 0 else bp.new_zeros(bp.shape[0]))}
+        out["total"] = sum(out.values())
+        return out
+
+    params = [pose_var, orient, transl] + ([betas] if cfg.fit_shape else [])
+    stage_bar = tqdm(cfg.stages, desc="SMPLify stages", disable=not progress, leave=False)
+    for si, (wθ, wβ) in enumerate(stage_bar):
+        if cfg.sp_weight > 0:
+            with torch.no_grad():
+                vs, js = shaped_rest(body_model, betas.detach())
+                radii = capsule_radii(vs, js, lbs_w)
+        else:
+            radii = None
+        rec = {k: [] for k in TERMS}
+
+        def record():
+            with torch.no_grad():
+                e = terms(wθ, wβ, radii)
+            for k in TERMS:
+                rec[k].append(e[k].detach().cpu())
+            return float(e["total"].sum())
+
+        record()
+        _run(params, lambda: terms(wθ, wβ, radii)["total"], cfg.stage_iters, cfg, record)
+        trace.append({"stage": f"stage {si + 1}", "weights": {"pose": wθ, "shape": wβ},
+                      **{k: torch.stack(v) for k, v in rec.items()}})
+        stage_bar.set_postfix(energy=f"{rec['total'][-1].mean():.1f}")
+
+    # ---- 4. keep the better hypothesis per image
+    with torch.no_grad():
+        final = {k: v.detach() for k, v in terms(*cfg.stages[-1], radii).items()}
+        body_pose = body_pose_of(pose_var).detach()
+    if H == 2:
+        flipped = final["total"][B:] < final["total"][:B]                        # (B,)
+        pick = lambda x: torch.where(flipped.reshape(-1, *([1] * (x.dim() - 1))), x[B:], x[:B])
+    else:
+        flipped = torch.zeros(B, dtype=torch.bool, device=device)
+        pick = lambda x: x
+    betas_o, orient_o, pose_o, transl_o = (pick(x.detach()) for x in (betas, orient, body_pose, transl))
+    with torch.no_grad():
+        vertices, joints = full_forward(body_model, betas_o, orient_o, pose_o, transl_o)
+        k3 = kmap.from_mesh(joints, vertices)
+        proj = perspective_projection(k3, f, center)
+    trace = [{k: (pick(v.transpose(0, 1)).transpose(0, 1) if torch.is_tensor(v) else v) for k, v in s.items()}
+             for s in trace]
+    return {"betas": betas_o, "global_orient": orient_o, "body_pose": pose_o, "transl": transl_o,
+            "vertices": vertices, "joints": joints, "keypoints_3d": k3, "projected": proj,
+            "energies": {k: pick(v) for k, v in final.items()}, "trace": trace, "flipped": flipped,
+            "time_s": time.perf_counter() - t0}

@@ -1,0 +1,19 @@
+"""Pose-NDF: a neural distance field on SO(3)^21 whose zero level set is the manifold of plausible poses.
+
+Modules: ``data`` (perturbed poses and their distance to the clean set), ``model`` (hierarchical encoder along
+the kinematic tree + distance head), ``train`` (UDF + eikonal loss, resumable fit loop), ``project`` (Euclidean
+and Riemannian projection), ``prior`` (the :class:`PoseNDF` prior object).
+"""
+from .data import (NRDF_SCALE, POSE_NDF_SIGMAS, body21_to_quats, brute_force_distance, knn_distance,
+                   make_samples, noisy_quats, nrdf_quats, spread_distance)
+from .model import BODY21_PARENTS, DistanceHead, HierarchicalEncoder, tree_levels
+from .prior import PoseNDF, default_config
+from .project import euclidean_step, project_quats, riemannian_step, sphere_exp, tangent_project
+from .train import EIKONAL_TARGET, eikonal_loss, fit, fit_config, loss_terms
+
+__all__ = [
+    "PoseNDF", "default_config", "fit", "fit_config", "loss_terms", "eikonal_loss", "EIKONAL_TARGET",
+    "make_samples", "knn_distance", "brute_force_distance", "noisy_quats", "nrdf_quats", "spread_distance",
+    "body21_to_quats", "POSE_NDF_SIGMAS", "NRDF_SCALE", "HierarchicalEncoder", "DistanceHead", "BODY21_PARENTS",
+    "tree_levels", "project_quats", "euclidean_step", "riemannian_step", "tangent_project", "sphere_exp",
+]

@@ -1,0 +1,214 @@
+"""Pose-NDF training data: clean poses as quaternions, perturbed poses, and their distance to the clean set.
+
+Conventions: K = 21 body joints (SMPL joints 1..21, ``posekit.skeleton.BODY_JOINTS``); quaternions are roma's
+(x, y, z, w) order, unit norm, hemisphere-flipped (w >= 0). The distance is the seed's
+d(θ, θ̂) = sqrt(Σ_i w_i/2 · arccos²|θ_i·θ̂_i|) (``posekit.rotations.pose_ndf_distance``); the distance of a
+pose to the clean set is the minimum over the clean poses.
+
+Two perturbation schemes:
+
+* Pose-NDF: add noise to the quaternion components and renormalise. The released Pose-NDF code
+  (garvita-tiwari/PoseNDF, data/create_data.py) draws the 5 scales σ ∈ {0.01, 0.05, 0.1, 0.25, 0.5} with equal
+  probability and adds ``σ · np.random.rand(21, 4)`` (uniform in [0, 1), so biased); we add zero-mean
+  Gaussian noise σ·N(0, 1) to each of the 4 components instead, then renormalise.
+* NRDF (hynann/NRDF, lib/data/dataloaders.py): draw a target distance, spread it over the joints with random
+  weights and rotate each joint about a random axis by quaternion multiplication. NRDF spreads the *sum of
+  angles*; here we spread d² so that the realised seed distance to the source pose equals the drawn target
+  exactly (closed form, see :func:`spread_distance`).
+"""
+from __future__ import annotations
+
+import math
+
+import roma
+import torch
+
+from posekit.rotations import aa_to_quat, hemisphere, pose_ndf_distance
+from posekit.skeleton import as_body21
+
+__all__ = [
+    "NUM_JOINTS", "POSE_NDF_SIGMAS", "NRDF_SCALE", "body21_to_quats", "noisy_quats", "spread_distance",
+    "nrdf_quats", "candidate_embedding", "knn_candidates", "knn_distance", "brute_force_distance",
+    "make_samples",
+]
+
+NUM_JOINTS = 21
+#: Noise scales of the released Pose-NDF data generation (chosen with equal probability).
+POSE_NDF_SIGMAS = (0.01, 0.05, 0.1, 0.25, 0.5)
+#: NRDF's default: target distance ~ |N(0, 0.785²)| (configs/data_gen.yaml "variance: 0.785", mode gaussian).
+NRDF_SCALE = 0.785
+
+
+def _check_quats(q: torch.Tensor, name: str = "quaternions") -> torch.Tensor:
+    if q.dim() != 3 or q.shape[-1] != 4:
+        raise ValueError(f"expected {name} of shape (N, K, 4) in (x, y, z, w) order, got {tuple(q.shape)}")
+    return q
+
+
+def body21_to_quats(body_pose: torch.Tensor) -> torch.Tensor:
+    """Axis-angle body pose (any layout ``as_body21`` accepts) -> (N, 21, 4) unit quaternions, w >= 0."""
+    return aa_to_quat(as_body21(body_pose))                       # (N, 21, 4)
+
+
+def noisy_quats(clean: torch.Tensor, n: int, sigmas=POSE_NDF_SIGMAS, generator: torch.Generator | None = None):
+    """Pose-NDF perturbation: q' = normalise(q + σ ε), ε ~ N(0, I₄) per joint, σ drawn from ``sigmas``.
+
+    clean: (N, K, 4). Returns (quats (n, K, 4) hemisphere, sigma (n,), source index (n,)).
+    """
+    clean = _check_quats(clean, "clean")
+    src = torch.randint(0, clean.shape[0], (n,), generator=generator)                      # (n,)
+    sig = torch.as_tensor(sigmas, dtype=clean.dtype)[torch.randint(0, len(sigmas), (n,), generator=generator)]
+    eps = torch.randn((n,) + tuple(clean.shape[1:]), generator=generator, dtype=clean.dtype)  # (n, K, 4)
+    q = clean[src] + sig[:, None, None] * eps
+    q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return hemisphere(q), sig, src
+
+
+def spread_distance(target: torch.Tensor, num_joints: int, weights: torch.Tensor | None = None,
+                    generator: torch.Generator | None = None, iters: int = 8) -> torch.Tensor:
+    """Split target distances over joints: half-angles φ (n, K) with sqrt(Σ_i w_i/2 φ_i²) = target, φ_i <= π/2.
+
+    The squared distance d² is divided with Dirichlet(1, …, 1) shares u_i: φ_i² = 2 d² u_i / w_i. A joint
+    cannot turn further than φ = π/2 (a half-turn of the quaternion, a full π rotation), so shares above the
+    cap are clipped and the excess is handed to the other joints (water filling). Targets beyond the largest
+    reachable distance π/2·sqrt(Σ w_i/2) are clipped to it.
+    """
+    n = target.shape[0]
+    dtype = target.dtype
+    w = torch.ones(num_joints, dtype=dtype) if weights is None else weights.to(dtype)
+    cap = (math.pi / 2) ** 2                                                    # φ_i² <= cap
+    dmax2 = float((w / 2).sum()) * cap
+    d2 = target.pow(2).clamp(max=dmax2 * (1 - 1e-6))                             # (n,)
+    u = -torch.log(torch.rand(n, num_joints, generator=generator, dtype=dtype).clamp_min(1e-12))
+    u = u / u.sum(-1, keepdim=True)                                              # (n, K) Dirichlet(1)
+    budget = d2[:, None] * u                                      # share of d² per joint
+    full = torch.zeros(n, num_joints, dtype=torch.bool)
+    for _ in range(iters):                                                       # water filling
+        phi2 = budget / (w / 2)
+        over = phi2 > cap
+        if not over.any():
+            break
+        excess = ((phi2 - cap).clamp_min(0) * (w / 2)).sum(-1, keepdim=True)     # (n, 1)
+        budget = torch.where(over, cap * (w / 2), budget)
+        full = full | over
+        free = (~full).to(dtype) * u
+        budget = budget + excess * free / free.sum(-1, keepdim=True).clamp_min(1e-12)
+    phi2 = (budget / (w / 2)).clamp(max=cap)
+    return phi2.sqrt()                                                           # (n, K)
+
+
+def nrdf_quats(clean: torch.Tensor, n: int, scale: float = NRDF_SCALE, weights: torch.Tensor | None = None,
+               generator: torch.Generator | None = None):
+    """NRDF-style perturbation with a controlled distance.
+
+    target ~ |N(0, scale²)|; half-angles φ = spread_distance(target); per joint a random unit axis a_i and
+    δ_i = (sin φ_i a_i, cos φ_i); q'_i = q_i ⊗ δ_i. Then |q_i·q'_i| = cos φ_i, so d(q, q') = target exactly.
+    Returns (quats (n, K, 4) hemisphere, target (n,), source index (n,)).
+    """
+    clean = _check_quats(clean, "clean")
+    K = clean.shape[1]
+    src = torch.randint(0, clean.shape[0], (n,), generator=generator)
+    target = torch.randn(n, generator=generator, dtype=clean.dtype).abs() * scale          # (n,)
+    phi = spread_distance(target, K, weights, generator=generator)                         # (n, K)
+    axis = torch.randn(n, K, 3, generator=generator, dtype=clean.dtype)
+    axis = axis / axis.norm(dim=-1, keepdim=True).clamp_min(1e-12)                         # (n, K, 3)
+    delta = torch.cat([phi.sin()[..., None] * axis, phi.cos()[..., None]], dim=-1)          # (n, K, 4) xyzw
+    q = roma.quat_product(clean[src], delta)
+    w = torch.ones(K, dtype=clean.dtype) if weights is None else weights.to(clean.dtype)
+    target = target.clamp(max=math.pi / 2 * float((w / 2).sum().sqrt()))   # the largest reachable distance
+    return hemisphere(q), target, src
+
+
+def candidate_embedding(q: torch.Tensor, kind: str = "quat", weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Flat vectors for the Euclidean candidate search; ranking by the dot product e(q)·e(q̂), largest first.
+
+    kind="quat": the hemisphere quaternions themselves (N, 4K) as in the released code. Their dot product is
+    Σ_i q_i·q̂_i, which has the *wrong sign* for a joint whose two quaternions lie on opposite sides of the
+    w = 0 boundary: only a candidate filter, the exact distance re-ranks.
+    kind="outer": sign-free features sqrt(w_i)·vec(q_i q_iᵀ) (10 per joint, off-diagonals scaled by √2) with
+    e·ê = Σ_i w_i (q_i·q̂_i)² = Σ_i w_i cos² φ_i: monotone per joint in the true half-angle φ_i, no sign issue.
+    """
+    q = _check_quats(q)
+    if kind == "quat":
+        return hemisphere(q).reshape(q.shape[0], -1)
+    if kind == "outer":
+        K = q.shape[1]
+        a, b = torch.triu_indices(4, 4)
+        scale = torch.where(a == b, 1.0, math.sqrt(2.0)).to(q.dtype)
+        feat = q[..., a] * q[..., b] * scale                                    # (N, K, 10)
+        if weights is not None:
+            feat = feat * weights.to(q.dtype).sqrt()[:, None]
+        return feat.reshape(q.shape[0], K * 10)
+    raise ValueError(f"unknown candidate embedding {kind!r}; expected 'quat' or 'outer'")
+
+
+def knn_candidates(query: torch.Tensor, clean: torch.Tensor, k: int = 32, kind: str = "quat",
+                   weights: torch.Tensor | None = None, chunk: int | None = None) -> torch.Tensor:
+    """Indices (M, k) of the k clean poses with the largest embedding dot product (chunked matmul + topk)."""
+    eq = candidate_embedding(query, kind, weights)                   # (M, E)
+    ec = candidate_embedding(clean, kind, weights)                   # (N, E)
+    k = min(k, ec.shape[0])
+    if chunk is None:
+        chunk = max(1, int(2e7 // max(ec.shape[0], 1)))              # ≈ 80 MB of scores per chunk
+    out = []
+    for s in range(0, eq.shape[0], chunk):
+        scores = eq[s:s + chunk] @ ec.T                              # (c, N)
+        out.append(scores.topk(k, dim=1).indices)                    # (c, k)
+    return torch.cat(out) if out else torch.zeros(0, k, dtype=torch.long)
+
+
+def knn_distance(query: torch.Tensor, clean: torch.Tensor, k: int = 32, kind: str = "quat",
+                 weights: torch.Tensor | None = None, chunk: int | None = None):
+    """Distance of each query pose to the clean set: k Euclidean candidates, then exact re-ranking by d.
+
+    query: (M, K, 4), clean: (N, K, 4) (any sign). Returns (dist (M,), index of the nearest clean pose (M,)).
+    """
+    query, clean = _check_quats(query, "query"), _check_quats(clean, "clean")
+    if query.shape[1:] != clean.shape[1:]:
+        raise ValueError(f"query joints {tuple(query.shape[1:])} differ from clean joints {tuple(clean.shape[1:])}")
+    cand = knn_candidates(query, clean, k, kind, weights, chunk)                 # (M, k)
+    d = pose_ndf_distance(query[:, None], clean[cand], weights)                  # (M, k)
+    best = d.argmin(dim=1)                                                        # (M,)
+    return d.gather(1, best[:, None])[:, 0], cand.gather(1, best[:, None])[:, 0]
+
+
+def brute_force_distance(query: torch.Tensor, clean: torch.Tensor, weights: torch.Tensor | None = None,
+                         chunk: int = 256):
+    """Exact distance to the clean set by comparing with every clean pose (reference for tests; O(M·N·K))."""
+    query, clean = _check_quats(query, "query"), _check_quats(clean, "clean")
+    ds, ids = [], []
+    for s in range(0, query.shape[0], chunk):
+        d = pose_ndf_distance(query[s:s + chunk, None], clean[None], weights)    # (c, N)
+        v, i = d.min(dim=1)
+        ds.append(v)
+        ids.append(i)
+    return torch.cat(ds), torch.cat(ids)
+
+
+def make_samples(clean: torch.Tensor, n: int, frac_noisy: float = 0.45, frac_nrdf: float = 0.45,
+                 sigmas=POSE_NDF_SIGMAS, nrdf_scale: float = NRDF_SCALE, k: int = 32, kind: str = "outer",
+                 weights: torch.Tensor | None = None, reference: torch.Tensor | None = None,
+                 generator: torch.Generator | None = None) -> dict:
+    """A training set of (pose, distance) pairs built from ``clean`` poses.
+
+    A fraction ``frac_noisy`` of Pose-NDF noisy poses, ``frac_nrdf`` of NRDF perturbations, the rest clean
+    poses (distance 0 to themselves). Targets are distances to ``reference`` (the clean *training* set; default
+    ``clean``) by :func:`knn_distance`; clean samples of ``clean`` use 0 when reference is clean.
+    Returns {"quats": (n, K, 4), "dist": (n,), "kind": (n,) 0 clean / 1 noisy / 2 nrdf}.
+    """
+    clean = hemisphere(_check_quats(clean, "clean"))
+    n_noisy = int(round(n * frac_noisy))
+    n_nrdf = int(round(n * frac_nrdf))
+    n_clean = n - n_noisy - n_nrdf
+    if n_clean < 0:
+        raise ValueError("frac_noisy + frac_nrdf must be <= 1")
+    qn, _, _ = noisy_quats(clean, n_noisy, sigmas, generator)
+    qr, _, _ = nrdf_quats(clean, n_nrdf, nrdf_scale, weights, generator)
+    qc = clean[torch.randint(0, clean.shape[0], (n_clean,), generator=generator)]
+    quats = torch.cat([qc, qn, qr])
+    kinds = torch.cat([torch.zeros(n_clean), torch.ones(n_noisy), torch.full((n_nrdf,), 2.0)]).long()
+    ref = clean if reference is None else hemisphere(_check_quats(reference, "reference"))
+    dist, _ = knn_distance(quats, ref, k=k, kind=kind, weights=weights)
+    if reference is None:
+        dist[:n_clean] = 0.0
+    return {"quats": quats, "dist": dist, "kind": kinds}

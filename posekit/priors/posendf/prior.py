@@ -1,0 +1,147 @@
+"""The Pose-NDF prior: f(θ) ≈ distance of a pose θ ∈ SO(3)^21 to the manifold of plausible poses."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from posekit.rotations import aa_to_quat, hemisphere, quat_to_aa
+from posekit.skeleton import as_body21
+from posekit.utils import atomic_torch_save, get_device
+
+from .model import BODY21_PARENTS, DistanceHead, HierarchicalEncoder
+from .project import DEFAULT_ALPHA, project_quats
+
+__all__ = ["PoseNDF", "default_config", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+
+
+def default_config(fast: bool = False) -> dict:
+    """Network sizes. Full: the released sizes except a lighter head (CPU budget); fast: a tiny model."""
+    return {
+        "parents": list(BODY21_PARENTS),
+        "latent": 6,             # l features per joint (released: 6)
+        "enc_hidden": None,                     # None: 4 + l, as the released BoneMLP
+        "head_dims": [128, 128] if fast else [512, 256, 128, 64],   # released: 256,512,1024,512,256,64
+        "beta": 100.0,                          # softplus sharpness (NRDF)
+        "joint_weights": None,                  # w_i of the distance (None: all 1)
+        "alpha": DEFAULT_ALPHA,                 # default projection step
+    }
+
+
+class PoseNDF(nn.Module):
+    """Neural distance field on SO(3)^21 (joints 1..21 as unit quaternions, roma's (x, y, z, w) order).
+
+    ``distance`` / ``energy`` take axis-angle body poses in any layout ``posekit.skeleton.as_body21`` accepts
+    (or quaternions (B, 21, 4)); ``project`` moves poses onto the zero level set; ``sample`` projects random poses.
+    """
+
+    def __init__(self, config: dict | None = None):
+        super().__init__()
+        cfg = default_config()
+        cfg.update(config or {})
+        self.config = cfg
+        self.encoder = HierarchicalEncoder(cfg["parents"], cfg["latent"], cfg["enc_hidden"], cfg["beta"])
+        self.head = DistanceHead(self.encoder.num_joints * self.encoder.latent, cfg["head_dims"], cfg["beta"])
+
+    @property
+    def num_joints(self) -> int:
+        return self.encoder.num_joints
+
+    @property
+    def device(self) -> torch.device:
+        return self.encoder.w1.device
+
+    # ---- the field -----------------------------------------------------------------------------------------
+    def forward(self, q: torch.Tensor) -> torch.Tensor:
+        """f(θ) for quaternions (B, K, 4) (any sign: hemisphere-flipped first) -> (B,) >= 0."""
+        if q.dim() != 3 or q.shape[1:] != (self.num_joints, 4):
+            raise ValueError(f"expected quaternions of shape (B, {self.num_joints}, 4), got {tuple(q.shape)}")
+        return self.head(self.encoder(hemisphere(q)))
+
+    def distance_quat(self, q: torch.Tensor) -> torch.Tensor:
+        """f for quaternion poses (B, 21, 4) -> (B,). Differentiable."""
+        return self(q.to(self.device, torch.float32))
+
+    def to_quats(self, poses: torch.Tensor) -> torch.Tensor:
+        """Axis-angle (any ``as_body21`` layout) or quaternions (B, 21, 4) -> (B, 21, 4) quaternions."""
+        if poses.dim() == 3 and poses.shape[-1] == 4:
+            return poses
+        return aa_to_quat(as_body21(poses))
+
+    def distance(self, body_pose: torch.Tensor) -> torch.Tensor:
+        """Distance to the pose manifold of axis-angle poses (B, 63|69|72) / (B, 21|23|24, 3), or quats (B, 21, 4)."""
+        return self.distance_quat(self.to_quats(body_pose.to(self.device, torch.float32)))
+
+    def energy(self, body_pose: torch.Tensor) -> torch.Tensor:
+        """The prior energy used by fitters: the distance itself (B,)."""
+        return self.distance(body_pose)
+
+    # ---- projection and sampling -----------------------------------------------------------------------------
+    def project(self, poses: torch.Tensor, method: str = "riemannian", steps: int = 10, tol: float = 1e-3,
+                alpha: float | None = None, return_history: bool = False):
+        """Project poses onto the zero level set; output in the input's layout.
+
+        poses: axis-angle in any ``as_body21`` layout (joints outside 1..21 are kept as they are) or quaternions
+        (B, 21, 4). method "riemannian" (tangent step + exponential map) or "euclidean" (seed: step, renormalise).
+        With ``return_history`` also returns {"distance": (T+1, B), "quats": (T+1, B, 21, 4)}.
+        """
+        x = poses.to(self.device, torch.float32)
+        q0 = self.to_quats(x)
+        alpha = self.config.get("alpha", DEFAULT_ALPHA) if alpha is None else alpha
+        out = project_quats(self, q0, method=method, steps=steps, tol=tol, alpha=alpha, history=return_history)
+        q, hist = out if return_history else (out, None)
+        if x.dim() == 3 and x.shape[-1] == 4:
+            res = q
+        else:
+            res = self._put_body21(x, quat_to_aa(q))
+        return (res, hist) if return_history else res
+
+    @staticmethod
+    def _put_body21(x: torch.Tensor, body21: torch.Tensor) -> torch.Tensor:
+        """Write (B, 21, 3) back into the layout of x (the other joints unchanged)."""
+        B = x.shape[0]
+        j = x.reshape(B, -1, 3).clone()
+        start = {21: 0, 23: 0, 24: 1}[j.shape[1]]
+        j[:, start:start + 21] = body21
+        return j.reshape(x.shape)
+
+    def sample(self, n: int, seed: int = 0, steps: int = 50, method: str = "riemannian", tol: float = 1e-4,
+               scale: float | None = None) -> torch.Tensor:
+        """New poses (n, 21, 3) axis-angle: random poses projected onto the manifold.
+
+        Random poses are uniform on SO(3) per joint (``scale`` None) or axis-angle ~ N(0, scale²) per component.
+        """
+        g = torch.Generator().manual_seed(int(seed))
+        if scale is None:
+            q = torch.randn(n, self.num_joints, 4, generator=g)
+            q = hemisphere(q / q.norm(dim=-1, keepdim=True))
+        else:
+            q = aa_to_quat(scale * torch.randn(n, self.num_joints, 3, generator=g))
+        q = self.project(q.to(self.device), method=method, steps=steps, tol=tol)
+        return quat_to_aa(q)
+
+    # ---- files -----------------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike, meta: dict | None = None) -> Path:
+        """Atomic save of {"format", "config", "state_dict", "meta"} (tensors and plain values only)."""
+        obj = {"format": FORMAT_VERSION, "kind": "posendf", "config": dict(self.config),
+               "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()}, "meta": meta or {}}
+        return atomic_torch_save(obj, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device=None) -> "PoseNDF":
+        """Load a file written by :meth:`save` (``torch.load(weights_only=True)``); ``.meta`` holds its meta dict."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found; train one with: python -m posekit.train posendf --motions DIR --out {path}")
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(obj, dict) or obj.get("kind") != "posendf" or "state_dict" not in obj:
+            raise ValueError(f"{path} is not a Pose-NDF file (expected a dict with kind='posendf', config, state_dict)")
+        model = cls(obj["config"])
+        model.load_state_dict(obj["state_dict"])
+        model.meta = obj.get("meta", {})
+        return model.to(get_device(device)).eval()
+

@@ -1,0 +1,126 @@
+"""``python -m posekit.train posendf --motions DIR --out FILE [--fast]``: train Pose-NDF on a folder of motions.
+
+Data: ``posekit.data.pose_dataset(DIR)`` split by subject. The clean set is the train split's 21 body joints as
+hemisphere quaternions (subsampled to ``max_clean`` poses); training samples are perturbations of it (Pose-NDF
+noise + NRDF-style controlled distances + clean poses) with their distance to the clean set; the validation
+samples perturb the *val* split and measure their distance to the same (train) clean set, for early stopping.
+A checkpoint ``FILE.ckpt`` is written atomically after every epoch; running the same command again resumes.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+import torch
+
+from posekit.priors.posendf import PoseNDF, default_config, fit, fit_config, make_samples
+from posekit.priors.posendf.data import body21_to_quats
+from posekit.utils import fast_mode, seed_everything
+
+__all__ = ["settings", "load_splits", "build_data", "train_from_poses", "train", "run", "add_arguments"]
+
+
+def settings(fast: bool = False) -> dict:
+    """All knobs: data generation, model config and fit config (plain values)."""
+    return {
+        "data": {"n_train": 6000 if fast else 100_000, "n_val": 1000 if fast else 5000,
+                 "max_clean": 2000 if fast else 20_000, "frac_noisy": 0.45, "frac_nrdf": 0.45,
+                 "k": 32, "candidates": "outer"},
+        "model": default_config(fast),
+        "fit": fit_config(fast),
+    }
+
+
+def load_splits(motions, fast: bool = False, seed: int = 0) -> dict:
+    """``posekit.data.pose_dataset(motions)`` -> {"train", "val"} (N, 21, 3) axis-angle + a text summary."""
+    from posekit.data import pose_dataset
+
+    ds = pose_dataset(motions, seed=seed, progress=False)
+    if len(ds.train) == 0:
+        raise ValueError(f"pose_dataset({motions!s}) returned no train poses")
+    val = ds.val if len(ds.val) else ds.train
+    return {"train": ds.body21("train"), "val": ds.body21("val") if len(ds.val) else val[:, 1:22],
+            "summary": ds.summary_table(), "synthetic": bool(ds.synthetic)}
+
+
+def _subsample(q: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+    if q.shape[0] <= n:
+        return q
+    return q[torch.randperm(q.shape[0], generator=generator)[:n].sort().values]
+
+
+def build_data(train_poses: torch.Tensor, val_poses: torch.Tensor, data_cfg: dict, seed: int = 0) -> dict:
+    """Clean set + training / validation samples with their distance targets (deterministic given seed)."""
+    g = torch.Generator().manual_seed(seed)
+    clean = _subsample(body21_to_quats(train_poses.float()), data_cfg["max_clean"], g)      # (N, 21, 4)
+    val_clean = _subsample(body21_to_quats(val_poses.float()), data_cfg["max_clean"], g)
+    kw = dict(frac_noisy=data_cfg["frac_noisy"], frac_nrdf=data_cfg["frac_nrdf"], k=data_cfg["k"],
+              kind=data_cfg["candidates"], generator=g)
+    t0 = time.perf_counter()
+    tr = make_samples(clean, data_cfg["n_train"], **kw)
+    t1 = time.perf_counter()
+    va = make_samples(val_clean, data_cfg["n_val"], reference=clean, **kw)
+    return {"clean": clean, "train": tr, "val": va,
+            "info": {"n_clean": int(clean.shape[0]), "n_train": int(tr["quats"].shape[0]),
+                     "n_val": int(va["quats"].shape[0]), "generate_seconds": t1 - t0}}
+
+
+def train_from_poses(train_poses: torch.Tensor, val_poses: torch.Tensor, out, fast: bool = False, seed: int = 0,
+                     device=None, overrides: dict | None = None, progress: bool = True,
+                     stop_after: int | None = None) -> Path:
+    """Train on already-loaded axis-angle poses and save ``out`` (a PoseNDF file). Resumes from ``out.ckpt``."""
+    out = Path(out)
+    s = settings(fast)
+    for k, v in (overrides or {}).items():
+        s[k].update(v)
+    seed_everything(seed)
+    data = build_data(train_poses, val_poses, s["data"], seed)
+    torch.manual_seed(seed)
+    model = PoseNDF(s["model"])
+    ckpt = out.with_name(out.name + ".ckpt")
+    hist = fit(model, data["train"], data["val"], s["fit"], checkpoint=ckpt, seed=seed, device=device,
+               stop_after=stop_after, progress=progress)
+    if stop_after is not None and not hist["stopped"]:
+        return ckpt
+    meta = {"history": hist, "data": {**data["info"], **{k: v for k, v in s["data"].items()}},
+            "fit": s["fit"], "seed": seed, "fast": bool(fast)}
+    model.save(out, meta=meta)
+    if ckpt.exists():
+        ckpt.unlink()
+    return out
+
+
+def train(motions, out, fast: bool = False, seed: int = 0, device=None, **kwargs) -> Path:
+    """Train Pose-NDF on the motions under ``motions`` (train split; val for early stopping); returns ``out``."""
+    fast = fast or fast_mode()
+    splits = load_splits(motions, fast=fast, seed=seed)
+    return train_from_poses(splits["train"], splits["val"], out, fast=fast, seed=seed, device=device, **kwargs)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 40, fast 6)")
+    parser.add_argument("--samples", type=int, default=None, help="training samples (default 100000, fast 6000)")
+    parser.add_argument("--eikonal", type=float, default=None, help="eikonal weight λ (default 0.5)")
+    parser.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget for fitting")
+
+
+def run(args) -> int:
+    fast = bool(getattr(args, "fast", False)) or fast_mode()
+    over: dict = {"fit": {}, "data": {}}
+    if getattr(args, "epochs", None):
+        over["fit"]["epochs"] = args.epochs
+    if getattr(args, "eikonal", None) is not None:
+        over["fit"]["eikonal_weight"] = args.eikonal
+    if getattr(args, "max_minutes", None):
+        over["fit"]["max_minutes"] = args.max_minutes
+    if getattr(args, "samples", None):
+        over["data"]["n_train"] = args.samples
+    t0 = time.perf_counter()
+    path = train(args.motions, args.out, fast=fast, seed=args.seed, device=args.device, overrides=copy.deepcopy(over))
+    m = PoseNDF.load(path)
+    h = m.meta["history"]
+    print(f"wrote {path} in {time.perf_counter() - t0:.1f} s: {len(h['epoch'])} epochs, best val L1 "
+          f"{min(h['val']):.4f} ({h['stopped']}); {m.meta['data']['n_clean']} clean poses, "
+          f"{m.meta['data']['n_train']} samples generated in {m.meta['data']['generate_seconds']:.1f} s")
+    return 0

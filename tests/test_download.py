@@ -1,0 +1,207 @@
+"""download_cmu against a local HTTP server on 127.0.0.1 laid out like mocap.cs.cmu.edu/subjects.
+
+The server serves real CMU files copied from the shared dev set into a temp dir (never into the
+repo) and can misbehave per path: drop the connection mid-file (Content-Length larger than what
+is sent), on the first request only (-> resume) or always (-> error).
+"""
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from posekit.data.download import (ChecksumError, CMUDownloadError, IncompleteDownloadError, cmu_trial_files,
+                                   download_cmu)
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):  # quiet
+        pass
+
+    def do_GET(self):
+        srv = self.server
+        rel = self.path.split("/subjects/", 1)[-1]
+        srv.requests.append((rel, self.headers.get("Range")))
+        p = srv.root / rel
+        if not p.is_file():
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        data = p.read_bytes()
+        start = 0
+        rng = self.headers.get("Range")
+        if rng and srv.support_range:
+            start = int(rng.split("=")[1].split("-")[0])
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        mode = srv.truncate.get(rel)
+        if mode == "always" or (mode == "once" and rel not in srv.truncated_once):
+            srv.truncated_once.add(rel)
+            cut = len(body) // 2
+            self.wfile.write(body[:cut])          # promise len(body), send half, hang up
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            srv.bytes_sent += cut
+            return
+        self.wfile.write(body)
+        srv.bytes_sent += len(body)
+
+
+SHARED_ASFAMC = Path(__file__).resolve().parents[2] / "shared" / "data" / "cmu" / "asfamc"
+
+
+@pytest.fixture
+def cmu_server(tmp_path):
+    """A threaded HTTP server on 127.0.0.1 (free port) serving <root>/subjects/01/{01.asf,01_01.amc}:
+    copies of the shared dev-set files (into a temp dir), or random bytes of similar size without them."""
+    root = tmp_path / "site"
+    (root / "01").mkdir(parents=True)
+    if (SHARED_ASFAMC / "01_01.amc").is_file():
+        shutil.copy(SHARED_ASFAMC / "01.asf", root / "01" / "01.asf")
+        shutil.copy(SHARED_ASFAMC / "01_01.amc", root / "01" / "01_01.amc")
+    else:
+        rng = np.random.default_rng(0)
+        (root / "01" / "01.asf").write_bytes(rng.bytes(7314))
+        (root / "01" / "01_01.amc").write_bytes(rng.bytes(2198831))
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.daemon_threads = True
+    srv.root, srv.requests, srv.truncate, srv.truncated_once = root, [], {}, set()
+    srv.support_range, srv.bytes_sent = True, 0
+    th = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    th.start()
+    srv.base_url = f"http://127.0.0.1:{srv.server_address[1]}/subjects"
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        th.join(timeout=5)
+
+
+def test_trial_files_layout():
+    assert cmu_trial_files("2_1") == ("02/02.asf", "02/02_01.amc")
+    assert cmu_trial_files("131_04") == ("131/131.asf", "131/131_04.amc")
+    with pytest.raises(ValueError, match="SS_TT"):
+        cmu_trial_files("walk")
+
+
+def test_download_records_manifest_and_skips_second_time(cmu_server, tmp_path):
+    dest = tmp_path / "dest"
+    out = download_cmu(["01_01"], dest=dest, base_url=cmu_server.base_url, progress=False, timeout=5)
+    assert out == [dest / "01" / "01_01.amc"]
+    for rel in ("01/01.asf", "01/01_01.amc"):
+        assert (dest / rel).read_bytes() == (cmu_server.root / rel).read_bytes()
+    man = json.loads((dest / "manifest.json").read_text())["files"]
+    assert man["01/01_01.amc"] == {"sha256": _sha(cmu_server.root / "01/01_01.amc"),
+                                   "size": (cmu_server.root / "01/01_01.amc").stat().st_size}
+    assert not list(dest.rglob("*.part")) and not list(dest.rglob(".*.tmp"))
+    n = len(cmu_server.requests)
+    download_cmu(["01_01"], dest=dest, base_url=cmu_server.base_url, progress=False, timeout=5)
+    assert len(cmu_server.requests) == n      # complete files with the right hash: no request
+
+
+def test_truncated_connection_is_resumed_with_range(cmu_server, tmp_path):
+    cmu_server.truncate["01/01_01.amc"] = "once"
+    dest = tmp_path / "dest"
+    download_cmu(["01_01"], dest=dest, base_url=cmu_server.base_url, progress=False, timeout=5)
+    src = cmu_server.root / "01/01_01.amc"
+    assert _sha(dest / "01/01_01.amc") == _sha(src)
+    amc_reqs = [r for r in cmu_server.requests if r[0] == "01/01_01.amc"]
+    assert len(amc_reqs) == 2 and amc_reqs[0][1] is None
+    half = (src.stat().st_size) // 2
+    assert amc_reqs[1][1] == f"bytes={half}-"
+
+
+def test_always_truncated_raises_and_keeps_part(cmu_server, tmp_path):
+    cmu_server.truncate["01/01_01.amc"] = "always"
+    dest = tmp_path / "dest"
+    with pytest.raises(IncompleteDownloadError, match="resume"):
+        download_cmu(["01_01"], dest=dest, base_url=cmu_server.base_url, progress=False, timeout=5, retries=1)
+    assert not (dest / "01/01_01.amc").exists()
+    assert (dest / "01/01_01.amc.part").is_file()
+
+
+def test_resume_from_existing_part_file(cmu_server, tmp_path):
+    dest = tmp_path / "dest"
+    src = (cmu_server.root / "01/01_01.amc").read_bytes()
+    (dest / "01").mkdir(parents=True)
+    k = 1000003
+    (dest / "01/01_01.amc.part").write_bytes(src[:k])
+    download_cmu(["01_01"], dest=dest, base_url=cmu_server.base_url, progress=False, timeout=5)
+    assert (dest / "01/01_01.amc").read_bytes() == src
+    assert ("01/01_01.amc", f"bytes={k}-") in cmu_server.requests
+    asf_size = (cmu_server.root / "01/01.asf").stat().st_size
+    assert cmu_server.bytes_sent == asf_size + len(src) - k      # only the missing bytes travelled
+
+
+def test_wrong_checksum_raises_and_leaves_nothing(cmu_server, tmp_path):
+    dest = tmp_path / "dest"
+    bad = {"01/01_01.amc": {"sha256": "0" * 64, "size": 123}}
+    with pytest.raises(ChecksumError, match="does not match"):
+        download_cmu(["01_01"], dest=dest, base_url=cmu_server.base_url, manifest=bad, progress=False, timeout=5)
+    assert not (dest / "01/01_01.amc").exists()
+    assert not (dest / "01/01_01.amc.part").exists()
+
+
+def test_known_good_manifest_verifies(cmu_server, tmp_path):
+    dest = tmp_path / "dest"
+    good = {"01/01_01.amc": {"sha256": _sha(cmu_server.root / "01/01_01.amc")}}
+    download_cmu(["01_01"], dest=dest, base_url=cmu_server.base_url, manifest=good, progress=False, timeout=5)
+    assert _sha(dest / "01/01_01.amc") == good["01/01_01.amc"]["sha256"]
+
+
+def test_missing_trial_is_a_clear_error(cmu_server, tmp_path):
+    with pytest.raises(CMUDownloadError, match="404"):
+        download_cmu(["01_99"], dest=tmp_path / "d", base_url=cmu_server.base_url, progress=False, timeout=5)
+
+
+def test_offline_closed_port_gives_clear_error(tmp_path):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()                                   # nothing listens there now
+    with pytest.raises(ConnectionError) as ei:
+        download_cmu(["01_01"], dest=tmp_path / "d", base_url=f"http://127.0.0.1:{port}/subjects",
+                     progress=False, timeout=2)
+    assert isinstance(ei.value, CMUDownloadError)
+    msg = str(ei.value)
+    assert "POSEKIT_DATA" in msg and "shared" in msg and "SYNTHETIC" in msg
+    assert not list((tmp_path / "d").rglob("*.amc"))
+
+
+def test_downloaded_trial_feeds_pose_dataset(cmu_server, tmp_path):
+    """End to end: download -> the layout load_motion understands (ASF beside the AMC) -> a data set."""
+    pytest.importorskip("posekit.data.asf_amc")
+    if not (SHARED_ASFAMC / "01_01.amc").is_file():
+        pytest.skip("needs the real AMC from ../shared/data/cmu")
+    from posekit.data import pose_dataset
+    dest = tmp_path / "data" / "cmu" / "asfamc"
+    download_cmu(["01_01"], dest=dest, base_url=cmu_server.base_url, progress=False, timeout=5)
+    ds = pose_dataset(tmp_path / "data" / "cmu", fps=30, split="none", cache=False, progress=False)
+    assert [f["trial"] for f in ds.files] == ["01_01"] and ds.files[0]["format"] == "asfamc"
+    assert len(ds.train) == (2751 - 1) * 30 // 120 + 1     # 2751 AMC frames at 120 fps (SOURCES.md)

@@ -1,0 +1,137 @@
+"""SMPLify end to end on synthetic views with known ground truth (small batches, few iterations)."""
+import math
+
+import numpy as np
+import pytest
+import roma
+import torch
+
+from posekit.fitting import KeypointMap, fit_errors, make_views, perspective_projection, smplify
+from posekit.fitting.smplify import check_inputs
+from posekit.priors.gmm import GMMPrior
+
+
+@pytest.fixture(scope="module")
+def body_model():
+    from posekit.body import load_body_model
+
+    return load_body_model()
+
+
+@pytest.fixture(scope="module")
+def views(body_model):
+    g = torch.Generator().manual_seed(0)
+    poses = 0.25 * torch.randn(2, 21, 3, generator=g)
+    return make_views(body_model, poses, noise_px=0.0, dropout=0.0, yaw_range=0.6, seed=1)
+
+
+def _fit(v, body_model, prior=None, **kw):
+    kw = {"stage_iters": 60, "camera_iters": 20, "sp_weight": 0.0, "angle_weight": 0.0, **kw}
+    return smplify(v["keypoints_2d"], v["confidence"], v["focal_length"], v["image_size"], body_model, prior,
+                   progress=False, **kw)
+
+
+def test_noiseless_keypoints_are_reproduced_in_2d(views, body_model):
+    fit = _fit(views, body_model)
+    err_px = (fit["projected"] - views["keypoints_clean"]).norm(dim=-1)
+    assert err_px.mean() < 2.5, err_px
+    # outputs are consistent with the body model
+    out = body_model(betas=fit["betas"], global_orient=fit["global_orient"], body_pose=fit["body_pose"],
+                     transl=fit["transl"])
+    torch.testing.assert_close(fit["vertices"], out.vertices, atol=1e-5, rtol=1e-5)
+    # the trace: camera stage + 4 stages, each ending lower than it started
+    assert [s["stage"] for s in fit["trace"]] == ["camera", "stage 1", "stage 2", "stage 3", "stage 4"]
+    for s in fit["trace"][1:]:
+        assert s["total"].shape[1] == 2
+        assert torch.all(s["total"][-1] <= s["total"][0] + 1e-3)
+        torch.testing.assert_close(s["total"], s["data"] + s["pose"] + s["angle"] + s["shape"] + s["interpenetration"])
+
+
+def test_a_prior_centred_on_the_truth_recovers_the_3d_pose(views, body_model):
+    """Depth is ambiguous from 2D alone; a tight Gaussian prior around the true pose resolves it:
+    a small 3D error, much smaller than without the prior."""
+    rng = np.random.default_rng(0)
+    one = {k: v[1:] for k, v in views.items()}
+    true = one["body_pose"].reshape(1, 23, 3)[:, :21].reshape(63).numpy()
+    prior = GMMPrior.fit(true + 0.03 * rng.normal(size=(300, 63)), n_components=1)
+    fit = _fit(one, body_model, prior, try_flip=False)
+    err = fit_errors(fit["vertices"], fit["joints"], one["vertices"], one["joints"])
+    assert err["mpjpe_pa_mm"].item() < 15, err
+    assert err["v2v_pa_mm"].item() < 15, err
+    fit0 = _fit(one, body_model, try_flip=False)
+    no_prior = fit_errors(fit0["vertices"], fit0["joints"], one["vertices"], one["joints"])
+    assert no_prior["v2v_pa_mm"].item() > 3 * err["v2v_pa_mm"].item()
+
+
+def test_batched_fit_equals_independent_fits(views, body_model):
+    """Adam is element-wise and the images' energies are summed: a batch fit = per-image fits."""
+    both = _fit(views, body_model, ftol=0.0, stage_iters=15, camera_iters=10)
+    one = {k: views[k][1:] for k in ("keypoints_2d", "confidence", "focal_length", "image_size")}
+    single = _fit(one, body_model, ftol=0.0, stage_iters=15, camera_iters=10)
+    torch.testing.assert_close(both["body_pose"][1:], single["body_pose"], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(both["transl"][1:], single["transl"], atol=1e-4, rtol=1e-4)
+
+
+def test_180_degree_flip_is_tried(body_model):
+    """A body seen from behind: the flipped hypothesis must win and the orientation be recovered."""
+    g = torch.Generator().manual_seed(3)
+    poses = 0.1 * torch.randn(1, 21, 3, generator=g)
+    v = make_views(body_model, poses, noise_px=0.0, dropout=0.0, yaw_range=0.0, seed=2)
+    R_back = roma.rotvec_to_rotmat(torch.tensor([0.0, math.pi, 0.0]))
+    v2 = dict(v)
+    # rotate the view-from-front to a view-from-behind about the camera's vertical axis
+    orient = roma.rotmat_to_rotvec(R_back @ roma.rotvec_to_rotmat(v["global_orient"]))
+    out = body_model(betas=v["betas"], global_orient=orient, body_pose=v["body_pose"], transl=v["transl"])
+    k3 = KeypointMap(body_model).from_mesh(out.joints, out.vertices)
+    v2["keypoints_2d"] = perspective_projection(k3, v["focal_length"], 0.5 * v["image_size"]).detach()
+    fit = _fit(v2, body_model, try_flip=True)
+    assert bool(fit["flipped"][0])
+    angle = roma.rotmat_geodesic_distance(roma.rotvec_to_rotmat(fit["global_orient"]), roma.rotvec_to_rotmat(orient))
+    assert angle.item() < math.radians(25)
+
+
+def test_latent_prior_protocol(views, body_model):
+    """A VPoser-like prior: the fitter optimises z, the pose is decode(z) and E_θ = ‖z‖²."""
+    W = 0.3 * torch.randn(63, 4, generator=torch.Generator().manual_seed(0))
+
+    class Linear:
+        latent_dim = 4
+
+        def decode_body21(self, z):
+            return (z @ W.T).reshape(-1, 21, 3)
+
+    fit = _fit(views, body_model, Linear(), stage_iters=10, camera_iters=5)
+    b21 = fit["body_pose"].reshape(2, 23, 3)[:, :21].reshape(2, 63)
+    z, *_ = torch.linalg.lstsq(W, b21.T)
+    torch.testing.assert_close(W @ z, b21.T, atol=1e-4, rtol=1e-4)            # in the decoder's range
+    assert torch.all(fit["body_pose"].reshape(2, 23, 3)[:, 21:] == 0)         # hands at identity
+    lam = fit["trace"][-1]["weights"]["pose"] ** 2
+    torch.testing.assert_close(fit["energies"]["pose"], lam * (z ** 2).sum(0), rtol=1e-3, atol=1e-3)
+
+
+def test_bad_inputs_give_clear_errors(views, body_model):
+    kp, conf = views["keypoints_2d"].clone(), views["confidence"].clone()
+    f, size = views["focal_length"], views["image_size"]
+    bad = kp.clone()
+    bad[0, 3, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        smplify(bad, conf, f, size, body_model)
+    zero = conf.clone()
+    zero[1] = 0
+    with pytest.raises(ValueError, match="all-zero confidence"):
+        smplify(kp, zero, f, size, body_model)
+    with pytest.raises(ValueError, match=r"\(B, 14, 2\)"):
+        smplify(kp[:, :10], conf[:, :10], f, size, body_model)
+    with pytest.raises(ValueError, match="confidence must have shape"):
+        smplify(kp, conf[:, :5], f, size, body_model)
+    with pytest.raises(ValueError, match="focal_length"):
+        smplify(kp, conf, 0.0, size, body_model)
+    with pytest.raises(ValueError, match="focal_length"):
+        smplify(kp, conf, torch.tensor([1000.0, -5.0]), size, body_model)
+    with pytest.raises(ValueError, match="image_size"):
+        smplify(kp, conf, f, (0, 100), body_model)
+    with pytest.raises(TypeError, match="unknown smplify option"):
+        smplify(kp, conf, f, size, body_model, stage_itres=3)
+    # a single image without batch dimension is accepted
+    k1, c1, f1, s1 = check_inputs(kp[0], conf[0], 1000.0, (640, 480), 14)
+    assert k1.shape == (1, 14, 2) and c1.shape == (1, 14) and f1.shape == (1,) and s1.shape == (1, 2)
