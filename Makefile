@@ -23,7 +23,7 @@ $(VENV)/.posekit-installed: pyproject.toml
 
 notebooks: setup
 	mkdir -p $(BUILD)/notebooks
-	MPLBACKEND=Agg $(PY) -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=3600 \
+	$(PY) -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=3600 \
 		--output-dir $(BUILD)/notebooks $(NOTEBOOKS)
 	$(PY) -m jupyter nbconvert --to html --output-dir $(BUILD)/notebooks $(addprefix $(BUILD)/,$(NOTEBOOKS))
 	@echo "executed notebooks and HTML are in $(BUILD)/notebooks/"

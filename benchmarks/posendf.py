@@ -79,7 +79,7 @@ def main(argv=None):
     p.add_argument("--model", default=None, help="trained posendf.pt (default: cache_dir()/priors/full/posendf.pt)")
     p.add_argument("--samples", type=int, default=100_000)
     p.add_argument("--max-clean", type=int, default=20_000)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     clean, val, source = clean_sets(a.motions, a.max_clean)

@@ -24,6 +24,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="where to write vposer.pt (default: a temporary folder)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
+    p.add_argument("--vertex-weight", type=float, default=0.0, help="optional per-vertex loss weight (default 0)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: on a shared 2-core machine 2 threads oversubscribe badly)")
     args = p.parse_args(argv)
@@ -49,7 +50,8 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp()) / "vposer.pt"
     print(f"torch threads: {torch.get_num_threads()}, device: {get_device(args.device)}, load avg: {os.getloadavg()}")
     t0 = time.perf_counter()
-    tv.train(motions, out, fast=args.fast, seed=args.seed, device=args.device, splits=splits, progress=False)
+    tv.train(motions, out, fast=args.fast, seed=args.seed, device=args.device, splits=splits, progress=False,
+             vertex_weight=args.vertex_weight)
     wall = time.perf_counter() - t0
     model = VPoser.load(out)
     h = model.history

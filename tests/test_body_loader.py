@@ -437,6 +437,19 @@ def test_smplh_file_gives_smplh_module(tmp_path):
         pb.forward(m, body_pose=torch.zeros(2, 69))
 
 
+def test_smplh_without_hand_pca_amass_layout(tmp_path):
+    arrays = _tiny_with_hands(30, 16)
+    for k in ("hands_componentsl", "hands_componentsr", "hands_meanl", "hands_meanr"):
+        del arrays[k]
+    (tmp_path / "smplh" / "neutral").mkdir(parents=True)
+    np.savez(tmp_path / "smplh" / "neutral" / "model.npz", **arrays)
+    m = pb.load_body_model(tmp_path, num_betas=16)
+    assert type(m) is smplx.SMPLH and not m.use_pca
+    hand = 0.3 * torch.randn(2, 45)
+    out = pb.forward(m, body_pose=0.2 * torch.randn(2, 63), left_hand_pose=hand)
+    assert out.vertices.shape == (2, arrays["v_template"].shape[0], 3)
+
+
 def test_smplx_file_gives_smplx_module(tmp_path):
     arrays = _tiny_with_hands(33, 20)  # 22 body + 3 face (jaw, eyes) + 30 hand joints = 55
     arrays["lmk_faces_idx"] = np.arange(5)

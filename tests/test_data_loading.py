@@ -15,7 +15,6 @@ from posekit.data import (
 from posekit.data.amass import AMASS_TO_SMPL_FRAME
 from posekit.data.quality import smpl_posed_joints
 from posekit.data.retarget import PROVISIONAL_REST_JOINTS, forward_kinematics
-from posekit.skeleton import SMPL_PARENTS
 
 REST = PROVISIONAL_REST_JOINTS
 
@@ -132,6 +131,9 @@ def test_amc_unknown_bone_and_wrong_count(tmp_path):
         load_motion(bad, asf=asf)
     bad.write_text(":DEGREES\n1\nroot 0 0 0 0 0 0\na 0 0\nb 0\n")
     with pytest.raises(MotionFormatError, match=r"bad\.amc: line 4: bone 'a' has 2 values.*declares 3 dof"):
+        parse_amc(bad, parse_asf(asf))
+    bad.write_text(":DEGREES\n1\nroot 0 0 0 0 0 0\na 0 0 0\nb 0\n2\nroot 0 0 0 0 0 0\nb 0\n")
+    with pytest.raises(MotionFormatError, match=r"bad\.amc: line 6: frame 2 lacks bone\(s\) \['a'\]"):
         parse_amc(bad, parse_asf(asf))
 
 

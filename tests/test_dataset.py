@@ -239,3 +239,14 @@ def test_failed_preferred_copy_falls_back_to_next_format(cmu_dir):
     assert used["02_01"]["format"] == "bvh_iclone"
     assert "charleston1" not in used                          # only an AMC copy exists
     assert len(ds.files) == len({f["trial"] for f in ds.files})
+
+
+def test_cache_keeps_only_recent_files(tmp_path):
+    from posekit.data.dataset import _prune_cache
+    for i in range(5):
+        f = tmp_path / f"pose_dataset_{i}.npz"
+        f.write_bytes(b"x")
+        os.utime(f, (1000 + i, 1000 + i))
+    (tmp_path / "other.npz").write_bytes(b"y")
+    _prune_cache(tmp_path, keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.npz", "pose_dataset_3.npz", "pose_dataset_4.npz"]

@@ -277,11 +277,11 @@ def test_run_all_end_to_end(tmp_path, body):
         assert needle in report
     for png in ("denoise.png", "occlusion.png", "generate_grid.png", "denoise_before_after.png", "occlusion_before_after.png"):
         assert (out / png).stat().st_size > 1000
+    weights = json.loads((out / "weights_denoise.json").read_text())["sigma=0.5"]
+    assert weights["vposer"] == 1.0 and weights["smooth"] == 1.0 and weights["gmm"] > 0
     # appending: a second run keeps the first run's rows
     run_all.run(_args(tmp_path, body, priors, methods="none", skip="image-fit,occlusion,generate"))
     assert len(read_results(out / "results.csv")) == len(rows) + 2  # 1 sigma x (input, none)
-    weights = json.loads((out / "weights_denoise.json").read_text())["sigma=0.5"]
-    assert weights["vposer"] == 1.0 and weights["smooth"] == 1.0 and weights["gmm"] > 0
 
 
 def test_cli_parses_and_rejects_bad_methods():
@@ -297,3 +297,32 @@ def test_cli_parses_and_rejects_bad_methods():
         common.parse_methods("none,humor")
     a = p.parse_args(["all", "--motions", "m", "--priors", "p", "--out", "o", "--parts", "leg"])
     assert occlusion.settings_from_args(a)["parts"] == ("leg",)
+
+
+def test_cli_denoise_writes_results_csv(tmp_path):
+    """``python -m posekit.experiments denoise`` end to end on an AMASS-style file, no prior, the open body model."""
+    from posekit.experiments.__main__ import main
+
+    motions = tmp_path / "motions"
+    motions.mkdir()
+    clip = make_clip(24)
+    poses = np.zeros((24, 156), dtype=np.float64)
+    poses[:, :3] = clip.global_orient.numpy()
+    poses[:, 3:66] = clip.body21.reshape(24, 63).numpy()
+    np.savez(motions / "01_01_poses.npz", poses=poses, trans=clip.transl.numpy().astype(np.float64),
+             mocap_framerate=np.float64(30.0))
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match="no file of a held-out subject"):  # subject 01 is a train subject
+        rc = main(["denoise", "--motions", str(motions), "--priors", str(tmp_path / "priors"), "--out", str(out),
+                   "--fast", "--methods", "none", "--lengths", "10", "--clips", "2", "--sigmas", "0.1", "--steps", "3",
+                   "--no-tune", "--device", "cpu"])
+    assert rc == 0
+    with open(out / "results.csv", newline="") as f:
+        lines = f.read().splitlines()
+    assert lines[0] == "experiment,setting,method,metric,value,std,n"
+    rows = read_results(out / "results.csv")
+    assert {(r["setting"], r["method"], r["metric"], r["n"]) for r in rows} == {
+        ("sigma=0.1,frames=10", "none", "noisy_input_v2v_cm", 2), ("sigma=0.1,frames=10", "none", "v2v_cm", 2)}
+    assert (out / "denoise.png").exists() and (out / "results.md").exists()
+    with pytest.raises(SystemExit):
+        main(["denoise", "--motions", str(motions)])  # --priors and --out are required

@@ -153,7 +153,7 @@ def test_capsule_radii_are_plausible(body_model):
     r = dict(zip(SEGMENT_NAMES, capsule_radii(vs, js, body_model.lbs_weights)[0].tolist()))
     assert 0.02 < r["l_forearm"] < r["l_upperarm"] < r["l_thigh"] < 0.15
     assert r["torso"] > r["l_thigh"]
-    # a fatter shape (first beta grows girth on SMPL-like models) changes the radii
+    # the radii follow the shape: another beta vector gives other radii
     vs2, js2 = shaped_rest(body_model, torch.tensor([[0.0, 3.0] + [0.0] * 8]))
     assert not torch.allclose(capsule_radii(vs2, js2, body_model.lbs_weights), torch.tensor([list(r.values())]))
 

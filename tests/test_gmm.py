@@ -83,11 +83,14 @@ def test_fit_recovers_a_known_mixture_and_roundtrips(tmp_path):
     means[0, :5] = 1.0
     means[1, :5] = -1.0
     x = np.concatenate([means[0] + 0.1 * rng.normal(size=(600, DIM)), means[1] + 0.1 * rng.normal(size=(400, DIM))])
-    gmm = GMMPrior.fit(torch.as_tensor(x, dtype=torch.float32).reshape(-1, 21, 3), n_components=2)
+    gmm = GMMPrior.fit(torch.as_tensor(x, dtype=torch.float32).reshape(-1, 21, 3), n_components=2, reg_covar=1e-6)
     order = np.argsort(gmm.means_np[:, 0])[::-1]
     np.testing.assert_allclose(gmm.means_np[order], means, atol=0.03)
     np.testing.assert_allclose(gmm.weights_np[order], [0.6, 0.4], atol=1e-6)
     np.testing.assert_allclose(np.diagonal(gmm.covariances_np[order], axis1=1, axis2=2), 0.01, atol=0.004)
+    # the default variance floor reg_covar = 0.01 rad² is added to every diagonal
+    floored = GMMPrior.fit(x, n_components=2)
+    np.testing.assert_allclose(np.diagonal(floored.covariances_np, axis1=1, axis2=2).mean(), 0.02, atol=0.002)
     path = gmm.save(tmp_path / "gmm.npz")
     with np.load(path, allow_pickle=False) as z:
         assert sorted(z.files) == ["covariances", "means", "weights"]

@@ -133,6 +133,24 @@ def test_template_is_mirror_symmetric(arrays):
     np.testing.assert_allclose(w[nn][:, MIRROR], w, atol=0.05)
 
 
+def test_posed_model_is_mirror_symmetric(arrays, smpl):
+    """M(mirror pose) = mirror(M(pose)): weights, regressor, kinematics and pose blend shapes together."""
+    v = arrays["v_template"].astype(np.float64)
+    nn = cKDTree(v).query(v * np.array([-1.0, 1.0, 1.0]))[1]
+    rng = np.random.default_rng(11)
+    errs = []
+    for _ in range(5):
+        pose = rng.normal(scale=0.4, size=(24, 3))
+        mirrored = pose[MIRROR] * np.array([1.0, -1.0, -1.0])  # axis-angle reflected through x = 0
+        a = smpl(global_orient=torch.as_tensor(pose[:1]), body_pose=torch.as_tensor(pose[1:].reshape(1, -1)))
+        b = smpl(global_orient=torch.as_tensor(mirrored[:1]), body_pose=torch.as_tensor(mirrored[1:].reshape(1, -1)))
+        va, vb = a.vertices[0].detach().numpy(), b.vertices[0].detach().numpy()
+        errs.append(np.linalg.norm(va * np.array([-1.0, 1.0, 1.0]) - vb[nn], axis=1))
+    err = np.concatenate(errs) * 1000
+    print(f"\nposed mirror symmetry: mean {err.mean():.3f} mm, max {err.max():.3f} mm")
+    assert err.mean() < 0.5 and err.max() < 3.0
+
+
 def test_axes_left_up_forward(arrays):
     v = arrays["v_template"].astype(np.float64)
     J = arrays["J_regressor"].astype(np.float64) @ v

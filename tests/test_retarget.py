@@ -223,6 +223,23 @@ def test_closed_loop_iclone_convention_rig(tmp_path):
     np.testing.assert_allclose(m.trans.numpy(), trans, atol=1e-4)
 
 
+def test_closed_loop_reference_frame_rest(tmp_path):
+    """rest=0: frame 0 holds the reference T-pose of a rig whose zero pose is not one."""
+    from posekit.data.retarget import retarget
+    from posekit.data.rigs import detect_rig
+    poses, trans = random_smpl_motion(20, seed=9)
+    poses[0], trans[0] = 0.0, 0.0                                   # frame 0: SMPL's T-pose
+    rng = np.random.default_rng(2)
+    bind = Rotation.random(24, random_state=rng.integers(1 << 30)).as_matrix()   # arbitrary bone frames
+    p = write_smpl_as_bvh(tmp_path / "ref.bvh", poses, trans, MB_NAMES, bind=bind)
+    src = parse_bvh(p)
+    _, mapping = detect_rig(src.names)
+    res = retarget(src, mapping, rest=0, rest_joints=REST, up_axis="+y", unit_scale=1.0)
+    assert geodesic_deg(res.poses, poses).max() < 0.05
+    wrong = retarget(src, mapping, rest=None, rest_joints=REST, up_axis="+y", unit_scale=1.0)
+    assert geodesic_deg(wrong.poses, poses).max() > 10.0            # the zero pose is not the reference
+
+
 def test_closed_loop_with_other_rest_directions_matches_bone_directions(tmp_path):
     """Source bones tilted away from SMPL's (another anatomy): the SMPL bones still point like the
     source's (measured through smplx's own kinematics), and the twist-free part of the motion is kept."""

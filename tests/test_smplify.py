@@ -135,3 +135,25 @@ def test_bad_inputs_give_clear_errors(views, body_model):
     # a single image without batch dimension is accepted
     k1, c1, f1, s1 = check_inputs(kp[0], conf[0], 1000.0, (640, 480), 14)
     assert k1.shape == (1, 14, 2) and c1.shape == (1, 14) and f1.shape == (1,) and s1.shape == (1, 2)
+
+
+def test_image_fit_experiment_cli(tmp_path, body_model):
+    """`python -m posekit.experiments image-fit`: one row per setting × method × metric, a readable
+    results.csv and the markdown tables."""
+    from posekit.experiments.__main__ import main
+    from posekit.experiments.report import read_results
+
+    rng = np.random.default_rng(0)
+    GMMPrior.fit(0.2 * rng.normal(size=(200, 63)), n_components=2).save(tmp_path / "priors" / "gmm.npz")
+    out = tmp_path / "out"
+    rc = main(["image-fit", "--motions", "synthetic", "--priors", str(tmp_path / "priors"), "--out", str(out),
+               "--fast", "--n-images", "2", "--iters", "3", "--methods", "none,gmm"])
+    assert rc == 0
+    rows = read_results(out / "results.csv")
+    pairs = {(r["setting"], r["method"]) for r in rows}
+    assert pairs == {("prior-only", "none"), ("+angle", "none"), ("+interpenetration", "none"),
+                     ("prior-only", "gmm"), ("exact", "gmm"), ("+angle", "gmm"), ("+interpenetration", "gmm")}
+    metrics = {r["metric"] for r in rows}
+    assert metrics == {"v2v_mm", "v2v_pa_mm", "mpjpe_mm", "mpjpe_pa_mm", "fit_ms_per_image"}
+    assert all(r["experiment"] == "image-fit" and r["n"] == 2 and np.isfinite(r["value"]) for r in rows)
+    assert (out / "results.md").read_text().count("### image-fit") == 5

@@ -245,3 +245,26 @@ def test_load_refuses_pickled_objects(tmp_path):
     torch.save({"config": Arbitrary(), "state_dict": {}}, bad)
     with pytest.raises(Exception, match="(?i)weights_only|unsupported|not an allowed"):
         VPoser.load(bad)
+
+
+# ---------------------------------------------------------------------------------- optional vertex term
+def test_vertex_term_by_hand_and_through_the_body_model():
+    v = torch.zeros(1, 2, 3)
+    v_hat = torch.tensor([[[3.0, 4.0, 0.0], [0.0, 0.0, 1.0]]])
+    assert vp.vertex_loss(v, v_hat).item() == pytest.approx(3.0)          # mean of 5 and 1
+    # off by default: the default loss is the seed's five terms
+    assert vp.DEFAULT_WEIGHTS["v2v"] == 0.0
+    with pytest.raises(ValueError, match="body_model"):
+        fit(synthetic_poses(8), epochs=1, config={**TINY, "weights": {"v2v": 1.0}}, progress=False)
+    body = pytest.importorskip("posekit.body")
+    try:
+        bm = body.load_body_model()
+    except Exception as e:  # pragma: no cover - the packaged model may be absent
+        pytest.skip(f"no body model: {e}")
+    from posekit.skeleton import body21_to_body_pose
+    x = synthetic_poses(3)
+    ref = body.forward(bm, body_pose=body21_to_body_pose(x)).vertices          # axis-angle path
+    assert torch.allclose(vp.body_vertices(bm, roma.rotvec_to_rotmat(x)), ref, atol=1e-5)
+    m = fit(x.repeat(4, 1, 1), epochs=1, batch_size=4, config={**TINY, "weights": {"v2v": 10.0}},
+            body_model=bm, progress=False)
+    assert m.history["train"][0]["v2v"] > 0

@@ -49,7 +49,7 @@ from posekit.utils import atomic_path, data_home
 __all__ = [
     "build_open_model", "save_model", "shipped_path", "full_path", "load_anny",
     "sample_phenotypes", "tpose_bodies", "fit_joint_regressor", "keypoint_vertex_ids", "load_vertex_ids",
-    "vertex_ids_path", "random_poses", "anny_bone_transforms", "learn_posedirs", "posedirs_residual_mm",
+    "vertex_ids_path", "random_poses", "mirror_rotations", "anny_bone_transforms", "learn_posedirs", "posedirs_residual_mm",
     "SMPL_KEYS", "KEYPOINT_NAMES", "main",
 ]
 
@@ -421,13 +421,26 @@ def _pose_features(rot: torch.Tensor) -> torch.Tensor:
     return (rot[:, 1:] - torch.eye(3, dtype=rot.dtype)).reshape(rot.shape[0], -1)
 
 
-def _posedir_residuals(model, bodies, idx, J_regressor, weights, pose_seed, n_poses, scale=1.0, batch=50):
+def mirror_rotations(rot: torch.Tensor) -> torch.Tensor:
+    """(S, 24, 3, 3) the mirror pose of SMPL rotations: left and right joints swapped and each
+    rotation reflected through the plane x = 0 (R -> M R M, M = diag(-1, 1, 1))."""
+    from posekit.skeleton import SMPL_JOINT_NAMES as names
+    swap = [names.index(n.replace("left", "@").replace("right", "left").replace("@", "right")) for n in names]
+    M = torch.diag(torch.tensor([-1.0, 1.0, 1.0], dtype=rot.dtype))
+    return M @ rot[:, swap] @ M
+
+
+def _posedir_residuals(model, bodies, idx, J_regressor, weights, pose_seed, n_poses, scale=1.0, mirror=False,
+                       batch=50):
     """Yield (features (S, 207), un-posed residuals (S, V, 3), posed residual data) per batch of poses."""
     Wb = _dense_bone_weights(model)
     Wj = torch.as_tensor(weights, dtype=torch.float64)
     Jr = torch.as_tensor(J_regressor, dtype=torch.float64)
     rots = roma.rotvec_to_rotmat(random_poses(len(idx) * n_poses, pose_seed, scale))
     shape_of = np.repeat(np.asarray(idx), n_poses)
+    if mirror:  # each pose and its mirror image (left <-> right, reflected through x = 0)
+        rots = torch.stack([rots, mirror_rotations(rots)], 1).reshape(-1, NUM_JOINTS, 3, 3)
+        shape_of = np.repeat(shape_of, 2)
     for i in range(0, len(shape_of), batch):
         rot = rots[i:i + batch]
         sel = shape_of[i:i + batch]
@@ -469,7 +482,8 @@ def learn_posedirs(model, bodies, train_idx, test_idx, J_regressor, weights, see
     """(V, 3, 207) pose blend shapes learned from anny, and residual statistics.
 
     For each training shape and random pose (``random_poses`` scaled by a factor drawn in
-    ``scale``, so the fit covers small and large rotations), anny is posed with the same joint rotations
+    ``scale``, so the fit covers small and large rotations) and its mirror image (so that the
+    blend shapes come out left/right symmetric), anny is posed with the same joint rotations
     (``anny_bone_transforms``) and the 24-joint LBS model with zero pose blend shapes is posed
     too; their difference is un-posed per vertex (the damped inverse of the vertex's blended
     LBS transform, ``_unpose``) and regressed on SMPL's pose feature (R - I) by ridge least squares. Each vertex
@@ -483,7 +497,7 @@ def learn_posedirs(model, bodies, train_idx, test_idx, J_regressor, weights, see
     FtY = np.zeros((207, V * 3))
     n = 0
     for rot, verts, v_anny, v_lbs, M, _, _ in _posedir_residuals(model, bodies, train_idx, J_regressor, weights,
-                                                                  seed + 1, n_poses, scale):
+                                                                  seed + 1, n_poses, scale, mirror=True):
         resid = _unpose(M[..., :3], v_anny - v_lbs, damping)
         F = _pose_features(rot).numpy()
         FtF += F.T @ F

@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +179,12 @@ def load_body_model(
     path, is_open = _resolve_model_file(model, gender, model_type)
     arrays = read_model_arrays(path, trust_pickle=trust_pickle)
     kind = model_type or detect_model_type(arrays, path)
+    if kind == "smplh" and "hands_componentsl" not in arrays and "hands_componentsr" not in arrays:
+        # SMPL+H files without MANO's hand PCA (AMASS's): hands are posed with full axis-angle
+        eye, zero = np.eye(45), np.zeros(45)
+        arrays = dict(arrays, hands_componentsl=eye, hands_componentsr=eye, hands_meanl=zero, hands_meanr=zero)
+        smplx_kwargs.setdefault("use_pca", False)
+        smplx_kwargs.setdefault("flat_hand_mean", True)
     check_model_arrays(arrays, kind, source=str(path))
     available = _available_betas(arrays, kind)
     if num_betas > available:
@@ -205,6 +212,9 @@ def load_body_model(
     if kind in ("smpl", "smplh"):
         _widen_betas(module, arrays["shapedirs"], num_betas, batch_size, dtype)
     if own_topology and landmarks is None and "vertex_ids" not in smplx_kwargs:
+        if is_open:
+            warnings.warn(f"{keypoint_ids_path(path)} is missing: the open model's joints will be its 24 "
+                          "joints only, without smplx's 21 vertex keypoints", stacklevel=2)
         module.vertex_joint_selector = NoExtraJoints()
     module.model_file = str(path)
     module.is_open_model = is_open

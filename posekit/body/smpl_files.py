@@ -286,12 +286,18 @@ def read_model_arrays(path: str | os.PathLike, trust_pickle: bool = False) -> di
 
 
 def detect_model_type(arrays: dict[str, Any], path: str | os.PathLike | None = None) -> str:
-    """'smplx', 'smplh' or 'smpl' from the keys present (falls back to the file-name prefix)."""
+    """'smplx', 'smplh' or 'smpl' from the keys present, then the joint count (24 / 52 / 55), then the
+    file-name prefix."""
     keys = set(arrays)
     if "lmk_faces_idx" in keys or "lmk_bary_coords" in keys:
         return "smplx"
     if "hands_componentsl" in keys or "hands_componentsr" in keys:
         return "smplh"
+    num_joints = np.asarray(arrays["kintree_table"]).shape[-1] if "kintree_table" in keys else 24
+    if num_joints == 52:  # SMPL+H without hand PCA (e.g. AMASS's smplh/<gender>/model.npz)
+        return "smplh"
+    if num_joints == 55:
+        return "smplx"
     name = Path(path).name.lower() if path is not None else ""
     if name.startswith("smplx_"):
         return "smplx"

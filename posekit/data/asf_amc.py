@@ -14,6 +14,7 @@ are 120 fps (``fps_default``).
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -169,47 +170,67 @@ def parse_amc(path: str | Path, sk: AsfSkeleton, fps: float = 120.0) -> SourceMo
         cols[n] = (c, c + ndof[n])
         c += ndof[n]
     n_cols = c
-    frames: list[np.ndarray] = []
+    need = {n for n in names if ndof[n]}
+    vals: list[str] = []            # value text of every bone line
+    starts: list[int] = []          # flat index (frame * n_cols + first column) of each line
+    counts: list[int] = []
+    frame_line: list[int] = []      # line number of each frame's header
     seen: set = set()
-    cur: np.ndarray | None = None
-    cur_line = 0
+    n_frames = 0
 
-    def close_frame() -> None:
-        if cur is None:
-            return
-        missing = [n for n in names if ndof[n] and n not in seen]
-        if missing:
-            raise MotionFormatError(f"{path}: line {cur_line}: frame {len(frames) + 1} lacks bone(s) {missing}")
-        frames.append(cur)
+    def check_frame() -> None:
+        if n_frames and len(seen) != len(need):
+            missing = sorted(need - seen)
+            raise MotionFormatError(f"{path}: line {frame_line[-1]}: frame {n_frames} lacks bone(s) {missing}")
 
     for lineno, raw in enumerate(path.read_text(errors="replace").splitlines(), start=1):
         s = raw.strip()
-        if not s or s.startswith("#") or s.startswith(":"):
+        if not s or s[0] in "#:":
             continue
-        tok = s.split()
-        if len(tok) == 1 and tok[0].isdigit():
-            close_frame()
-            cur, seen, cur_line = np.zeros(n_cols), set(), lineno
+        parts = s.split(None, 1)
+        if len(parts) == 1 and parts[0].isdigit():
+            check_frame()
+            n_frames += 1
+            frame_line.append(lineno)
+            seen = set()
             continue
-        if cur is None:
+        if not n_frames:
             raise MotionFormatError(f"{path}: line {lineno}: bone values before the first frame number")
-        name = tok[0]
+        name = parts[0]
         if name not in index:
             raise MotionFormatError(f"{path}: line {lineno}: bone {name!r} is not in the skeleton {sk.path.name} "
                                     f"(its bones: {', '.join(names[:8])}, ...)")
         a, b = cols[name]
-        if len(tok) - 1 != b - a:
-            raise MotionFormatError(f"{path}: line {lineno}: bone {name!r} has {len(tok) - 1} values, the skeleton "
+        rest = parts[1] if len(parts) > 1 else ""
+        k = len(rest.split())
+        if k != b - a:
+            raise MotionFormatError(f"{path}: line {lineno}: bone {name!r} has {k} values, the skeleton "
                                     f"{sk.path.name} declares {b - a} dof")
-        try:
-            cur[a:b] = [float(t) for t in tok[1:]]
-        except ValueError:
-            raise MotionFormatError(f"{path}: line {lineno}: non-numeric value for bone {name!r}") from None
+        vals.append(rest)
+        starts.append((n_frames - 1) * n_cols + a)
+        counts.append(k)
         seen.add(name)
-    close_frame()
-    if not frames:
+    check_frame()
+    if not n_frames:
         raise MotionFormatError(f"{path}: no frames (expected a frame number line then 'bone values' lines)")
-    data = np.stack(frames)                                                  # (T, C)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        flat = np.fromstring(" ".join(vals), dtype=np.float64, sep=" ")
+    counts_a = np.asarray(counts)
+    if flat.size != counts_a.sum():
+        for v, st in zip(vals, starts):
+            try:
+                [float(t) for t in v.split()]
+            except ValueError:
+                fr = st // n_cols
+                raise MotionFormatError(f"{path}: line after {frame_line[fr]}: non-numeric value {v[:40]!r} "
+                                        f"in frame {fr + 1}") from None
+        raise MotionFormatError(f"{path}: could not read the bone values as numbers")
+    first = np.cumsum(counts_a) - counts_a                                    # first value of each line
+    idx = np.repeat(np.asarray(starts), counts_a) + (np.arange(flat.size) - np.repeat(first, counts_a))
+    data = np.zeros(n_frames * n_cols)
+    data[idx] = flat
+    data = data.reshape(n_frames, n_cols)                                     # (T, C)
     data, dropped = drop_nonfinite_frames(data, path)
     T, J = data.shape[0], len(names)
     deg = sk.degrees
@@ -252,7 +273,7 @@ def parse_amc(path: str | Path, sk: AsfSkeleton, fps: float = 120.0) -> SourceMo
             offsets.append(sk.bones[n]["direction"] * sk.bones[n]["length"])
     local = np.concatenate([local, np.broadcast_to(np.eye(3), (T, len(names) - J, 3, 3))], axis=1)
     meta = {"source": str(path), "format": "asf/amc", "asf": str(sk.path), "dropped_nan_frames": dropped,
-            "frames_in_file": len(frames)}
+            "frames_in_file": n_frames}
     return SourceMotion(names, np.array(parents), np.stack(offsets), local, root_pos, float(fps), {}, meta)
 
 

@@ -359,6 +359,17 @@ def _save_cache(path: Path, poses: np.ndarray, meta_rows: list[dict], frame_file
     atomic_save_npz(path, poses=poses.astype(np.float32), frame_file=frame_file.astype(np.int32), **arrays)
 
 
+def _prune_cache(root: Path, keep: int = 20) -> None:
+    """Delete all but the ``keep`` most recently used dataset cache files in ``root`` (stale keys pile up
+    whenever the data or the loader code changes)."""
+    files = sorted(root.glob("pose_dataset_*.npz"), key=lambda q: q.stat().st_mtime, reverse=True)
+    for q in files[keep:]:
+        try:
+            q.unlink()
+        except OSError:
+            pass
+
+
 def _load_cache(path: Path):
     with np.load(path, allow_pickle=False) as z:
         d = {k: z[k] for k in z.files}
@@ -498,6 +509,7 @@ def pose_dataset(motions: str | Path | None = None, fps: float = 30, thin: float
         if cache_path.is_file():
             try:
                 poses, rows, frame_file, dups_c, failed = _load_cache(cache_path)
+                os.utime(cache_path)                    # most recently used (see _prune_cache)
                 return _build(poses, rows, frame_file, dups_c, failed, fps, str(folder), params, from_cache=True)
             except Exception as e:  # a corrupt cache file is rebuilt, never trusted
                 warnings.warn(f"{cache_path}: unreadable dataset cache ({e}); rebuilding", RuntimeWarning)
@@ -545,6 +557,7 @@ def pose_dataset(motions: str | Path | None = None, fps: float = 30, thin: float
     frame_file = np.concatenate(frame_file, 0)
     if cache_path is not None:
         _save_cache(cache_path, poses, rows, frame_file, dups, failed)
+        _prune_cache(cache_path.parent)
     ds = _build(poses, rows, frame_file, [(str(a), str(b)) for a, b in dups], failed, fps, str(folder), params)
     for s in SPLITS:
         if split == "subject" and len(ds.split(s)) == 0:

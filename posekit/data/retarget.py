@@ -8,8 +8,12 @@ The recipe, one function per step:
    G'_j = C G_j Cᵀ, p'_j = s · C p_j;
 3. rest alignment, once per file: for each SMPL joint j mapped to source joint m(j), the rotation S_j
    that takes SMPL's rest bones b_jc = J_c − J_j (of the body model's zero-shape joints) onto the
-   source rest bones d_jc = p'_m(c) − p'_m(j) (Kabsch/Wahba on directions; one bone: the minimal
-   rotation; a leaf joint: identity), and A_j = G'_m(j)(rest)ᵀ · S_j;
+   source rest bones d_jc = p'_m(c) − p'_m(j) (one bone: the minimal rotation; a leaf joint: identity;
+   the torso joints pelvis/spine3, whose children sit where each anatomy puts them: the minimal
+   rotation of the left-right axis), and A_j = G'_m(j)(rest)ᵀ · S_j. The source rest pose is its
+   all-zero pose (a T-pose for CMU/cgspeed/Second Life) or, for rigs whose zero pose is not a human
+   pose (iClone CC), orientations built from the rig's bone-frame convention
+   (``convention_rest_orientations``);
 4. SMPL global rotation R_j(t) = G'_m(j)(t) · A_j; at the source's rest pose R_j = S_j, so the SMPL
    bones point where the source bones point, and the twist about each bone follows the source;
    with ``exact_directions`` a per-frame swing (minimal rotation) then removes the residual direction
@@ -53,7 +57,8 @@ class SourceMotion:
     names: J joint names; parents: (J,) parent index (-1 root); offsets: (J, 3) rest offset of each
     joint from its parent, expressed in the parent's rest frame (all rotations zero);
     local_rot: (T, J, 3, 3) local rotations; root_pos: (T, 3) root joint position;
-    end_sites: joint index -> (3,) offset of its end site; fps; meta (format, units, ...).
+    end_sites: unused by the readers here (they turn end sites into joints named ``<parent>_End``);
+    fps; meta (format, units, ...).
     """
 
     names: list
@@ -101,11 +106,6 @@ def forward_kinematics(parents: np.ndarray, offsets: np.ndarray, local_rot: np.n
             G[:, j] = G[:, p] @ local_rot[:, j]                            # (T, 3, 3)
             P[:, j] = P[:, p] + G[:, p] @ offsets[j]                       # (T, 3)
     return G, P
-
-
-def end_site_positions(src: SourceMotion, G: np.ndarray, P: np.ndarray) -> dict:
-    """Positions (T, 3) of the end sites: p_j + G_j · o_end."""
-    return {j: P[:, j] + G[:, j] @ off for j, off in src.end_sites.items()}
 
 
 def rest_pose(src: SourceMotion, rest_frame: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -229,11 +229,11 @@ def _bones(j: int, mapping: list, P: np.ndarray, rest_joints: np.ndarray, min_le
 #: each skeleton's anatomy (where its hip / collar joints sit), so they are aligned by the left-right
 #: axis only: a pair of (left, right) SMPL joints, first usable pair wins.
 TORSO_LATERAL = {0: [(1, 2)], 9: [(13, 14), (16, 17)]}
-#: joints whose bone direction is matched exactly per frame (``exact_directions``): the limbs, whose long
-#: bones have a well-defined direction. Spine, neck and head keep the source bone's orientation: their
-#: short source segments (e.g. iClone's 5 cm waist) zig-zag differently in every rig, and matching them
-#: exactly would bend SMPL's spine back and forth.
-SWING_JOINTS = frozenset({1, 2, 4, 5, 7, 8, 13, 14, 16, 17, 18, 19, 20, 21})
+#: joints whose bone direction is matched exactly per frame (``exact_directions``): the limbs and the neck
+#: (neck -> head), whose bones have a well-defined direction. The spine joints keep the source bone's
+#: orientation: their short source segments (e.g. iClone's 5 cm waist) zig-zag differently in every
+#: rig, and matching them exactly would bend SMPL's spine back and forth.
+SWING_JOINTS = frozenset({1, 2, 4, 5, 7, 8, 12, 13, 14, 16, 17, 18, 19, 20, 21})
 #: spine and neck joints: in ``convention_rest_orientations`` their bone frame (local +y), not the
 #: short, rig-specific bone vector, is aligned with SMPL's bone
 AXIAL_JOINTS = frozenset({3, 6, 12})

@@ -21,6 +21,11 @@ and they are consistent with the normal values measured by
   comparison studies", *Haemophilia* 17:500-507, 2011 (e.g. knee flexion ~132-143 deg, hip
   flexion ~120-130 deg, elbow flexion ~140-150 deg across age/sex groups).
 
+Caveat: published "normal" values differ between sources by roughly 5-15 degrees (e.g. the Merck
+Manual's table gives hip flexion 125, knee flexion 130, ulnar deviation 65 / 45 in other tables).
+The values used here are the AAOS averages as they are commonly reproduced; they were not re-checked
+against the printed book (no access offline). They are limits for a *fallback* sampler, not data.
+
 Spine and neck ranges are for the whole thoracolumbar / cervical region; SMPL splits them over
 three spine joints (1/3 each) and over neck and head (1/2 each). The shoulder girdle (SMPL's
 collar joints) and toe ranges marked ``engineering`` are small ranges chosen here, not taken

@@ -14,19 +14,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 
-from ..rotations import aa_to_matrix, aa_to_quat, pose_ndf_distance
-from ..skeleton import BODY_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS, as_body21
+from ..rotations import aa_to_matrix, aa_to_quat
+from ..skeleton import SMPL_JOINT_NAMES, SMPL_PARENTS, as_body21
 from ..utils import get_device
 
 METHODS = ("none", "gmm", "vposer", "posendf")
@@ -143,16 +142,6 @@ def load_pose_dataset(motions_dir):
     except ImportError:
         from posekit.data.dataset import pose_dataset
     return pose_dataset(motions_dir, progress=False)
-
-
-def training_poses(motions_dir: str | os.PathLike | None, max_poses: int = 20000, seed: int = 0) -> torch.Tensor:
-    """Body poses (N, 21, 3) of the training split (``posekit.data.pose_dataset``), subsampled to ``max_poses``."""
-    ds = load_pose_dataset(motions_dir)
-    train = ds.body21("train").float()
-    if train.shape[0] > max_poses:
-        g = torch.Generator().manual_seed(seed)
-        train = train[torch.randperm(train.shape[0], generator=g)[:max_poses]]
-    return train
 
 
 # ----------------------------------------------------------------------------------------------

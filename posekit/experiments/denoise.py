@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sigmas", default=None, help="comma list of noise std in rad (default 0.1,0.5)")
     parser.add_argument("--clips", type=int, default=None, help="test clips per setting (default 8; fast: 2)")
     parser.add_argument("--steps", type=int, default=None,
-                        help="Adam steps per fit (denoise: default 200, fast 80; occlusion: default 300, fast 100)")
+                        help="Adam steps per fit (denoise: default 200, fast 80; occlusion: default 300, fast 80)")
     parser.add_argument("--prior-weights", default=None,
                         help="fix prior weights instead of tuning them on validation clips, e.g. gmm=1,vposer=1,posendf=100")
     parser.add_argument("--smooth-weight", type=float, default=None,

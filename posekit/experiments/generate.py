@@ -17,14 +17,13 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import roma
 import torch
 
 from ..skeleton import as_body21
 from ..utils import atomic_path, get_device, seed_everything
-from .common import (add_common_arguments, apd_cm, body_from_args, draw_skeleton, is_fast, load_pose_dataset, nearest_pose_distance,
-                     posed_joints, priors_from_args, row, timed, training_poses)
+from .common import (add_common_arguments, apd_cm, body_from_args, draw_skeleton, is_fast, load_pose_dataset,
+                     nearest_pose_distance, posed_joints, priors_from_args, row, timed)
 
 EXPERIMENT = "generate"
 

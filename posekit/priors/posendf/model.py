@@ -53,6 +53,10 @@ class HierarchicalEncoder(nn.Module):
         self.w2 = nn.Parameter(torch.empty(K, h, l))
         self.b2 = nn.Parameter(torch.empty(K, l))
         self.act = nn.Softplus(beta=beta)
+        for d, joints in enumerate(self.levels):   # index tensors per level (not saved: they follow from parents)
+            self.register_buffer(f"_idx{d}", torch.as_tensor(joints), persistent=False)
+            self.register_buffer(f"_par{d}", torch.as_tensor([max(self.parents[j], 0) for j in joints]), persistent=False)
+            self.register_buffer(f"_root{d}", torch.as_tensor([self.parents[j] < 0 for j in joints]), persistent=False)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -68,10 +72,8 @@ class HierarchicalEncoder(nn.Module):
     def forward(self, q: torch.Tensor) -> torch.Tensor:
         B, K, _ = q.shape                                                          # q: (B, K, 4)
         v = q.new_zeros(B, K, self.latent)                                         # features so far
-        for joints in self.levels:
-            idx = torch.as_tensor(joints, device=q.device)
-            par = torch.as_tensor([max(self.parents[j], 0) for j in joints], device=q.device)
-            is_root = torch.as_tensor([self.parents[j] < 0 for j in joints], device=q.device)
+        for d in range(len(self.levels)):
+            idx, par, is_root = getattr(self, f"_idx{d}"), getattr(self, f"_par{d}"), getattr(self, f"_root{d}")
             pv = torch.where(is_root[None, :, None], 0.0, v[:, par])              # (B, n, l)
             x = torch.cat([q[:, idx], pv], dim=-1)                                 # (B, n, 4 + l)
             x = self.act(torch.einsum("bni,nih->bnh", x, self.w1[idx]) + self.b1[idx])   # (B, n, h)

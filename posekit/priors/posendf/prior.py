@@ -55,6 +55,10 @@ class PoseNDF(nn.Module):
     def device(self) -> torch.device:
         return self.encoder.w1.device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.encoder.w1.dtype
+
     # ---- the field -----------------------------------------------------------------------------------------
     def forward(self, q: torch.Tensor) -> torch.Tensor:
         """f(θ) for quaternions (B, K, 4) (any sign: hemisphere-flipped first) -> (B,) >= 0."""
@@ -64,7 +68,7 @@ class PoseNDF(nn.Module):
 
     def distance_quat(self, q: torch.Tensor) -> torch.Tensor:
         """f for quaternion poses (B, 21, 4) -> (B,). Differentiable."""
-        return self(q.to(self.device, torch.float32))
+        return self(q.to(self.device, self.dtype))
 
     def to_quats(self, poses: torch.Tensor) -> torch.Tensor:
         """Axis-angle (any ``as_body21`` layout) or quaternions (B, 21, 4) -> (B, 21, 4) quaternions."""
@@ -74,7 +78,7 @@ class PoseNDF(nn.Module):
 
     def distance(self, body_pose: torch.Tensor) -> torch.Tensor:
         """Distance to the pose manifold of axis-angle poses (B, 63|69|72) / (B, 21|23|24, 3), or quats (B, 21, 4)."""
-        return self.distance_quat(self.to_quats(body_pose.to(self.device, torch.float32)))
+        return self.distance_quat(self.to_quats(body_pose.to(self.device, self.dtype)))
 
     def energy(self, body_pose: torch.Tensor) -> torch.Tensor:
         """The prior energy used by fitters: the distance itself (B,)."""
@@ -89,7 +93,7 @@ class PoseNDF(nn.Module):
         (B, 21, 4). method "riemannian" (tangent step + exponential map) or "euclidean" (seed: step, renormalise).
         With ``return_history`` also returns {"distance": (T+1, B), "quats": (T+1, B, 21, 4)}.
         """
-        x = poses.to(self.device, torch.float32)
+        x = poses.to(self.device, self.dtype)
         q0 = self.to_quats(x)
         alpha = self.config.get("alpha", DEFAULT_ALPHA) if alpha is None else alpha
         out = project_quats(self, q0, method=method, steps=steps, tol=tol, alpha=alpha, history=return_history)
