@@ -6,6 +6,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+EXTRAS ?= dev
 BUILD ?= build
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
@@ -18,7 +19,7 @@ setup: $(VENV)/.posekit-installed
 $(VENV)/.posekit-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $@
 
 notebooks: setup
@@ -29,7 +30,8 @@ notebooks: setup
 	@echo "executed notebooks and HTML are in $(BUILD)/notebooks/"
 
 test: setup
-	POSEKIT_FAST=1 $(PY) -m pytest
+	@POSEKIT_FAST=1 $(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit code 5)" >&2; fi; exit $$rc
 
 clean:
 	rm -rf $(BUILD)

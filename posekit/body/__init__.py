@@ -7,10 +7,11 @@ SMPL-X files without chumpy. :func:`forward` runs a model with shape-checked inp
 from posekit.skeleton import SMPL_JOINT_NAMES, SMPL_PARENTS
 
 from .model import NoExtraJoints, forward, keypoint_ids_path, load_body_model, open_model_path
+from .export import export_smpl_pickle
 from .smpl_files import RestrictedUnpickler, find_model_file, load_pickle_arrays, read_model_arrays
 
 __all__ = [
     "load_body_model", "open_model_path", "forward", "keypoint_ids_path", "NoExtraJoints",
     "read_model_arrays", "load_pickle_arrays", "find_model_file", "RestrictedUnpickler",
-    "SMPL_JOINT_NAMES", "SMPL_PARENTS",
+    "SMPL_JOINT_NAMES", "SMPL_PARENTS", "export_smpl_pickle",
 ]

@@ -89,7 +89,7 @@ MAX3DS = Rig(
 # -- Reallusion iClone / Character Creator (CC_Base_*), 100 joints with twist bones
 ICLONE_CC = Rig(
     name="iclone_cc",
-    description="Reallusion iClone/Character Creator CC_Base_* rig (twist bones; frame 0 = T-pose; cm)",
+    description="Reallusion iClone/Character Creator CC_Base_* rig (twist bones; y-up, cm; frame 0 is not a T-pose)",
     signature=("CC_Base_Hip", "CC_Base_L_Thigh", "CC_Base_L_Calf", "CC_Base_L_Upperarm", "CC_Base_Spine01"),
     table={
         "pelvis": ["CC_Base_Hip"],

@@ -278,7 +278,7 @@ def plot_example(body, path: Path, npz_path: Path, out_png: Path, kind: str) -> 
         panels = [("noisy input", "noisy", "", "C4", z["global_orient"], z["transl"], z["clean"])]
         panels += [(METHOD_NAMES[k[7:]], k, "", METHOD_COLORS.get(k[7:], "C5"), z["global_orient"], z["transl"],
                     z["clean"]) for k in z.files if k.startswith("method_")]
-        title = f"Denoising (σ = {float(z['sigma']):g} rad): black = clean, colour = pose"
+        title = f"Denoising (σ = {float(z['sigma']):g} rad): black = clean, colour = noisy input or result"
     else:
         panels = []
         for i, part in enumerate(z["parts"]):

@@ -10,7 +10,10 @@ Steps (Bogo et al. 2016, the seed's chapter 2):
 4. per image, the better of the two orientation hypotheses (lower final energy) is kept.
 
 All images of a batch are independent: their energies are summed so one optimiser call moves all of
-them (the gradient of image b depends only on image b's variables).
+them (the gradient of image b depends only on image b's variables). The default optimiser is Adam
+(lr 0.02, element-wise, so a batched fit equals per-image fits); L-BFGS with a strong-Wolfe line
+search is available (``optimizer="lbfgs"``) but, sharing one curvature estimate across the batch,
+converged more slowly per second here.
 
 Weights follow SMPLify's ``fit_3d.py``: it minimises a sum of squared residuals, so its weights
 enter squared: pose weights w = 404, 404, 57.4, 4.78 -> λθ = w²; shape weights 100, 50, 10, 5 ->
