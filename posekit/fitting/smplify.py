@@ -58,6 +58,7 @@ class SMPLifyConfig:
     lr: float | None = None              # 1.0 for L-BFGS, 0.02 for Adam
     lr_floor: float = 1.0                # Adam: cosine decay to lr * lr_floor per stage (1 = constant; decay did not help)
     try_flip: bool = True
+    flip_select: str = "total"           # keep the hypothesis with the lower "total" energy or "data" term
     fit_shape: bool = True
     ftol: float = 1e-7                   # stop a stage when the relative energy change is below this
     prior_kwargs: dict = field(default_factory=dict)   # e.g. {"approx": None} for the exact GMM
@@ -283,7 +284,10 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
         final = {k: v.detach() for k, v in terms(*cfg.stages[-1], radii).items()}
         body_pose = body_pose_of(pose_var).detach()
     if H == 2:
-        flipped = final["total"][B:] < final["total"][:B]                        # (B,)
+        if cfg.flip_select not in ("total", "data"):
+            raise ValueError(f"flip_select must be 'total' or 'data', got {cfg.flip_select!r}")
+        crit = final[cfg.flip_select]
+        flipped = crit[B:] < crit[:B]                                            # (B,)
         pick = lambda x: torch.where(flipped.reshape(-1, *([1] * (x.dim() - 1))), x[B:], x[:B])
     else:
         flipped = torch.zeros(B, dtype=torch.bool, device=device)
