@@ -21,6 +21,17 @@ def test_atomic_path_leaves_old_content_on_error(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]   # no temp file left behind
 
 
+def test_atomic_path_gives_the_usual_permissions(tmp_path):
+    import os
+    umask = os.umask(0o022)
+    try:
+        with utils.atomic_path(tmp_path / "g.txt") as tmp:
+            tmp.write_text("x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "g.txt").stat().st_mode & 0o777 == 0o644
+
+
 def test_atomic_save_npz_round_trip_and_refuses_objects(tmp_path):
     a = np.arange(6.0).reshape(2, 3)
     p = utils.atomic_save_npz(tmp_path / "x.npz", a=a)

@@ -268,3 +268,16 @@ def test_vertex_term_by_hand_and_through_the_body_model():
     m = fit(x.repeat(4, 1, 1), epochs=1, batch_size=4, config={**TINY, "weights": {"v2v": 10.0}},
             body_model=bm, progress=False)
     assert m.history["train"][0]["v2v"] > 0
+
+
+def test_table2_analog_maps_image_fit_rows():
+    rows = [{"method": m, "setting": s, "metric": "v2v_mm", "value": v, "std": 1.0, "n": 4}
+            for m, s, v in (("vposer", "+interpenetration", 50.0), ("gmm", "+interpenetration", 60.0),
+                            ("vposer", "+angle", 55.0), ("none", "+interpenetration", 90.0),
+                            ("vposer", "prior-only", 99.0))]
+    t = {r["row"]: r for r in vp.table2_analog(rows)}
+    assert t["SMPLify-X (VPoser prior)"]["ours_v2v_mm"] == 50.0 and t["SMPLify-X (VPoser prior)"]["paper_v2v_mm"] == 52.9
+    assert t["replace VPoser with GMM"]["ours_v2v_mm"] == 60.0 and t["replace VPoser with GMM"]["paper_v2v_mm"] == 56.4
+    assert t["no collision term"]["ours_v2v_mm"] == 55.0 and t["no collision term"]["paper_v2v_mm"] == 53.5
+    assert math.isnan(t["no pose prior (not in the paper)"]["paper_v2v_mm"])
+    assert math.isnan(t["no collision term"]["ours_v2v_pa_mm"])   # metric absent -> NaN, not a wrong row

@@ -45,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="no tuning on validation clips: fixed default weights (smoothness 3, prior weights "
                              + ", ".join(f"{k}={v:g}" for k, v in DEFAULT_PRIOR_WEIGHTS.items() if k != "none") + ")")
     parser.add_argument("--val-clips", type=int, default=None,
-                        help="validation clips (val subjects, 60 frames) used to tune the weights (default 2; fast: 1)")
+                        help="validation clips used to tune the weights (val subjects; 60 frames, fast: 30 for "
+                             "denoise and 20 for occlusion; default 2 clips, fast: 1)")
 
 
 def _floats(text, default):

@@ -540,16 +540,21 @@ TABLE2_ROWS = {
 
 def table2_analog(rows, metrics=("v2v_mm", "v2v_pa_mm")) -> list[dict]:
     """Image-fit result rows (dicts with method, setting, metric, value) -> the Table 2 analog:
-    one dict per Table-2 row with the paper's v2v (mm, NaN when not in the paper) and ours per metric."""
-    def pick(method, setting, metric):
+    one dict per Table-2 row with the paper's v2v (mm, NaN when not in the paper), ours per metric
+    (``ours_<metric>``, its std over images ``ours_<metric>_std``) and the number of images ``n``."""
+    def pick(method, setting, metric, key):
         for r in rows:
             if r.get("method") == method and r.get("setting") == setting and r.get("metric") == metric:
-                return float(r["value"])
+                v = r.get(key)
+                return float(v) if v not in (None, "") else float("nan")
         return float("nan")
 
     out = []
     for name, (method, setting) in TABLE2_ROWS.items():
         row = {"row": name, "method": method, "setting": setting, "paper_v2v_mm": SMPLIFYX_TABLE2.get(name, float("nan"))}
-        row.update({f"ours_{m}": pick(method, setting, m) for m in metrics})
+        for m in metrics:
+            row[f"ours_{m}"] = pick(method, setting, m, "value")
+            row[f"ours_{m}_std"] = pick(method, setting, m, "std")
+            row["n"] = pick(method, setting, m, "n")
         out.append(row)
     return out

@@ -119,12 +119,20 @@ def joint_angle_histograms(datasets: dict, joints: Sequence[str] = DEFAULT_HIST_
             ax.axis("off")
             continue
         j = joints[i]
+        top, top_spread = 0.0, 0.0   # highest bar / of the first dataset's angles that vary (10-90% > 10°)
         for d, (label, e) in enumerate(eul.items()):
             for a in range(3):
-                ax.hist(e[j][:, a], bins=bins, range=(-180, 180), density=True, histtype=styles[d % 2],
-                        alpha=0.45 if d % 2 == 0 else 0.9, color=colors[a], linewidth=1.2,
-                        label=f"{'xyz'[a]} {label}" if i == 0 else None)
-        ax.set_title(j, fontsize=9)
+                h, _, _ = ax.hist(e[j][:, a], bins=bins, range=(-180, 180), density=True, histtype=styles[d % 2],
+                                  alpha=0.45 if d % 2 == 0 else 0.9, color=colors[a], linewidth=1.2,
+                                  label=f"{'xyz'[a]} {label}" if i == 0 else None)
+                top = max(top, float(np.max(h)))
+                if d == 0 and np.subtract(*np.percentile(e[j][:, a], [90, 10])) > 10.0:
+                    top_spread = max(top_spread, float(np.max(h)))
+        panel_title = j
+        if top_spread > 0 and top > 2.5 * top_spread:   # near-constant angles are tall spikes: clip them
+            ax.set_ylim(0, 1.3 * top_spread)
+            panel_title += " (spikes clipped)"
+        ax.set_title(panel_title, fontsize=9)
         ax.set_xlabel("angle (deg)", fontsize=8)
         ax.set_ylabel("density", fontsize=8)
         ax.tick_params(labelsize=7)

@@ -43,20 +43,31 @@ def _skeleton(ax, kp, conf, color, label, marker):
     ax.scatter(kp[vis, 0], kp[vis, 1], c=color, s=18, marker=marker, label=label, zorder=3)
 
 
-def plot_keypoint_overlay(ax, fit: dict, views: dict, i: int, faces, title: str | None = None, show_truth=True):
+def plot_keypoint_overlay(ax, fit: dict, views: dict, i: int, faces, title: str | None = None, show_truth=True,
+                          fit_label: str = "fitted", crop: bool = True):
     """Image ``i``: the fitted mesh projected with the known camera, the observed keypoints (green),
-    the fitted model's keypoints (red) and, when given, the noiseless true keypoints (grey crosses)."""
+    the fitted model's keypoints (red, labelled ``fit_label``) and, when given, the true positions of
+    dropped keypoints (grey squares). ``crop``: zoom on the body (pixel coordinates are kept), else the
+    whole image."""
     W, H = _np(views["image_size"][i])
     f = float(views["focal_length"][i])
-    draw_projected_mesh(ax, fit["vertices"][i], faces, f, (W / 2, H / 2))
+    uv = draw_projected_mesh(ax, fit["vertices"][i], faces, f, (W / 2, H / 2))
     _skeleton(ax, views["keypoints_2d"][i], views["confidence"][i], "#2ca02c", "observed", "o")
-    _skeleton(ax, fit["projected"][i], np.ones(len(fit["projected"][i])), "#d62728", "fitted", "x")
+    _skeleton(ax, fit["projected"][i], np.ones(len(fit["projected"][i])), "#d62728", fit_label, "x")
     hidden = _np(views["confidence"][i]) == 0
     if show_truth and "keypoints_clean" in views and hidden.any():
         kc = _np(views["keypoints_clean"][i])
         ax.scatter(kc[hidden, 0], kc[hidden, 1], c="grey", marker="s", s=20, label="dropped (truth)")
-    ax.set_xlim(0, W)
-    ax.set_ylim(H, 0)
+    if crop:                                   # square box around mesh and keypoints, 15 % margin
+        conf = _np(views["confidence"][i]) > 0
+        pts = np.concatenate([uv, _np(views["keypoints_2d"][i])[conf], _np(fit["projected"][i])])
+        lo, hi = pts.min(0), pts.max(0)
+        c, r = 0.5 * (lo + hi), 0.5 * 1.15 * (hi - lo).max() + 10.0
+        ax.set_xlim(c[0] - r, c[0] + r)
+        ax.set_ylim(c[1] + r, c[1] - r)
+    else:
+        ax.set_xlim(0, W)
+        ax.set_ylim(H, 0)
     ax.set_aspect("equal")
     ax.set_xlabel("u (px)")
     ax.set_ylabel("v (px)")
@@ -80,7 +91,7 @@ def plot_energy_curves(trace, i: int = 0, ax=None, terms=("data", "pose", "angle
             if np.all(y <= 0):
                 continue
             ax.plot(xs, np.maximum(y, 1e-2), color=TERM_COLORS[t], lw=2 if t == "total" else 1.2,
-                    label=t if x0 == 0 else None)
+                    ls="--" if t == "total" else "-", label=t if x0 == 0 else None)   # dashed: terms show through
         ax.axvline(x0, color="grey", ls=":", lw=1)
         w = s.get("weights", {})
         ax.text(x0 + 1, 0.98, f"{s['stage']}\nw={w.get('pose', '')}", fontsize=7, va="top",
@@ -118,10 +129,10 @@ def plot_side_view(ax, fits: dict, truth_joints, i: int = 0, parents=None, title
 
 def plot_fit_grid(fits: dict, views: dict, faces, images=(0, 1, 2), suptitle: str = "fits per setting"):
     """Rows: images; columns: settings ({label: smplify result}). Keypoint overlays."""
-    fig, axes = plt.subplots(len(images), len(fits), figsize=(3.2 * len(fits), 3.2 * len(images)), squeeze=False)
+    fig, axes = plt.subplots(len(images), len(fits), figsize=(3.4 * len(fits), 3.4 * len(images)), squeeze=False)
     for r, i in enumerate(images):
         for c, (label, fit) in enumerate(fits.items()):
-            plot_keypoint_overlay(axes[r, c], fit, views, i, faces, title=f"{label} (image {i})")
+            plot_keypoint_overlay(axes[r, c], fit, views, i, faces, title=f"{label}\n(image {i})")
     fig.suptitle(suptitle)
     fig.tight_layout()
     return fig

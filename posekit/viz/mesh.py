@@ -22,10 +22,12 @@ __all__ = [
 
 #: view name -> (horizontal axis, vertical axis, depth axis) as signed world axes; depth grows
 #: towards the camera. front: camera on +z; side: camera on the body's right (-x), body facing right;
+#: left: camera on the body's left (+x), body facing left (shows the left limbs unoccluded);
 #: top: camera above (+y), the body's front (+z) at the bottom of the picture.
 VIEWS = {
     "front": ((0, 1.0), (1, 1.0), (2, 1.0)),
     "side": ((2, 1.0), (1, 1.0), (0, -1.0)),
+    "left": ((2, -1.0), (1, 1.0), (0, 1.0)),
     "top": ((0, 1.0), (2, -1.0), (1, 1.0)),
 }
 _AXIS_NAMES = "xyz"
@@ -67,8 +69,10 @@ def _axis_labels(view: str) -> tuple[str, str]:
 
 
 def joint_palette(n: int = 24) -> np.ndarray:
-    """(n, 3) distinct RGB colours in [0, 1] (tab20 then tab20b), one per joint."""
-    cols = np.concatenate([plt.get_cmap("tab20")(np.arange(20))[:, :3], plt.get_cmap("tab20b")(np.arange(20))[:, :3]])
+    """(n, 3) distinct RGB colours in [0, 1] (tab20 without its two greys, then tab20b), one per joint."""
+    tab20 = plt.get_cmap("tab20")(np.arange(20))[:, :3]
+    tab20 = tab20[[i for i in range(20) if i not in (14, 15)]]  # greys would read as "no colour"
+    cols = np.concatenate([tab20, plt.get_cmap("tab20b")(np.arange(20))[:, :3]])
     return cols[np.arange(n) % len(cols)]
 
 
