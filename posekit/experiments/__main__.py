@@ -6,7 +6,11 @@ import importlib
 import sys
 from pathlib import Path
 
+from posekit.data.motion import MotionFormatError
+
 from .report import write_results
+
+USER_ERRORS = (FileNotFoundError, NotADirectoryError, MotionFormatError)
 
 EXPERIMENTS = {
     "image-fit": ("image_fit", "SMPLify on 2D keypoints of held-out posed bodies (Table 5 / SMPLify-X Table 2)"),
@@ -50,7 +54,11 @@ def main(argv=None) -> int:
     if mod is None:
         print(f"error: the {args.experiment!r} experiment is not available in this version of posekit", file=sys.stderr)
         return 2
-    rows = mod.run(args)
+    try:
+        rows = mod.run(args)
+    except USER_ERRORS as e:          # bad paths or files: a message, not a traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if rows is not None and args.experiment != "all":
         path = write_results(rows, Path(args.out))
         print(f"wrote {path} and {path.with_suffix('.md')}")

@@ -5,6 +5,10 @@ import argparse
 import importlib
 import sys
 
+from posekit.data.motion import MotionFormatError
+
+USER_ERRORS = (FileNotFoundError, NotADirectoryError, MotionFormatError)
+
 PRIORS = {
     "gmm": "8-component GMM over body-joint axis-angle (SMPLify's prior); writes .npz",
     "vposer": "VPoser variational pose prior; writes .pt",
@@ -43,7 +47,11 @@ def main(argv=None) -> int:
     if mod is None:
         print(f"error: the {args.prior!r} prior is not available in this version of posekit", file=sys.stderr)
         return 2
-    return int(mod.run(args) or 0)
+    try:
+        return int(mod.run(args) or 0)
+    except USER_ERRORS as e:          # bad paths or files: a message, not a traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
