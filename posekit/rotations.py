@@ -11,7 +11,7 @@ import torch
 
 __all__ = [
     "aa_to_quat", "quat_to_aa", "aa_to_matrix", "matrix_to_aa", "hemisphere",
-    "geodesic_angle", "pose_ndf_distance",
+    "geodesic_angle", "pose_ndf_distance", "nearest_pose_ndf",
 ]
 
 
@@ -58,3 +58,28 @@ def pose_ndf_distance(q1: torch.Tensor, q2: torch.Tensor, weights: torch.Tensor 
     if weights is None:
         weights = torch.ones(ang.shape[-1], dtype=ang.dtype, device=ang.device)
     return torch.sqrt((weights * 0.5 * ang**2).sum(-1))
+
+
+def nearest_pose_ndf(q: torch.Tensor, ref: torch.Tensor, weights: torch.Tensor | None = None,
+                     chunk: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exhaustive nearest neighbour under :func:`pose_ndf_distance`.
+
+    q: (Q, K, 4) query poses, ref: (R, K, 4) reference poses (unit quaternions, any sign).
+    Returns (distances (Q,), indices into ``ref`` (Q,)). Queries are processed ``chunk`` at a time
+    (default: as many as keep a (chunk, R, K) block near 2e7 elements).
+    """
+    if q.dim() != 3 or ref.dim() != 3 or q.shape[1:] != ref.shape[1:] or q.shape[-1] != 4:
+        raise ValueError(f"expected quaternions (Q, K, 4) and (R, K, 4), got {tuple(q.shape)} and {tuple(ref.shape)}")
+    if ref.shape[0] == 0:
+        raise ValueError("the reference set is empty")
+    ref = ref.to(device=q.device, dtype=q.dtype)
+    chunk = chunk or max(1, int(2e7 // (ref.shape[0] * ref.shape[1])))
+    ds, ids = [], []
+    for s in range(0, q.shape[0], chunk):
+        d = pose_ndf_distance(q[s:s + chunk, None], ref[None], weights)     # (c, R)
+        v, i = d.min(dim=1)
+        ds.append(v)
+        ids.append(i)
+    if not ds:
+        return q.new_zeros(0), torch.zeros(0, dtype=torch.long, device=q.device)
+    return torch.cat(ds), torch.cat(ids)

@@ -20,8 +20,10 @@ __all__ = [
 ]
 
 # The data-set side (the other data helper's modules: dataset.py, download.py, synthetic.py, paths.py).
-from .dataset import pose_dataset, PoseDataset  # noqa: E402
+from .dataset import PoseDataset, assign_splits, deduplicate, pose_dataset, thin_frames, trial_key  # noqa: E402
 from .download import download_cmu  # noqa: E402
+from .paths import cmu_dev_dir, find_motion_dir  # noqa: E402
 from .synthetic import sample_synthetic_poses  # noqa: E402
 
-__all__ += ["pose_dataset", "PoseDataset", "download_cmu", "sample_synthetic_poses"]
+__all__ += ["pose_dataset", "PoseDataset", "assign_splits", "deduplicate", "thin_frames", "trial_key",
+            "download_cmu", "find_motion_dir", "cmu_dev_dir", "sample_synthetic_poses"]

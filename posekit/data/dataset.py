@@ -583,11 +583,7 @@ def nearest_pose_distance(queries: torch.Tensor, reference: torch.Tensor, weight
     queries: (Q, ...) and reference: (R, ...) in any layout ``as_body21`` accepts. Returns (Q,) radians-scale
     distances d = sqrt(Σ_i w_i/2 · arccos²|q_i·q̂_i|) (``posekit.rotations.pose_ndf_distance``).
     """
-    from posekit.rotations import aa_to_quat, pose_ndf_distance
+    from posekit.rotations import aa_to_quat, nearest_pose_ndf
     qa = aa_to_quat(as_body21(queries).float())             # (Q, 21, 4)
     qr = aa_to_quat(as_body21(reference).float())           # (R, 21, 4)
-    out = []
-    for i in range(0, len(qa), chunk):
-        d = pose_ndf_distance(qa[i:i + chunk, None], qr[None], weights)   # (c, R)
-        out.append(d.min(dim=1).values)
-    return torch.cat(out).float() if out else torch.zeros(0)
+    return nearest_pose_ndf(qa, qr, weights, chunk)[0]

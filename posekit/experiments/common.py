@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from ..rotations import aa_to_matrix, aa_to_quat
+from ..rotations import aa_to_matrix, aa_to_quat, nearest_pose_ndf
 from ..skeleton import SMPL_JOINT_NAMES, SMPL_PARENTS, as_body21
 from ..utils import get_device
 
@@ -554,20 +554,8 @@ def nearest_pose_distance(samples: torch.Tensor, train: torch.Tensor, chunk: int
     Returns (distances (n,), indices into ``train`` (n,)).
     """
     qs = aa_to_quat(as_body21(samples))                           # (n, 21, 4)
-    n, K = qs.shape[0], qs.shape[1]
-    w = torch.ones(K, dtype=qs.dtype, device=qs.device) if weights is None else weights.to(qs)
-    chunk = chunk or max(1, int(2e7 // (n * K)))
-    best = torch.full((n,), float("inf"), dtype=qs.dtype, device=qs.device)
-    arg = torch.zeros(n, dtype=torch.long, device=qs.device)
-    for s in range(0, train.shape[0], chunk):
-        qt = aa_to_quat(as_body21(train[s:s + chunk]).to(qs.device))   # (c, 21, 4)
-        dot = torch.einsum("nkd,ckd->nck", qs, qt).abs().clamp(max=1.0)  # (n, c, 21)
-        d2 = (w * 0.5 * torch.arccos(dot) ** 2).sum(-1)                 # (n, c)
-        m, i = d2.min(dim=1)
-        better = m < best
-        best = torch.where(better, m, best)
-        arg = torch.where(better, i + s, arg)
-    return best.sqrt(), arg
+    qt = aa_to_quat(as_body21(train).to(qs.device))               # (N, 21, 4)
+    return nearest_pose_ndf(qs, qt, weights, chunk)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import math
 import roma
 import torch
 
-from posekit.rotations import aa_to_quat, hemisphere, pose_ndf_distance
+from posekit.rotations import aa_to_quat, hemisphere, nearest_pose_ndf, pose_ndf_distance
 from posekit.skeleton import as_body21
 
 __all__ = [
@@ -176,13 +176,7 @@ def brute_force_distance(query: torch.Tensor, clean: torch.Tensor, weights: torc
                          chunk: int = 256):
     """Exact distance to the clean set by comparing with every clean pose (reference for tests; O(M·N·K))."""
     query, clean = _check_quats(query, "query"), _check_quats(clean, "clean")
-    ds, ids = [], []
-    for s in range(0, query.shape[0], chunk):
-        d = pose_ndf_distance(query[s:s + chunk, None], clean[None], weights)    # (c, N)
-        v, i = d.min(dim=1)
-        ds.append(v)
-        ids.append(i)
-    return torch.cat(ds), torch.cat(ids)
+    return nearest_pose_ndf(query, clean, weights, chunk)
 
 
 def make_samples(clean: torch.Tensor, n: int, frac_noisy: float = 0.45, frac_nrdf: float = 0.45,
