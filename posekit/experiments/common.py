@@ -26,7 +26,7 @@ import torch
 
 from ..rotations import aa_to_matrix, aa_to_quat, nearest_pose_ndf
 from ..skeleton import SMPL_JOINT_NAMES, SMPL_PARENTS, as_body21
-from ..utils import get_device
+from ..utils import atomic_path, get_device
 
 METHODS = ("none", "gmm", "vposer", "posendf")
 
@@ -593,3 +593,29 @@ def draw_skeleton(ax, joints: np.ndarray, color="k", lw: float = 2.0, offset=(0.
     for a, b in skeleton_segments(np.asarray(joints)):
         ax.plot([a[ix] + offset[0], b[ix] + offset[0]], [a[1] + offset[1], b[1] + offset[1]],
                 color=color, lw=lw, alpha=alpha, solid_capstyle="round")
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as PNG atomically (temp file + rename) and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
+def clips_for_run(args, st: dict, device, priors: dict, seed: int) -> tuple[dict, list | None]:
+    """Test clips per length and, when some weight must be tuned, validation clips (both may be injected on ``args``).
+
+    ``st`` holds the experiment's settings (``lengths``, ``clips``, ``fps``, ``val_len``, ``val_clips``, ``fixed``).
+    """
+    clips = getattr(args, "clips_by_length", None) or {
+        L: [c.to(device) for c in held_out_clips(args.motions, L, st["clips"], fps=st["fps"], seed=seed)]
+        for L in st["lengths"]}
+    val = getattr(args, "val_clip_list", None)
+    if val is None and not all(k in st["fixed"] for k in ["smooth", *[m for m in priors if m != "none"]]):
+        val = [c.to(device) for c in held_out_clips(args.motions, st["val_len"], st["val_clips"], fps=st["fps"],
+                                                    seed=seed, split="val")]
+    return clips, val

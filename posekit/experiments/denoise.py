@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..utils import atomic_path, atomic_save_npz, get_device, seed_everything
+from ..utils import atomic_save_npz, get_device, seed_everything
 from .common import (DEFAULT_PRIOR_WEIGHTS, DEFAULT_SMOOTH, Clip, FitConfig, add_common_arguments, axis_angle_noise,
-                     body_from_args, fit_motion, held_out_clips, is_fast, per_vertex_error_cm, posed_joints,
-                     posed_vertices, priors_from_args, row, save_weights, timed, tune_weights)
+                     body_from_args, fit_motion, is_fast, per_vertex_error_cm, posed_joints,
+                     posed_vertices, priors_from_args, row, save_weights, timed, tune_weights, clips_for_run, save_figure)
 
 EXPERIMENT = "denoise"
 SIGMAS = (0.1, 0.5)
@@ -181,11 +181,7 @@ def plot_denoise(rows: list[dict], path: Path) -> Path:
     ax.set_xlabel("noise σ (rad)")
     ax.set_ylabel("per-vertex error (cm)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def run(args) -> list[dict]:
@@ -196,13 +192,7 @@ def run(args) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
     body = body_from_args(args)
     priors = priors_from_args(args)
-    clips = getattr(args, "clips_by_length", None) or {
-        L: [c.to(device) for c in held_out_clips(args.motions, L, st["clips"], fps=st["fps"], seed=args.seed)]
-        for L in st["lengths"]}
-    val = getattr(args, "val_clip_list", None)
-    if val is None and not all(k in st["fixed"] for k in ["smooth", *[m for m in priors if m != "none"]]):
-        val = [c.to(device) for c in held_out_clips(args.motions, st["val_len"], st["val_clips"], fps=st["fps"],
-                                                    seed=args.seed, split="val")]
+    clips, val = clips_for_run(args, st, device, priors, seed=args.seed)
     times: dict = {}
     chosen_all = {}
     with timed(times, "denoise"):

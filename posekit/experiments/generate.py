@@ -23,7 +23,7 @@ import torch
 from ..skeleton import as_body21
 from ..utils import atomic_path, get_device, seed_everything
 from .common import (add_common_arguments, apd_cm, body_from_args, draw_skeleton, is_fast, load_pose_dataset,
-                     nearest_pose_distance, posed_joints, priors_from_args, row, timed)
+                     nearest_pose_distance, posed_joints, priors_from_args, row, save_figure, timed)
 
 EXPERIMENT = "generate"
 
@@ -82,11 +82,7 @@ def plot_grid(body, samples: dict, path: Path, per_row: int = 6) -> Path:
         ax.set_title(f"{METHOD_NAMES.get(m, m)}: {per_row} samples (front view)", fontsize=10)
         ax.set_xlabel("x (m, samples side by side)")
         ax.set_ylabel("y (m)")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def run_generate(body, priors: dict, train: torch.Tensor, n: int, seed: int = 0, log=print,

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..utils import atomic_path, atomic_save_npz, get_device, seed_everything
-from .common import (PARTS, Clip, FitConfig, add_common_arguments, body_from_args, fit_motion, held_out_clips,
+from ..utils import atomic_save_npz, get_device, seed_everything
+from .common import (PARTS, Clip, FitConfig, add_common_arguments, body_from_args, fit_motion,
                      is_fast, part_joints, part_vertex_mask, per_vertex_error_cm, posed_joints, posed_vertices,
                      priors_from_args, row, timed)
-from .common import tune_weights, save_weights
+from .common import clips_for_run, save_figure, save_weights, tune_weights
 from .denoise import fixed_weights
 
 EXPERIMENT = "occlusion"
@@ -154,11 +154,7 @@ def plot_occlusion(rows: list[dict], path: Path) -> Path:
         ax.set_xlabel("hidden part")
         ax.set_ylabel("per-vertex error (cm)")
     axes[-1].legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def run(args) -> list[dict]:
@@ -169,13 +165,7 @@ def run(args) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
     body = body_from_args(args)
     priors = priors_from_args(args)
-    clips = getattr(args, "clips_by_length", None) or {
-        L: [c.to(device) for c in held_out_clips(args.motions, L, st["clips"], fps=st["fps"], seed=args.seed + 1)]
-        for L in st["lengths"]}
-    val = getattr(args, "val_clip_list", None)
-    if val is None and not all(k in st["fixed"] for k in ["smooth", *[m for m in priors if m != "none"]]):
-        val = [c.to(device) for c in held_out_clips(args.motions, st["val_len"], st["val_clips"], fps=st["fps"],
-                                                    seed=args.seed + 1, split="val")]
+    clips, val = clips_for_run(args, st, device, priors, seed=args.seed + 1)
     times: dict = {}
     chosen_all = {}
     with timed(times, "occlusion"):

@@ -21,7 +21,7 @@ import torch
 
 from ..utils import atomic_path, get_device, seed_everything
 from . import denoise, generate, occlusion
-from .common import body_from_args, draw_skeleton, is_fast, load_priors, parse_methods, posed_joints
+from .common import body_from_args, draw_skeleton, is_fast, load_priors, parse_methods, posed_joints, save_figure
 from .paper_numbers import METHOD_NAMES, SOURCE, TABLE3_DENOISE, TABLE4_OCCLUSION, TABLE5_IMAGE_FIT
 from .report import write_results
 
@@ -312,11 +312,7 @@ def plot_example(body, path: Path, npz_path: Path, out_png: Path, kind: str) -> 
         ax.set_ylabel("y (m)", fontsize=7)
         ax.tick_params(labelsize=6)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return out_png
+    return save_figure(fig, out_png, dpi=100)
 
 
 def vposer_reconstruction_cm(args, n_clips: int = 2) -> float:
