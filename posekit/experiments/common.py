@@ -619,3 +619,17 @@ def clips_for_run(args, st: dict, device, priors: dict, seed: int) -> tuple[dict
         val = [c.to(device) for c in held_out_clips(args.motions, st["val_len"], st["val_clips"], fps=st["fps"],
                                                     seed=seed, split="val")]
     return clips, val
+
+
+def run_setup(args):
+    """What every experiment's ``run`` starts with: seed, device, output folder, body model, priors.
+
+    Returns (device, out folder, body model, {method: prior}).
+    """
+    from ..utils import seed_everything
+
+    seed_everything(args.seed)
+    device = get_device(args.device)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return device, out, body_from_args(args), priors_from_args(args)

@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..utils import atomic_save_npz, get_device, seed_everything
+from ..utils import atomic_save_npz
+from .common import run_setup
 from .common import (DEFAULT_PRIOR_WEIGHTS, DEFAULT_SMOOTH, Clip, FitConfig, add_common_arguments, axis_angle_noise,
-                     body_from_args, fit_motion, is_fast, per_vertex_error_cm, posed_joints,
-                     posed_vertices, priors_from_args, row, save_weights, timed, tune_weights, clips_for_run, save_figure)
+                     fit_motion, is_fast, per_vertex_error_cm, posed_joints,
+                     posed_vertices, row, save_weights, timed, tune_weights, clips_for_run, save_figure)
 
 EXPERIMENT = "denoise"
 SIGMAS = (0.1, 0.5)
@@ -186,12 +187,7 @@ def plot_denoise(rows: list[dict], path: Path) -> Path:
 
 def run(args) -> list[dict]:
     st = settings_from_args(args)
-    seed_everything(args.seed)
-    device = get_device(args.device)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    body = body_from_args(args)
-    priors = priors_from_args(args)
+    device, out, body, priors = run_setup(args)
     clips, val = clips_for_run(args, st, device, priors, seed=args.seed)
     times: dict = {}
     chosen_all = {}

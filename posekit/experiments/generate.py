@@ -21,9 +21,10 @@ import roma
 import torch
 
 from ..skeleton import as_body21
-from ..utils import atomic_path, get_device, seed_everything
-from .common import (add_common_arguments, apd_cm, body_from_args, draw_skeleton, is_fast, load_pose_dataset,
-                     nearest_pose_distance, posed_joints, priors_from_args, row, save_figure, timed)
+from ..utils import atomic_path
+from .common import run_setup
+from .common import (add_common_arguments, apd_cm, draw_skeleton, is_fast, load_pose_dataset,
+                     nearest_pose_distance, posed_joints, row, save_figure, timed)
 
 EXPERIMENT = "generate"
 
@@ -117,12 +118,7 @@ def run(args) -> list[dict]:
     fast = is_fast(args)
     n = getattr(args, "samples", None) or (100 if fast else 500)
     max_train = getattr(args, "max_train", None) or (10000 if fast else 50000)
-    seed_everything(args.seed)
-    device = get_device(args.device)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    body = body_from_args(args)
-    priors = priors_from_args(args)
+    device, out, body, priors = run_setup(args)
     train = getattr(args, "train_poses", None)
     reference = getattr(args, "reference_poses", None)
     if train is None:

@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..utils import atomic_save_npz, get_device, seed_everything
-from .common import (PARTS, Clip, FitConfig, add_common_arguments, body_from_args, fit_motion,
+from ..utils import atomic_save_npz
+from .common import run_setup
+from .common import (PARTS, Clip, FitConfig, add_common_arguments, fit_motion,
                      is_fast, part_joints, part_vertex_mask, per_vertex_error_cm, posed_joints, posed_vertices,
-                     priors_from_args, row, timed)
+                     row, timed)
 from .common import clips_for_run, save_figure, save_weights, tune_weights
 from .denoise import fixed_weights
 
@@ -159,12 +160,7 @@ def plot_occlusion(rows: list[dict], path: Path) -> Path:
 
 def run(args) -> list[dict]:
     st = settings_from_args(args)
-    seed_everything(args.seed)
-    device = get_device(args.device)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    body = body_from_args(args)
-    priors = priors_from_args(args)
+    device, out, body, priors = run_setup(args)
     clips, val = clips_for_run(args, st, device, priors, seed=args.seed + 1)
     times: dict = {}
     chosen_all = {}
