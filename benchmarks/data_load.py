@@ -17,7 +17,7 @@ from pathlib import Path
 from posekit.data.asf_amc import find_asf, parse_amc, parse_asf
 from posekit.data.bvh import parse_bvh
 from posekit.data.dataset import detect_format, list_motion_files, pose_dataset
-from posekit.data.motion import load_motion
+from posekit.data.loaders import load_motion
 from posekit.data.paths import find_motion_dir
 from posekit.utils import fast_mode
 

@@ -120,6 +120,7 @@ def test_bad_arguments():
 def test_fallback_warns_and_is_labelled(tmp_path, monkeypatch):
     monkeypatch.setenv("POSEKIT_DATA", str(tmp_path / "empty"))
     monkeypatch.setattr(paths, "shared_cmu_dir", lambda: tmp_path / "no_shared")
+    monkeypatch.setattr(paths, "embedded_sample_dir", lambda: tmp_path / "no_sample")
     assert paths.find_motion_dir() is None
     with pytest.warns(UserWarning, match=r"SYNTHETIC.*POSEKIT_DATA.*download_cmu.*shared"):
         ds = ds_mod.pose_dataset(synthetic_n=300, progress=False, cache=False)

@@ -4,7 +4,8 @@ Loading and retargeting (``load_motion``, ``Motion``, rigs, retargeting quality)
 (``pose_dataset``, ``download_cmu``, the synthetic fallback ``sample_synthetic_poses``).
 """
 from ..skeleton import SMPL_JOINT_NAMES
-from .motion import Motion, MotionFormatError, load_motion, resample_motion, cmu_ids
+from .motion import Motion, MotionFormatError, resample_motion, cmu_ids
+from .loaders import load_motion
 from .rigs import RIGS, Rig, detect_rig
 from .retarget import retarget, forward_kinematics, SourceMotion, smpl_rest_joints
 from .bvh import parse_bvh, write_bvh
@@ -19,11 +20,11 @@ __all__ = [
     "retarget_quality", "quality_table",
 ]
 
-# The data-set side (the other data helper's modules: dataset.py, download.py, synthetic.py, paths.py).
-from .dataset import PoseDataset, assign_splits, deduplicate, pose_dataset, thin_frames, trial_key  # noqa: E402
-from .download import download_cmu  # noqa: E402
-from .paths import cmu_dev_dir, find_motion_dir  # noqa: E402
-from .synthetic import sample_synthetic_poses  # noqa: E402
+# data sets: many files at once, split by subject; where data is found; the synthetic fallback
+from .dataset import PoseDataset, assign_splits, deduplicate, pose_dataset, thin_frames, trial_key
+from .download import download_cmu
+from .paths import cmu_dev_dir, find_motion_dir
+from .synthetic import sample_synthetic_poses
 
 __all__ += ["pose_dataset", "PoseDataset", "assign_splits", "deduplicate", "thin_frames", "trial_key",
             "download_cmu", "find_motion_dir", "cmu_dev_dir", "sample_synthetic_poses"]

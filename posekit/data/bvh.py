@@ -224,6 +224,26 @@ def parse_bvh(path: str | Path) -> SourceMotion:
     return SourceMotion(names, np.array(parents), offs, local, root_pos, fps, {}, meta)
 
 
+def _rotation_angle_deg(R: np.ndarray) -> np.ndarray:
+    """Angle of rotation matrices (..., 3, 3) in degrees: arccos((tr R − 1) / 2)."""
+    tr = np.trace(R, axis1=-2, axis2=-1)
+    return np.degrees(np.arccos(np.clip((tr - 1.0) / 2.0, -1.0, 1.0)))
+
+
+def is_reference_frame(src: SourceMotion, tol_deg: float = 1e-4, min_jump_deg: float = 1.0) -> bool:
+    """True when frame 0 is a stored reference pose rather than motion: its root rotation is exactly the
+    identity (within ``tol_deg``) while frame 1's is not (more than ``min_jump_deg`` away).
+
+    Second Life's unscaled conversion starts with such a frame (root channels 0 0 0, the limbs near rest,
+    fingers at their static bend), then the motion begins with the recorded root orientation.
+    src.local_rot: (T, J, 3, 3), joint 0 the root.
+    """
+    if src.num_frames < 2:
+        return False
+    a0, a1 = _rotation_angle_deg(src.local_rot[:2, 0])                         # (2,)
+    return bool(a0 < tol_deg and a1 > min_jump_deg)
+
+
 def retarget_bvh(path: str | Path, rig: str | None = None, rest_joints=None, drop_first_frame: bool | None = None,
                  exact_directions: bool = True, unit_scale: float | None = None, up_axis: str | None = None,
                  frame_step: int = 1):
@@ -235,7 +255,8 @@ def retarget_bvh(path: str | Path, rig: str | None = None, rest_joints=None, dro
     rest = {"zero": None, "frame0": 0, "convention": "convention"}[r.rest]
     if drop_first_frame is None:
         cond = r.extra.get("drop_first_frame_if")
-        drop_first_frame = r.drop_first_frame or (cond is not None and cond in src.names)
+        drop_first_frame = (r.drop_first_frame or (cond is not None and cond in src.names)
+                            or (r.extra.get("drop_reference_frame0", False) and is_reference_frame(src)))
     if unit_scale is None and r.units is not None:
         unit_scale = UNIT_SCALES[r.units]
     if rest == 0:  # the reference frame is needed by the alignment: retarget, then drop

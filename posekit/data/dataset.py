@@ -11,21 +11,27 @@ Pipeline (one function per step):
    largest geodesic angle over the 21 body joints to the last *kept* frame is below ``thin`` degrees.
 5. :func:`assign_splits` -- train/val/test **by subject** (no subject in two splits).
 
-Default split of the shared CMU dev set (subjects 01, 02, 05, 06, 60 + four dance clips):
-``val_subjects=("60",)`` (salsa), ``test_subjects=("06",)`` (basketball), train = everything else
-(01 playground, 02 everyday/sport, 05 modern dance, charleston, lambada, pirouette). Clips whose
-name has no CMU ``SS_TT`` id get the subject tag of their name without trailing digits
-(``charleston1.amc`` and ``charleston2.amc`` -> subject ``charleston``: they share a skeleton
-file) and, by default, land in train.
+Split rule (stable when files or subjects are added): a CMU subject's split follows from its id alone,
+``u = int(sha256("posekit-v1:" + subject)[:8], 16) / 2**32``: test when u < 0.2, val when u < 0.4, train
+otherwise (:func:`subject_split`). Each subject keeps its split forever, new subjects are spread
+20/20/60, and no subject is in two splits. On the shared CMU set (18 subjects) this gives test = 12
+(walks), 17 (sneaking, boxing), 135 (karate); val = 06 (basketball), 10 (soccer), 13 (jumps), 49
+(dance, gymnastics), 94 (Indian dance); train = the other ten subjects. Clips whose name has no CMU
+``SS_TT`` id get the subject tag of their name without trailing digits (``charleston1.amc`` and
+``charleston2.amc`` -> subject ``charleston``: they share a skeleton file) and land in train.
+Explicit ``val_subjects`` / ``test_subjects`` replace the rule (listed subjects only; the rest train).
 
-Processed arrays are cached atomically as ``.npz`` in ``posekit.utils.cache_dir()/datasets``,
-keyed by a hash of (files + sizes + mtimes, fps, thin, split, dedup, loader, posekit version).
+Each file's retargeted poses are cached once (``cache_dir()/datasets/files``, keyed by the file's path,
+size and mtime, the frame rate and the loader code), and the assembled data set too (keyed by the whole
+file list and the parameters): adding a file to the folder loads only that file, and a changed file or
+retargeting code is never served stale.
 When no real data is found, the SYNTHETIC range-of-motion sampler is used with a ``UserWarning``.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -46,15 +52,19 @@ from .paths import HOW_TO_GET_DATA, MOTION_SUFFIXES, find_motion_dir, shared_cmu
 from .synthetic import SYNTHETIC_LABEL, sample_synthetic_poses
 
 __all__ = ["pose_dataset", "PoseDataset", "list_motion_files", "detect_format", "trial_key", "deduplicate",
-           "thin_frames", "assign_splits", "load_activity_index", "nearest_pose_distance", "DEFAULT_PREFER", "DEFAULT_VAL_SUBJECTS",
+           "thin_frames", "assign_splits", "subject_split", "load_activity_index", "nearest_pose_distance", "DEFAULT_PREFER", "DEFAULT_VAL_SUBJECTS",
            "DEFAULT_TEST_SUBJECTS", "SPLITS"]
 
 SPLITS = ("train", "val", "test")
 #: Format preference when one trial exists in several conversions (first = preferred).
 DEFAULT_PREFER = ("amass", "asfamc", "bvh_cgspeed", "bvh_iclone", "bvh_secondlife", "bvh_other")
-DEFAULT_VAL_SUBJECTS = ("60",)
-DEFAULT_TEST_SUBJECTS = ("06",)
-_CACHE_FORMAT = 1
+#: ``None``: val/test subjects by the hash rule (:func:`subject_split`); a tuple of ids replaces the rule.
+DEFAULT_VAL_SUBJECTS = None
+DEFAULT_TEST_SUBJECTS = None
+#: salt and fractions of the subject split rule (change the salt only with a new project version)
+SPLIT_SALT = "posekit-v1"
+SPLIT_FRACTIONS = {"test": 0.2, "val": 0.2}
+_CACHE_FORMAT = 2
 _CMU_TRIAL = re.compile(r"^(\d{1,3})_(\d{1,3})")
 
 
@@ -193,20 +203,48 @@ def thin_frames(poses: np.ndarray | torch.Tensor, threshold_deg: float,
 # splits and activities
 
 
+def subject_split(subject: str, salt: str = SPLIT_SALT) -> str:
+    """Split of one subject by the documented rule: "test", "val" or "train".
+
+    CMU subjects (numeric ids): u = int(sha256(f"{salt}:{id}")[:8], 16) / 2**32, test when u < 0.2, val when
+    u < 0.4, else train. Ids are normalised first ("6" -> "06"). Non-CMU tags (e.g. "charleston"): train.
+    """
+    s = _norm_subject(subject)
+    if not s.isdigit():
+        return "train"
+    u = int(hashlib.sha256(f"{salt}:{s}".encode()).hexdigest()[:8], 16) / 2 ** 32
+    if u < SPLIT_FRACTIONS["test"]:
+        return "test"
+    if u < SPLIT_FRACTIONS["test"] + SPLIT_FRACTIONS["val"]:
+        return "val"
+    return "train"
+
+
 def assign_splits(subjects: Sequence[str], split: str = "subject", val_subjects=DEFAULT_VAL_SUBJECTS,
                   test_subjects=DEFAULT_TEST_SUBJECTS) -> dict[str, str]:
-    """{subject: "train" | "val" | "test"}. ``split="subject"``: val/test by the given subject ids,
-    the rest train; ``split="none"``: all train. A subject listed for both val and test is an error."""
-    val = {_norm_subject(s) for s in (val_subjects or ())}
-    test = {_norm_subject(s) for s in (test_subjects or ())}
+    """{subject: "train" | "val" | "test"}.
+
+    ``split="subject"``: with ``val_subjects`` and ``test_subjects`` both None, the hash rule
+    (:func:`subject_split`); when either is given, exactly the listed subjects are val / test (None
+    counts as none) and the rest train. ``split="none"``: all train. A subject listed for both val and
+    test is an error.
+    """
     if split not in ("subject", "none"):
         raise ValueError(f"split must be 'subject' or 'none', got {split!r}")
+    by_rule = val_subjects is None and test_subjects is None
+    val = {_norm_subject(s) for s in (val_subjects or ())}
+    test = {_norm_subject(s) for s in (test_subjects or ())}
     if val & test:
         raise ValueError(f"subjects {sorted(val & test)} are in both val_subjects and test_subjects")
     out = {}
     for s in subjects:
         s = _norm_subject(s)
-        out[s] = "train" if split == "none" else ("val" if s in val else "test" if s in test else "train")
+        if split == "none":
+            out[s] = "train"
+        elif by_rule:
+            out[s] = subject_split(s)
+        else:
+            out[s] = "val" if s in val else "test" if s in test else "train"
     return out
 
 
@@ -359,10 +397,36 @@ def _save_cache(path: Path, poses: np.ndarray, meta_rows: list[dict], frame_file
     atomic_save_npz(path, poses=poses.astype(np.float32), frame_file=frame_file.astype(np.int32), **arrays)
 
 
-def _prune_cache(root: Path, keep: int = 20) -> None:
-    """Delete all but the ``keep`` most recently used dataset cache files in ``root`` (stale keys pile up
-    whenever the data or the loader code changes)."""
-    files = sorted(root.glob("pose_dataset_*.npz"), key=lambda q: q.stat().st_mtime, reverse=True)
+def _file_cache_key(path: Path, fps: float, loader_code: str) -> str:
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{fps}|{loader_code}|{_CACHE_FORMAT}"
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _load_file_poses(path: Path, loader: Callable, fps: float, loader_code: str, cache: Path | None) -> np.ndarray:
+    """One file's poses (T, 24, 3) float64 at ``fps``, from the per-file cache when it holds them."""
+    cached = cache / f"motion_{_file_cache_key(path, fps, loader_code)}.npz" if cache is not None else None
+    if cached is not None and cached.is_file():
+        try:
+            with np.load(cached, allow_pickle=False) as z:
+                os.utime(cached)
+                return z["poses"].astype(np.float64)
+        except (OSError, ValueError, KeyError):     # a corrupt entry is rebuilt, never trusted
+            pass
+    m = loader(path, fps=fps)
+    poses = _as_numpy(m.poses).astype(np.float64).reshape(-1, 24, 3)
+    if abs(float(m.fps) - fps) > 1e-6 and len(poses) > 1:
+        poses = _resample(poses, float(m.fps), fps)
+    poses = poses.astype(np.float32)          # stored as float32: a cached and a fresh build agree exactly
+    if cached is not None:
+        atomic_save_npz(cached, poses=poses)
+    return poses.astype(np.float64)
+
+
+def _prune_cache(root: Path, keep: int = 20, pattern: str = "pose_dataset_*.npz") -> None:
+    """Delete all but the ``keep`` most recently used cache files matching ``pattern`` in ``root`` (stale
+    keys pile up whenever the data or the loader code changes)."""
+    files = sorted(root.glob(pattern), key=lambda q: q.stat().st_mtime, reverse=True)
     for q in files[keep:]:
         try:
             q.unlink()
@@ -386,12 +450,13 @@ def _load_cache(path: Path):
 
 
 def _order_for_max_files(files: list[Path], split_of: dict[str, str]) -> list[Path]:
-    """Round-robin over subjects, val/test subjects first, so ``max_files`` keeps every split non-empty."""
+    """Round-robin over subjects, interleaving the splits, so ``max_files`` >= 3 keeps every split non-empty."""
     by_subj: dict[str, list[Path]] = {}
     for p in files:
         by_subj.setdefault(trial_key(p)[0], []).append(p)
-    rank = {"test": 0, "val": 1, "train": 2}
-    subj_order = sorted(by_subj, key=lambda s: (rank[split_of[s]], s))
+    # subjects interleaved across the splits (test, val, train, test, ...) so that even a few files cover all
+    per_split = {k: sorted(s for s in by_subj if split_of[s] == k) for k in ("test", "val", "train")}
+    subj_order = [s for group in itertools.zip_longest(*per_split.values()) for s in group if s is not None]
     out, i = [], 0
     while len(out) < len(files):
         for s in subj_order:
@@ -450,10 +515,11 @@ def pose_dataset(motions: str | Path | None = None, fps: float = 30, thin: float
       neither exists the SYNTHETIC sampler (with a ``UserWarning``); ``"synthetic"`` forces it.
     fps: frame rate the motions are resampled to (slerp). thin: drop near-duplicate frames whose max
       body-joint angle to the last kept frame is below ``thin`` degrees (``None``: keep all).
-    split: "subject" (val/test by ``val_subjects``/``test_subjects``, the rest train) or "none" (all train).
+    split: "subject" (val/test by the hash rule :func:`subject_split`, or exactly the subjects listed in
+      ``val_subjects``/``test_subjects`` when either is given; the rest train) or "none" (all train).
     seed: seed of the synthetic fallback. cache: True (``cache_dir()/datasets``), a folder, or False.
-    max_files: use at most this many files (after dedup), taken round-robin over subjects with the
-      val/test subjects first so that every split gets data.
+    max_files: use at most this many files (after dedup), taken round-robin over subjects, interleaving
+      test, val and train subjects, so that every split gets data.
     prefer / dedup: format preference for trials present in several conversions (see ``DEFAULT_PREFER``).
     loader: ``loader(path, fps=fps)`` -> object with ``poses`` (T, 24, 3) and ``fps``; default
       ``posekit.data.load_motion``. on_error: "warn" (skip a file that fails, listed in ``failed``) or "raise".
@@ -469,8 +535,10 @@ def pose_dataset(motions: str | Path | None = None, fps: float = 30, thin: float
         raise ValueError(f"max_files must be None or >= 1, got {max_files!r}")
     fps = float(fps)
     params = {"fps": fps, "thin": None if thin is None else float(thin), "split": split,
-              "val_subjects": sorted(_norm_subject(s) for s in val_subjects or ()),
-              "test_subjects": sorted(_norm_subject(s) for s in test_subjects or ()),
+              "val_subjects": (f"rule:{SPLIT_SALT}" if val_subjects is None and test_subjects is None
+                               else sorted(_norm_subject(s) for s in val_subjects or ())),
+              "test_subjects": (f"rule:{SPLIT_SALT}" if val_subjects is None and test_subjects is None
+                                else sorted(_norm_subject(s) for s in test_subjects or ())),
               "max_files": max_files, "prefer": list(prefer), "dedup": bool(dedup)}
     n_syn = synthetic_n or (2000 if fast_mode() else 20000)
 
@@ -498,7 +566,7 @@ def pose_dataset(motions: str | Path | None = None, fps: float = 30, thin: float
     files = sorted(files)
 
     if loader is None:
-        from .motion import load_motion as loader  # the real default
+        from .loaders import load_motion as loader  # the real default
     params["loader"] = _loader_id(loader)
     params["loader_code"] = _code_fingerprint(loader)
 
@@ -531,10 +599,8 @@ def pose_dataset(motions: str | Path | None = None, fps: float = 30, thin: float
         poses = None
         for p in [p0] + alternates.get(trial_key(p0)[1], []):
             try:
-                m = loader(p, fps=fps)
-                poses = _as_numpy(m.poses).astype(np.float64).reshape(-1, 24, 3)
-                if abs(float(m.fps) - fps) > 1e-6 and len(poses) > 1:
-                    poses = _resample(poses, float(m.fps), fps)
+                poses = _load_file_poses(p, loader, fps, params["loader_code"],
+                                         cache_path.parent / "files" if cache_path is not None else None)
                 break
             except Exception as e:
                 if on_error == "raise":
@@ -558,6 +624,7 @@ def pose_dataset(motions: str | Path | None = None, fps: float = 30, thin: float
     if cache_path is not None:
         _save_cache(cache_path, poses, rows, frame_file, dups, failed)
         _prune_cache(cache_path.parent)
+        _prune_cache(cache_path.parent / "files", keep=max(2000, 4 * len(files)), pattern="motion_*.npz")
     ds = _build(poses, rows, frame_file, [(str(a), str(b)) for a, b in dups], failed, fps, str(folder), params)
     for s in SPLITS:
         if split == "subject" and len(ds.split(s)) == 0:

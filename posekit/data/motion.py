@@ -1,4 +1,7 @@
-"""The ``Motion`` container, the format dispatcher ``load_motion`` and frame-rate resampling.
+"""The ``Motion`` container, its errors, CMU ids from file names and frame-rate resampling.
+
+This module imports no file reader: the readers (``bvh``, ``asf_amc``, ``amass``) import it, and
+``posekit.data.loaders.load_motion`` dispatches to them.
 
 A ``Motion`` is SMPL-ready: ``poses`` (T, 24, 3) float32 torch axis-angle in SMPL's joint order
 (joint 0 is the global orientation, joints 22/23 - SMPL's hands - are identity), ``trans`` (T, 3)
@@ -18,7 +21,7 @@ import torch
 
 from ..skeleton import SMPL_JOINT_NAMES
 
-__all__ = ["Motion", "MotionFormatError", "load_motion", "resample_motion", "slerp_resample", "cmu_ids"]
+__all__ = ["Motion", "MotionFormatError", "resample_motion", "slerp_resample", "cmu_ids", "drop_nonfinite_frames"]
 
 
 class MotionFormatError(ValueError):
@@ -148,38 +151,6 @@ def resample_motion(motion: Motion, fps: float) -> Motion:
     meta = dict(motion.meta)
     meta["resampled_from_fps"] = src_fps
     return Motion(poses, trans, fps, meta)
-
-
-# ---------------------------------------------------------------------------------------------
-# dispatcher
-
-
-def load_motion(path: str | Path, fps: float | None = None, **kwargs) -> Motion:
-    """Load a motion file retargeted to SMPL: CMU/Acclaim ``.amc`` (+ ``.asf``), ``.bvh`` or AMASS ``.npz``.
-
-    path: the motion file. fps: resample to this rate (slerp) when given.
-    kwargs: format options: ``asf=`` (AMC skeleton file), ``rig=`` (BVH rig name to force),
-    ``rest_joints=`` (24, 3) SMPL rest joints (default: the open body model's J(β=0)),
-    ``drop_first_frame=`` (BVH, default: per rig), ``fps_default=`` (AMC, default 120).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such motion file (expected .bvh, .amc or AMASS .npz)")
-    suffix = path.suffix.lower()
-    if suffix == ".bvh":
-        from .bvh import load_bvh_motion
-        motion = load_bvh_motion(path, **kwargs)
-    elif suffix == ".amc":
-        from .asf_amc import load_amc_motion
-        motion = load_amc_motion(path, **kwargs)
-    elif suffix == ".npz":
-        from .amass import load_amass
-        motion = load_amass(path, **kwargs)
-    else:
-        raise MotionFormatError(f"{path}: unknown motion format {suffix!r} (expected .bvh, .amc or AMASS .npz)")
-    if fps is not None:
-        motion = resample_motion(motion, fps)
-    return motion
 
 
 def drop_nonfinite_frames(values: np.ndarray, path: Path, what: str = "frame") -> tuple[np.ndarray, list[int]]:

@@ -130,6 +130,9 @@ SECOND_LIFE = Rig(
         "left_wrist": ["lHand"], "right_wrist": ["rHand"],
         "left_hand": ["lMid1", "lHand_End"], "right_hand": ["rMid1", "rHand_End"],
     },
+    # the unscaled conversion (offsets 128x the scaled one's, about cm) starts with a reference pose
+    # (all rotations zero; its frames = AMC frames + 1); the scaled one starts with motion
+    extra={"drop_reference_frame0": True},
 )
 
 # -- CMU / Acclaim ASF bone names (joint = bone start; see posekit.data.asf_amc)

@@ -100,7 +100,7 @@ def _load(path: Path, fps: float):
         try:
             from posekit.data import load_motion
         except ImportError:  # the package may not re-export it (yet)
-            from posekit.data.motion import load_motion
+            from posekit.data.loaders import load_motion
 
         m = load_motion(path, fps=fps)
         _MOTION_CACHE[key] = (torch.as_tensor(np.asarray(m.poses), dtype=torch.float32).reshape(-1, 24, 3),
