@@ -1,0 +1,112 @@
+"""Worked solutions to the chapters' exercises (teacher's copy: leave this folder out of what you hand out).
+
+Each function solves the exercise of the same name in ``posekit.exercises``; ``SOLUTIONS`` maps the
+check's name to its solution. Written from the papers' formulas with plain torch.
+"""
+import math
+
+import torch
+
+
+# ---- chapter 00 -------------------------------------------------------------------------
+def aa_to_matrix(aa):
+    """Rodrigues: R = I + sin θ [k]× + (1 − cos θ) [k]×², θ = |aa|, k = aa/θ.  (B, 3) -> (B, 3, 3)"""
+    theta = aa.norm(dim=-1, keepdim=True)                                   # (B, 1)
+    k = aa / theta.clamp_min(1e-12)
+    K = torch.zeros(*aa.shape[:-1], 3, 3, dtype=aa.dtype)
+    K[..., 0, 1], K[..., 0, 2], K[..., 1, 2] = -k[..., 2], k[..., 1], -k[..., 0]
+    K = K - K.transpose(-1, -2)
+    s, c = torch.sin(theta)[..., None], torch.cos(theta)[..., None]
+    return torch.eye(3, dtype=aa.dtype) + s * K + (1 - c) * K @ K
+
+
+def geodesic_angle(R1, R2):
+    """θ = arccos((tr(R1ᵀ R2) − 1) / 2).  (B, 3, 3) × 2 -> (B,)"""
+    tr = torch.diagonal(R1.transpose(-1, -2) @ R2, dim1=-2, dim2=-1).sum(-1)
+    return torch.arccos(((tr - 1) / 2).clamp(-1 + 1e-12, 1 - 1e-12))
+
+
+# ---- chapter 01 -------------------------------------------------------------------------
+def lbs_vertex(v, w, A):
+    """v' = (Σ_j w_j A_j) [v; 1].  v (3,), w (J,), A (J, 4, 4) -> (3,)"""
+    M = (w[:, None, None] * A).sum(0)                                       # (4, 4) blended transform
+    return M[:3, :3] @ v + M[:3, 3]
+
+
+def joint_regressor(J_regressor, vertices):
+    """J = 𝒥 V per body.  (J, V), (B, V, 3) -> (B, J, 3)"""
+    return torch.einsum("jv,bvc->bjc", J_regressor.to(vertices.dtype), vertices)
+
+
+# ---- chapter 02 -------------------------------------------------------------------------
+def geman_mcclure(residual, sigma):
+    """ρ(r) = σ² ‖r‖² / (σ² + ‖r‖²).  (..., 2) -> (...)"""
+    sq = (residual ** 2).sum(-1)
+    return sigma ** 2 * sq / (sigma ** 2 + sq)
+
+
+def max_mixture_energy(theta, means, covariances, weights):
+    """min_j [½ (θ−μ_j)ᵀ Σ_j⁻¹ (θ−μ_j) + ½ log(det Σ_j / min_k det Σ_k) − log g_j].  (B, 63) -> (B,)"""
+    diff = theta[:, None, :] - means[None]                                  # (B, K, 63)
+    maha = 0.5 * torch.einsum("bki,kij,bkj->bk", diff, torch.linalg.inv(covariances), diff)
+    logdet = torch.logdet(covariances)                                      # (K,)
+    const = 0.5 * (logdet - logdet.min()) - torch.log(weights / weights.sum())
+    return (maha + const).min(-1).values
+
+
+# ---- chapter 03 -------------------------------------------------------------------------
+def kl_divergence(mu, sigma):
+    """½ Σ_d (σ² + μ² − 1 − log σ²).  (B, D) × 2 -> (B,)"""
+    return 0.5 * (sigma ** 2 + mu ** 2 - 1 - torch.log(sigma ** 2)).sum(-1)
+
+
+def gram_schmidt_6d(x6):
+    """[a1 a2] = x6 as 3x2 -> R = [b1 b2 b1×b2].  (..., 6) -> (..., 3, 3)"""
+    a = x6.reshape(*x6.shape[:-1], 3, 2)
+    b1 = torch.nn.functional.normalize(a[..., 0], dim=-1)
+    b2 = torch.nn.functional.normalize(a[..., 1] - (b1 * a[..., 1]).sum(-1, keepdim=True) * b1, dim=-1)
+    return torch.stack([b1, b2, torch.cross(b1, b2, dim=-1)], dim=-1)
+
+
+# ---- chapter 04 -------------------------------------------------------------------------
+def pose_ndf_distance(q1, q2, w):
+    """sqrt(Σ_i w_i/2 · arccos²|q_i·q̂_i|).  (B, K, 4) × 2, (K,) -> (B,)"""
+    ang = torch.arccos((q1 * q2).sum(-1).abs().clamp(max=1 - 1e-12))
+    return torch.sqrt((w * 0.5 * ang ** 2).sum(-1))
+
+
+def projection_step(q, f, g, alpha):
+    """exp_q(v), v = −α f (I − q qᵀ) ∇f, then w >= 0.  (B, K, 4), (B,), (B, K, 4) -> (B, K, 4)"""
+    v = -alpha * f[:, None, None] * (g - (g * q).sum(-1, keepdim=True) * q)
+    n = v.norm(dim=-1, keepdim=True)
+    out = torch.cos(n) * q + torch.sin(n) * v / n.clamp_min(1e-12)
+    out = out / out.norm(dim=-1, keepdim=True)
+    return torch.where(out[..., 3:] < 0, -out, out)
+
+
+# ---- chapter 05 -------------------------------------------------------------------------
+def mpjpe(X, Y):
+    """mean_i ‖x_i − y_i‖.  (B, N, 3) × 2 -> (B,)"""
+    return (X - Y).norm(dim=-1).mean(-1)
+
+
+def procrustes_align(X, Y):
+    """Umeyama: s R X + t closest to Y, det R = +1.  (B, N, 3) × 2 -> (B, N, 3)"""
+    mx, my = X.mean(1, keepdim=True), Y.mean(1, keepdim=True)
+    x, y = X - mx, Y - my
+    U, S, Vh = torch.linalg.svd(x.transpose(1, 2) @ y)
+    d = torch.sign(torch.det(Vh.transpose(1, 2) @ U.transpose(1, 2)))
+    D = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1))
+    R = Vh.transpose(1, 2) @ D @ U.transpose(1, 2)
+    s = (S * torch.diagonal(D, dim1=1, dim2=2)).sum(-1) / (x ** 2).sum((1, 2))
+    return s[:, None, None] * x @ R.transpose(1, 2) + my
+
+
+SOLUTIONS = {
+    "check_aa_to_matrix": aa_to_matrix, "check_geodesic_angle": geodesic_angle,
+    "check_lbs_vertex": lbs_vertex, "check_joint_regressor": joint_regressor,
+    "check_geman_mcclure": geman_mcclure, "check_max_mixture_energy": max_mixture_energy,
+    "check_kl_divergence": kl_divergence, "check_gram_schmidt_6d": gram_schmidt_6d,
+    "check_pose_ndf_distance": pose_ndf_distance, "check_projection_step": projection_step,
+    "check_mpjpe": mpjpe, "check_procrustes_align": procrustes_align,
+}

@@ -1,0 +1,27 @@
+"""Self-checks for the chapters' exercises: ``check_<name>(student_function) -> bool``.
+
+Each check runs the student's function and the package's reference implementation on random
+inputs (shapes, values and, where it matters, gradients). On success it prints one line and
+returns ``True``; on failure it prints a short hint about *what* is wrong (never the answer) and
+returns ``False``. A check never raises for a wrong or unfinished answer (an exception raised by
+the student's code is reported as a hint), so an exercise cell with an unfilled stub still runs.
+
+The checks live in one module per chapter (``ch00`` ... ``ch05``; further chapters add a module
+``chNN.py`` here and are picked up automatically). ``CHECKS`` maps each chapter to its checks.
+Layering: this package sits on top of body, fitting and priors (like ``experiments``).
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from ._core import CHECKS, ExerciseFailure, check_result, exercise
+
+__all__ = ["CHECKS", "ExerciseFailure", "check_result", "exercise"]
+
+for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("ch")):
+    _m = importlib.import_module(f"{__name__}.{_mod}")
+    for _name in getattr(_m, "__all__", ()):
+        globals()[_name] = getattr(_m, _name)
+        __all__.append(_name)
+del _mod, _m, _name

@@ -1,0 +1,149 @@
+"""The exercise checks: every worked solution passes, and typical wrong answers fail with their hint."""
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+import posekit.exercises as ex
+from posekit.exercises import CHECKS
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("solutions", ROOT / "notebooks" / "solutions" / "solutions.py")
+S = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(S)
+
+
+def _stub(*args):
+    raise NotImplementedError
+
+
+# check name -> [(wrong answer, words its hint must contain)]
+WRONG = {
+    "check_aa_to_matrix": [
+        (lambda aa: S.aa_to_matrix(aa).transpose(1, 2), "you built Rᵀ"),
+        (lambda aa: S.aa_to_matrix(aa) * torch.tensor([1.0, 1.0, -1.0], dtype=aa.dtype), "reflection"),
+        (lambda aa: S.aa_to_matrix(aa / 2), "not the rotation by |aa|"),
+    ],
+    "check_geodesic_angle": [
+        (lambda a, b: S.geodesic_angle(a, b) / 2, "half the geodesic angle"),
+        (lambda a, b: torch.diagonal(a.transpose(1, 2) @ b, dim1=1, dim2=2).sum(-1), "must be 0"),
+    ],
+    "check_lbs_vertex": [
+        (lambda v, w, A: (w[:, None, None] * A).sum(0)[:3, :3] @ v, "translation part"),
+        (lambda v, w, A: (w[:, None, None] * A).sum(0)[:3, :3].T @ v + (w[:, None, None] * A).sum(0)[:3, 3],
+         "transposed rotation"),
+        (lambda v, w, A: A[w.argmax(), :3, :3] @ v + A[w.argmax(), :3, 3], "the blend is not"),
+    ],
+    "check_joint_regressor": [
+        (lambda J, V: torch.einsum("jv,bvc->bcj", J, V), "transposed"),
+        (lambda J, V: torch.einsum("jv,bvc->bjc", J, V).mean(0, keepdim=True).expand(V.shape[0], -1, -1),
+         "mixed the batch"),
+        (lambda J, V: torch.einsum("jv,bvc->bjc", torch.softmax(J, 0), V), "𝒥-weighted sum"),
+    ],
+    "check_geman_mcclure": [
+        (lambda r, s: S.geman_mcclure(r, s).sum(), "one cost per point"),
+        (lambda r, s: S.geman_mcclure(r, s) / s ** 2, "saturates at 1"),
+        (lambda r, s: s ** 2 * r.norm(dim=-1) / (s ** 2 + r.norm(dim=-1)), "squared norm"),
+        (lambda r, s: S.geman_mcclure(r, 100.0), "ignores the σ"),
+    ],
+    "check_max_mixture_energy": [
+        (lambda t, m, c, w: S.max_mixture_energy(t, m, c, w) + 3.0, "up to a constant"),
+        (lambda t, m, c, w: S.max_mixture_energy(t, m, c, torch.ones_like(w)), "mixture weights"),
+        (lambda t, m, c, w: S.max_mixture_energy(t, m, c, w * torch.exp(0.5 * torch.logdet(c))), "log det"),
+        (lambda t, m, c, w: -torch.logsumexp(-torch.stack(
+            [S.max_mixture_energy(t, m[k:k + 1], c[k:k + 1], w[k:k + 1])
+             + 0.5 * torch.logdet(c[k]) - torch.log(w[k] / w.sum()) for k in range(len(w))], -1), -1),
+         "exact −log Σ"),
+    ],
+    "check_kl_divergence": [
+        (lambda m, s: 0.5 * (s + m ** 2 - 1 - torch.log(s)).sum(-1), "variance"),
+        (lambda m, s: S.kl_divergence(m, s) / m.shape[-1], "do not average"),
+        (lambda m, s: 2 * S.kl_divergence(m, s), "twice"),
+        (lambda m, s: S.kl_divergence(m, s).mean(), "one KL per sample"),
+    ],
+    "check_gram_schmidt_6d": [
+        (lambda x: S.gram_schmidt_6d(x).transpose(-1, -2), "columns of R"),
+        (lambda x: S.gram_schmidt_6d(x) * torch.tensor([1.0, 1.0, -1.0], dtype=x.dtype), "b1 × b2"),
+        (lambda x: S.gram_schmidt_6d(x.reshape(-1, 2, 3).transpose(1, 2).reshape(-1, 6)), "3x2 matrix"),
+    ],
+    "check_pose_ndf_distance": [
+        (lambda a, b, w: torch.sqrt((w * 0.5 * torch.arccos((a * b).sum(-1).clamp(-1, 1)) ** 2).sum(-1)),
+         "not symmetric in q and −q"),
+        (lambda a, b, w: S.pose_ndf_distance(a, b, torch.ones_like(w)), "ignores the joint weights"),
+        (lambda a, b, w: S.pose_ndf_distance(a, b, w) ** 2, "squared distance"),
+    ],
+    "check_projection_step": [
+        (lambda q, f, g, a: S.projection_step(torch.nn.functional.normalize(q - a * f[:, None, None] * g, dim=-1),
+                                              torch.zeros_like(f), g, a), "Euclidean step"),
+        (lambda q, f, g, a: S.projection_step(q, -f, g, a), "uphill"),
+        (lambda q, f, g, a: q - a * f[:, None, None] * g, "unit sphere"),
+    ],
+    "check_mpjpe": [
+        (lambda X, Y: ((X - Y) ** 2).sum(-1).mean(-1), "squared"),
+        (lambda X, Y: ((X - Y) ** 2).sum(-1).mean(-1).sqrt(), "root-mean-square"),
+        (lambda X, Y: S.mpjpe(X, Y).mean(), "not the mean over the batch"),
+    ],
+    "check_procrustes_align": [
+        (lambda X, Y: X - X.mean(1, keepdim=True) + Y.mean(1, keepdim=True), "scale s is wrong"),
+        (lambda X, Y: X, "centroid"),
+        (lambda X, Y: _reflecting_procrustes(X, Y), "reflection"),
+    ],
+}
+
+
+def _reflecting_procrustes(X, Y):
+    """Umeyama without the det R = +1 correction."""
+    mx, my = X.mean(1, keepdim=True), Y.mean(1, keepdim=True)
+    x, y = X - mx, Y - my
+    U, S_, Vh = torch.linalg.svd(x.transpose(1, 2) @ y)
+    R = Vh.transpose(1, 2) @ U.transpose(1, 2)
+    return (S_.sum(-1) / (x ** 2).sum((1, 2)))[:, None, None] * x @ R.transpose(1, 2) + my
+
+
+def _all_checks():
+    return {name: fn for chapter in CHECKS.values() for name, fn in chapter.items()}
+
+
+def test_every_check_has_a_solution_and_wrong_answers():
+    names = set(_all_checks())
+    assert {"00", "01", "02", "03", "04", "05"} <= set(CHECKS)
+    assert all(2 <= len(CHECKS[c]) <= 4 for c in ("00", "01", "02", "03", "04", "05"))
+    assert names <= set(S.SOLUTIONS), f"checks without a solution: {sorted(names - set(S.SOLUTIONS))}"
+    assert names <= set(WRONG), f"checks without a wrong answer in this test: {sorted(names - set(WRONG))}"
+
+
+@pytest.mark.parametrize("name", sorted(S.SOLUTIONS))
+def test_solution_passes(name, capsys):
+    assert getattr(ex, name)(S.SOLUTIONS[name]) is True
+    assert capsys.readouterr().out.startswith(f"✓ {name}")
+
+
+@pytest.mark.parametrize("name,index", [(n, i) for n in sorted(WRONG) for i in range(len(WRONG[n]))])
+def test_wrong_answer_fails_with_its_hint(name, index, capsys):
+    wrong, hint = WRONG[name][index]
+    assert getattr(ex, name)(wrong) is False
+    out = capsys.readouterr().out
+    assert out.startswith(f"✗ {name}:") and hint in out, out
+
+
+@pytest.mark.parametrize("name", sorted(S.SOLUTIONS))
+def test_stub_does_not_raise(name, capsys):
+    """An unfilled exercise cell prints a hint instead of raising (so the notebook still runs)."""
+    assert getattr(ex, name)(_stub) is False
+    assert "not implemented yet" in capsys.readouterr().out
+
+
+def test_detached_answer_is_caught(capsys):
+    assert ex.check_kl_divergence(lambda m, s: S.kl_divergence(m, s.detach())) is False
+    assert "no gradient" in capsys.readouterr().out
+
+
+def test_checks_leave_the_global_rng_alone():
+    torch.manual_seed(123)
+    a = torch.rand(1)
+    torch.manual_seed(123)
+    ex.check_mpjpe(S.mpjpe)
+    assert torch.equal(torch.rand(1), a)
+    assert math.isfinite(float(a))
