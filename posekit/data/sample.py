@@ -134,6 +134,7 @@ def build_sample(motions: str | os.PathLike, out: str | os.PathLike, fps: float 
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".sample-", dir=out.parent))   # same file system: an atomic rename
+    stage.chmod(0o755)                                                   # mkdtemp makes it private
     clips = []
     it = chosen
     if progress:

@@ -19,7 +19,7 @@ from posekit.skeleton import SMPL_JOINT_NAMES, SMPL_PARENTS
 from .mesh import plot_gallery
 
 __all__ = ["pose_gallery", "euler_angles", "joint_angle_ranges", "format_ranges", "joint_angle_histograms",
-           "plot_joint_ranges", "euler_order", "DEFAULT_HIST_JOINTS"]
+           "plot_joint_ranges", "euler_order", "DEFAULT_HIST_JOINTS", "plot_data_card", "plot_retarget_quality"]
 
 DEFAULT_HIST_JOINTS = ("left_hip", "left_knee", "left_ankle", "spine1", "neck", "left_shoulder", "left_elbow",
                        "left_wrist")
@@ -161,5 +161,69 @@ def plot_joint_ranges(datasets: dict, joints: Sequence[str] = SMPL_JOINT_NAMES[1
     ax.set_ylabel("joint")
     ax.set_title(title)
     ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+SPLIT_COLORS = {"train": "C0", "val": "C1", "test": "C3"}
+
+
+def plot_data_card(subject_rows: Sequence[dict], activity_rows: Sequence[dict], top: int = 20,
+                   title: str = "What the motion data holds"):
+    """Two panels from a data card (``posekit.data.report``): minutes per subject coloured by split, and
+    poses (frames at 30 fps) of the ``top`` most frequent activities.
+
+    subject_rows: {"subject", "minutes", "splits"}; activity_rows: {"activity", "frames"}.
+    """
+    fig, (a0, a1) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [1, 1.1]})
+    subj = list(subject_rows)
+    colors = [SPLIT_COLORS.get(r["splits"][0], "C7") for r in subj]
+    a0.bar(range(len(subj)), [r["minutes"] for r in subj], color=colors)
+    a0.set_xticks(range(len(subj)))
+    a0.set_xticklabels([r["subject"] for r in subj], rotation=70, fontsize=8)
+    a0.set_xlabel("subject (CMU id or clip name)")
+    a0.set_ylabel("minutes of motion (distinct trials)")
+    a0.set_title("minutes per subject")
+    from matplotlib.patches import Patch
+    a0.legend(handles=[Patch(color=c, label=split) for split, c in SPLIT_COLORS.items()], title="split", fontsize=8)
+    acts = sorted(activity_rows, key=lambda r: -r["frames"])[:top]
+    a1.barh(range(len(acts)), [r["frames"] for r in acts], color="C2")
+    a1.set_yticks(range(len(acts)))
+    a1.set_yticklabels([str(r["activity"])[:38] for r in acts], fontsize=7)
+    a1.invert_yaxis()
+    a1.set_xlabel("poses (frames at 30 fps)")
+    a1.set_ylabel("activity (CMU index)")
+    a1.set_title(f"poses per activity (top {len(acts)})")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_retarget_quality(rows: Sequence[dict], title: str = "Retargeting quality per source format"):
+    """Per-file mean bone-direction angle (degrees, log scale) between source skeleton and SMPL, one row
+    per format: after the rest alignment alone ("rest", ``quality_rest_mean_deg``) and with posekit's
+    per-frame direction correction (``quality_mean_deg``). Files without a measurement are left out."""
+    rows = [r for r in rows if r.get("quality_mean_deg") is not None]
+    formats = sorted({r["format"] for r in rows})
+    fig, ax = plt.subplots(figsize=(8, 0.8 * len(formats) + 1.4))
+    rng = np.random.default_rng(0)
+    for key, marker, dy, label in (("quality_rest_mean_deg", "o", 0.17, "rest alignment only"),
+                                   ("quality_mean_deg", "^", -0.17, "with direction correction")):
+        for i, f in enumerate(formats):
+            v = np.array([r[key] for r in rows if r["format"] == f and r.get(key) is not None])
+            if not len(v):
+                continue
+            ax.scatter(np.maximum(v, 1e-4), i + dy + rng.uniform(-0.08, 0.08, len(v)), s=10, alpha=0.6,
+                       marker=marker, color=f"C{i}", label=label if i == 0 else None)
+            ax.text(max(v.max(), 1e-4) * 1.4, i + dy, f"mean {v.mean():.3f}° ({len(v)} files)", va="center",
+                    fontsize=7)
+    ax.set_xscale("log")
+    ax.set_yticks(range(len(formats)))
+    ax.set_yticklabels(formats)
+    ax.set_xlabel("mean bone-direction angle per file (degrees, log scale)")
+    ax.set_ylabel("source format")
+    ax.set_title(title)
+    ax.set_xlim(right=ax.get_xlim()[1] * 40)
+    ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
