@@ -10,7 +10,16 @@ EXTRAS ?= dev
 BUILD ?= build
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: all setup notebooks test clean
+.PHONY: all setup notebooks test clean site site-check slides
+
+# make site   the executed chapters as a static, offline HTML course site in $(BUILD)/site
+#             (SITE_MODE=fast, the default, runs them with POSEKIT_FAST=1; SITE_MODE=full runs them in full),
+#             then checks every page in headless Chromium if `chromium` is installed (make site-check)
+# make slides each chapter as reveal.js slides in $(BUILD)/slides (offline: reveal.js, MathJax 2,
+#             require.js and jQuery from npm into $(BUILD)/slides/lib; SLIDES_EXECUTE=0 skips running them)
+SITE_MODE ?= fast
+SLIDES_EXECUTE ?= 1
+FAST_ENV = $(if $(filter fast,$(1)),POSEKIT_FAST=1,POSEKIT_FAST=0)
 
 all: notebooks
 
@@ -32,6 +41,27 @@ notebooks: setup
 test: setup
 	@POSEKIT_FAST=1 $(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit code 5)" >&2; fi; exit $$rc
+
+$(VENV)/.posekit-site-installed: $(VENV)/.posekit-installed pyproject.toml
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS),site]"
+	touch $@
+
+site: $(VENV)/.posekit-site-installed
+	rm -rf $(BUILD)/site $(BUILD)/site-doctrees
+	$(call FAST_ENV,$(SITE_MODE)) $(PY) -m sphinx -q -b html -c site -d $(BUILD)/site-doctrees notebooks $(BUILD)/site
+	@echo "course site: $(BUILD)/site/index.html"
+	@if command -v chromium >/dev/null; then $(MAKE) --no-print-directory site-check; \
+	else echo "chromium not installed: pages not checked (apt-get install -y chromium; make site-check)"; fi
+
+site-check:
+	$(PY) tools/check_site.py $(BUILD)/site
+
+slides: setup
+	mkdir -p $(BUILD)/slides/lib
+	test -f $(BUILD)/slides/lib/node_modules/reveal.js/dist/reveal.js || npm install --silent --no-audit --no-fund \
+		--prefix $(BUILD)/slides/lib reveal.js@4 mathjax@2 requirejs@2 jquery@2
+	POSEKIT_FAST=1 $(PY) tools/slides.py --out $(BUILD)/slides $(if $(filter 1,$(SLIDES_EXECUTE)),--execute,)
+	@echo "slides: $(BUILD)/slides/*.slides.html (open in a browser; arrow keys)"
 
 clean:
 	rm -rf $(BUILD)
