@@ -23,7 +23,7 @@ def _conda_pip_deps(path: Path) -> set[str]:
     pips = [d for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
     if len(pips) != 1:
         raise AssertionError(f"{path}: expected exactly one 'pip:' block, found {len(pips)}")
-    return {_norm(d) for d in pips[0]["pip"]}
+    return {_norm(d) for d in pips[0]["pip"] if not d.startswith("-")}      # pip options (index URLs) are not deps
 
 
 @pytest.mark.parametrize("env_file", ["environment.yml", "binder/environment.yml"])
