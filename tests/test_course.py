@@ -48,3 +48,37 @@ def test_colab_cell_keeps_colabs_torch(monkeypatch):
     assert {"smplx", "roma", "trimesh"} <= set(deps)
     assert "--no-deps" in pk and any(a.startswith("posekit @ git+https://github.com/") for a in pk)
     assert set(course.colab_requirements()) == set(deps[deps.index("--quiet") + 1:])
+
+
+def test_course_cells_are_idempotent_and_convert_nbval_comments(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    import nbformat
+    spec = importlib.util.spec_from_file_location(
+        "course_cells", Path(__file__).resolve().parent.parent / "tools" / "course_cells.py")
+    cc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cc)
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Chapter 01 · Title"),
+        nbformat.v4.new_code_cell("# NBVAL_IGNORE_OUTPUT\nx = 1"),
+        nbformat.v4.new_code_cell("y = 2  # stays\n# NBVAL_SKIP"),
+    ])
+    cc.refresh(nb, "01_title.ipynb")
+    once = nbformat.writes(nb)
+    cc.refresh(nb, "01_title.ipynb")
+    assert nbformat.writes(nb) == once
+    roles = [c.metadata.get("posekit", {}).get("generated") for c in nb.cells]
+    assert roles[:4] == [None, "launch", "colab-install", None]
+    assert "Open in Colab" in nb.cells[1].source and "01_title.ipynb" in nb.cells[1].source
+    code = [c for c in nb.cells if c.cell_type == "code" and not roles[nb.cells.index(c)]]
+    assert code[0].source == "x = 1" and code[0].metadata["tags"] == ["nbval-ignore-output"]
+    assert "NBVAL" not in code[1].source and code[1].metadata["tags"] == ["nbval-skip"]
+    # the exercises of chapter 01 are appended, and an unfilled stub does not raise
+    ex_cells = [c for c in nb.cells if roles[nb.cells.index(c)] == "exercise"]
+    assert ex_cells[0].source.startswith("## Exercises") and len(ex_cells) == 1 + 3 * 2
+    ns = {}
+    for c in ex_cells:
+        if c.cell_type == "code":
+            exec(c.source, ns)
+    assert capsys.readouterr().out.count("not implemented yet") == 2

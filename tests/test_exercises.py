@@ -147,3 +147,13 @@ def test_checks_leave_the_global_rng_alone():
     ex.check_mpjpe(S.mpjpe)
     assert torch.equal(torch.rand(1), a)
     assert math.isfinite(float(a))
+
+
+def test_every_exercise_has_a_prompt_a_stub_and_a_solution_of_the_same_name():
+    from posekit.exercises import EXERCISES
+    for chapter, items in EXERCISES.items():
+        assert {e["check"] for e in items} == set(CHECKS[chapter]), chapter
+        for e in items:
+            ns = {}
+            exec(e["stub"], ns)
+            assert callable(ns[e["function"]]) and S.SOLUTIONS[e["check"]].__name__ == e["function"]

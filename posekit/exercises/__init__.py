@@ -7,7 +7,10 @@ returns ``False``. A check never raises for a wrong or unfinished answer (an exc
 the student's code is reported as a hint), so an exercise cell with an unfilled stub still runs.
 
 The checks live in one module per chapter (``ch00`` ... ``ch05``; further chapters add a module
-``chNN.py`` here and are picked up automatically). ``CHECKS`` maps each chapter to its checks.
+``chNN.py`` here and are picked up automatically: its ``check_*`` functions, registered with
+``@exercise("NN")`` and listed in ``__all__``, plus ``CHAPTER = "NN"`` and ``EXERCISES``, the prompt and
+stub of each, which ``tools/course_cells.py`` appends to the notebook whose name starts with ``NN_``).
+``CHECKS`` maps each chapter to its checks.
 Layering: this package sits on top of body, fitting and priors (like ``experiments``).
 """
 from __future__ import annotations
@@ -17,10 +20,15 @@ import pkgutil
 
 from ._core import CHECKS, ExerciseFailure, check_result, exercise
 
-__all__ = ["CHECKS", "ExerciseFailure", "check_result", "exercise"]
+__all__ = ["CHECKS", "EXERCISES", "ExerciseFailure", "check_result", "exercise"]
+
+#: chapter -> [{"check", "function", "prompt", "stub"}] (each chapter module's ``EXERCISES``)
+EXERCISES: dict[str, list[dict]] = {}
 
 for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("ch")):
     _m = importlib.import_module(f"{__name__}.{_mod}")
+    if hasattr(_m, "EXERCISES"):
+        EXERCISES[_m.CHAPTER] = _m.EXERCISES
     for _name in getattr(_m, "__all__", ()):
         globals()[_name] = getattr(_m, _name)
         __all__.append(_name)

@@ -72,3 +72,14 @@ def check_joint_regressor(student_function) -> None:
     check_result(close(shifted - out.to(torch.float64), torch.tensor([1.0, 0, 0], dtype=torch.float64).expand_as(ref)),
                  "moving every vertex by t must move every joint by t")
     expect_grad(lambda x: student_function(Jreg, x), verts)
+
+#: chapter key and exercises (prompt, stub) for tools/course_cells.py
+CHAPTER = "01"
+EXERCISES = [
+    {"check": 'check_lbs_vertex', "function": 'lbs_vertex',
+     "prompt": "Write **linear blend skinning for one vertex**: given its rest position `v` `(3,)`, its skinning weights `w` `(J,)` and the joints' world transforms `A` `(J, 4, 4)` (what smplx's `batch_rigid_transform` returns), return the posed position $\\vec v' = \\big(\\sum_j w_j A_j\\big)\\,[\\vec v; 1]$ `(3,)`.",
+     "stub": 'def lbs_vertex(v, w, A):\n    """v (3,), w (J,), A (J, 4, 4) -> posed vertex (3,)."""\n    # your code here\n    raise NotImplementedError'},
+    {"check": 'check_joint_regressor', "function": 'joint_regressor',
+     "prompt": "Write the **joint regressor**: SMPL's joints are a fixed linear function of the vertices, $J = \\mathcal J V$. Input: the regressor `(J, V)` and a batch of vertices `(B, V, 3)`; output: joints `(B, J, 3)`.",
+     "stub": 'def joint_regressor(J_regressor, vertices):\n    """(J, V), (B, V, 3) -> (B, J, 3)."""\n    # your code here\n    raise NotImplementedError'},
+]

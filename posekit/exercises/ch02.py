@@ -80,3 +80,14 @@ def check_max_mixture_energy(student_function) -> None:
                  "you left out ½ log det Σ_j (components with a wider covariance cost more)")
     check_result(False, "not min_j [½ (θ−μ_j)ᵀ Σ_j⁻¹ (θ−μ_j) + ½ log(det Σ_j / min det Σ) − log g_j]: check the ½ "
                  "and that you use the inverse covariance")
+
+#: chapter key and exercises (prompt, stub) for tools/course_cells.py
+CHAPTER = "02"
+EXERCISES = [
+    {"check": 'check_geman_mcclure', "function": 'geman_mcclure',
+     "prompt": 'Write the **Geman-McClure** robust cost of 2D residuals `r` `(..., 2)` in pixels: $\\rho(r) = \\dfrac{\\sigma^2 \\lVert r\\rVert^2}{\\sigma^2 + \\lVert r\\rVert^2}$, one value per point `(...)`.',
+     "stub": 'def geman_mcclure(residual, sigma):\n    """(..., 2) residuals, sigma in px -> (...) costs."""\n    # your code here\n    raise NotImplementedError'},
+    {"check": 'check_max_mixture_energy', "function": 'max_mixture_energy',
+     "prompt": "Write SMPLify's **max-mixture** pose prior energy for poses `theta` `(B, 63)` and a mixture (`means` `(K, 63)`, `covariances` `(K, 63, 63)`, `weights` `(K,)`): $E(\\theta) = \\min_j \\big[\\tfrac12 (\\theta-\\mu_j)^\\top \\Sigma_j^{-1} (\\theta-\\mu_j) + \\tfrac12 \\log\\frac{\\det\\Sigma_j}{\\min_k \\det\\Sigma_k} - \\log g_j\\big]$, i.e. $\\min_j -\\log(c\\, g_j\\, \\mathcal N(\\theta;\\mu_j,\\Sigma_j))$ with $c = (2\\pi)^{d/2}\\sqrt{\\min_k\\det\\Sigma_k}$. Output `(B,)`.",
+     "stub": 'def max_mixture_energy(theta, means, covariances, weights):\n    """(B, 63), (K, 63), (K, 63, 63), (K,) -> (B,)."""\n    # your code here\n    raise NotImplementedError'},
+]

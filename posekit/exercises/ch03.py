@@ -56,3 +56,14 @@ def check_gram_schmidt_6d(student_function) -> None:
     scaled = call(student_function, 3.0 * x6).to(torch.float64)
     check_result(close(scaled, out, atol=1e-6), "scaling the 6 numbers must not change the rotation")
     expect_grad(student_function, x6)
+
+#: chapter key and exercises (prompt, stub) for tools/course_cells.py
+CHAPTER = "03"
+EXERCISES = [
+    {"check": 'check_kl_divergence', "function": 'kl_divergence',
+     "prompt": "Write VPoser's **KL term** $\\mathrm{KL}(\\mathcal N(\\mu, \\sigma^2)\\,\\Vert\\,\\mathcal N(0, I))$ for an encoder output `mu`, `sigma` `(B, D)` (σ is the standard deviation), summed over the latent dimensions: output `(B,)`.",
+     "stub": 'def kl_divergence(mu, sigma):\n    """(B, D) x 2 -> (B,)."""\n    # your code here\n    raise NotImplementedError'},
+    {"check": 'check_gram_schmidt_6d', "function": 'gram_schmidt_6d',
+     "prompt": 'Write the **6D → rotation** map (Gram–Schmidt): read the 6 numbers as a 3×2 matrix $[a_1\\ a_2]$ (`x6.reshape(-1, 3, 2)`), then $b_1 = a_1/\\lVert a_1\\rVert$, $b_2 = $ the normalised part of $a_2$ orthogonal to $b_1$, $b_3 = b_1 \\times b_2$; $R = [b_1\\ b_2\\ b_3]$ (columns). `(..., 6)` → `(..., 3, 3)`.',
+     "stub": 'def gram_schmidt_6d(x6):\n    """(..., 6) -> (..., 3, 3)."""\n    # your code here\n    raise NotImplementedError'},
+]

@@ -53,3 +53,14 @@ def check_procrustes_align(student_function) -> None:
     check_result(close(om, procrustes_align(mirror, Ym), atol=1e-6),
                  "your alignment allows a reflection: fix det R = +1 (flip the last singular vector)")
     expect_grad(lambda x: student_function(x, Y), X)
+
+#: chapter key and exercises (prompt, stub) for tools/course_cells.py
+CHAPTER = "05"
+EXERCISES = [
+    {"check": 'check_mpjpe', "function": 'mpjpe',
+     "prompt": 'Write **MPJPE**, the mean per-joint position error between predicted and true joints `X, Y` `(B, N, 3)`: one number per body `(B,)`.',
+     "stub": 'def mpjpe(X, Y):\n    """(B, N, 3) x 2 -> (B,)."""\n    # your code here\n    raise NotImplementedError'},
+    {"check": 'check_procrustes_align', "function": 'procrustes_align',
+     "prompt": 'Write **Procrustes alignment** (the step before PA-MPJPE): the similarity transform $sRX + t$ closest to $Y$ in least squares, with a proper rotation ($\\det R = +1$), applied to `X`. `(B, N, 3)` x 2 → `(B, N, 3)`.',
+     "stub": 'def procrustes_align(X, Y):\n    """(B, N, 3) x 2 -> aligned X (B, N, 3)."""\n    # your code here\n    raise NotImplementedError'},
+]

@@ -1,0 +1,124 @@
+"""Give each chapter notebook its course cells (idempotent; rerun after changing posekit/course.py):
+
+    python tools/course_cells.py notebooks/01_smpl_blend_shapes.ipynb [more.ipynb ...] [--check]
+
+1. a launch cell ("Open in Colab" · "Launch Binder", from ``posekit.course``) right under the title;
+2. a Colab install cell as the first code cell (it does nothing outside Colab);
+3. ``# NBVAL_IGNORE_OUTPUT`` / ``# NBVAL_SKIP`` / ``# NBVAL_RAISES_EXCEPTION`` comment lines in code cells
+   become the cell tags ``nbval-ignore-output`` / ``nbval-skip`` / ``raises-exception``;
+4. the chapter's exercises from ``posekit.exercises.EXERCISES`` (chapter = the notebook name's prefix
+   before ``_``) appended at the end: a heading, then per exercise a prompt, a stub that the student
+   fills in and a check cell (an unfilled stub makes its check print "not implemented yet", so the
+   notebook still runs under nbval).
+
+Cells the script writes carry ``metadata.posekit.generated`` and are replaced on every run; nothing else
+is changed. Notebooks are written without outputs only if they had none. ``--check`` reports the
+notebooks that would change and exits 1 if any would.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from posekit import course  # noqa: E402
+from posekit.exercises import EXERCISES  # noqa: E402
+
+MARKERS = {"NBVAL_IGNORE_OUTPUT": "nbval-ignore-output", "NBVAL_SKIP": "nbval-skip",
+           "NBVAL_RAISES_EXCEPTION": "raises-exception", "NBVAL_CHECK_OUTPUT": "nbval-check-output"}
+_MARKER_LINE = re.compile(r"^[ \t]*#[ \t]*(" + "|".join(MARKERS) + r")\b[^\n]*\n?", re.MULTILINE)
+
+
+def _cell(kind: str, source: str, role: str, tags=()) -> nbformat.NotebookNode:
+    make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
+    cell = make(source)
+    cell.metadata["posekit"] = {"generated": role}
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
+
+
+def _generated(cell) -> str | None:
+    return cell.get("metadata", {}).get("posekit", {}).get("generated")
+
+
+def convert_markers(cell) -> bool:
+    """Move nbval comment markers of a code cell into its tags. True if the cell changed."""
+    if cell.cell_type != "code":
+        return False
+    found = [m.group(1) for m in _MARKER_LINE.finditer(cell.source)]
+    if not found:
+        return False
+    cell.source = _MARKER_LINE.sub("", cell.source)
+    tags = list(cell.metadata.get("tags", []))
+    for m in found:
+        if MARKERS[m] not in tags:
+            tags.append(MARKERS[m])
+    cell.metadata["tags"] = tags
+    return True
+
+
+def exercise_cells(chapter: str) -> list:
+    items = EXERCISES.get(chapter, [])
+    if not items:
+        return []
+    cells = [_cell("markdown", "## Exercises\n\nFill in each function, then run the cell below it: the check "
+                   "compares your function with posekit's on random inputs and tells you what to look at if it "
+                   "differs.", "exercise", ["exercise"])]
+    for i, ex in enumerate(items, 1):
+        cells += [
+            _cell("markdown", f"**Exercise {i}.** {ex['prompt']}", "exercise", ["exercise"]),
+            _cell("code", ex["stub"], "exercise", ["exercise"]),
+            _cell("code", f"from posekit.exercises import {ex['check']}\n\n{ex['check']}({ex['function']})",
+                  "exercise", ["exercise"]),
+        ]
+    return cells
+
+
+def refresh(nb, name: str) -> None:
+    """Apply the course cells to the notebook ``nb`` (file name ``name``) in place."""
+    nb.cells = [c for c in nb.cells if not _generated(c)]
+    for c in nb.cells:
+        convert_markers(c)
+    launch = _cell("markdown", course.launch_links_markdown(name), "launch")
+    install = _cell("code", course.colab_install_source(), "colab-install", ["colab-install"])
+    title = 1 if nb.cells and nb.cells[0].cell_type == "markdown" and nb.cells[0].source.lstrip().startswith("# ") else 0
+    nb.cells.insert(title, launch)
+    first_code = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
+    nb.cells.insert(first_code, install)
+    nb.cells += exercise_cells(name.split("_", 1)[0])
+    for c in nb.cells:                                  # stable ids for the generated cells
+        if _generated(c) and "id" in c:
+            c.id = f"posekit-{_generated(c)}-{nb.cells.index(c)}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("notebooks", nargs="+", type=Path)
+    ap.add_argument("--check", action="store_true", help="only report notebooks that would change")
+    args = ap.parse_args(argv)
+    changed = []
+    for path in args.notebooks:
+        before = path.read_text(encoding="utf-8")
+        nb = nbformat.read(path, as_version=4)
+        refresh(nb, path.name)
+        after = nbformat.writes(nb) + "\n"
+        if after.rstrip() != before.rstrip():
+            changed.append(path)
+            if not args.check:
+                tmp = path.with_suffix(".ipynb.tmp")
+                tmp.write_text(after, encoding="utf-8")
+                tmp.replace(path)
+        print(f"{path}: {'changed' if path in changed else 'up to date'}"
+              f"{' (would change)' if args.check and path in changed else ''}")
+    return 1 if args.check and changed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
