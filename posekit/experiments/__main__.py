@@ -47,6 +47,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def run_experiment(name: str, **options) -> list[dict]:
+    """Run one experiment from Python with the command line's options as keywords -> its result rows.
+
+    ``run_experiment("image-fit", motions=..., priors=..., out=..., methods="gmm,vposer", fast=True)`` is
+    ``python -m posekit.experiments image-fit --motions ... --fast``: ``True`` sets a flag, ``False`` and
+    ``None`` leave an option at its default, ``snake_case`` keywords are ``--kebab-case`` options.
+    """
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; expected one of {sorted(EXPERIMENTS)}")
+    argv = [name]
+    for key, value in options.items():
+        if value is None or value is False:
+            continue
+        argv.append("--" + key.replace("_", "-"))
+        if value is not True:
+            argv.append(str(value))
+    args = build_parser().parse_args(argv)
+    mod = _module(EXPERIMENTS[name][0])
+    if mod is None:
+        raise ModuleNotFoundError(f"the {name!r} experiment is not available in this version of posekit")
+    return mod.run(args)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     modname = EXPERIMENTS[args.experiment][0]
