@@ -101,3 +101,23 @@ def test_shipped_quality_record_covers_every_raw_file_of_the_shared_set(cmu_dir)
     raw = [p for p in list_motion_files(cmu_dir) if p.suffix.lower() in (".bvh", ".amc")]
     assert {r["file"] for r in rows} == {str(p.relative_to(cmu_dir)) for p in raw}
     assert {r["format"] for r in rows} >= {"asfamc", "bvh_cgspeed", "bvh_iclone", "bvh_secondlife"}
+
+
+def test_download_shared_asks_for_every_trial_with_known_checksums(tmp_path, monkeypatch):
+    from posekit.data import download as dl
+    calls = []
+
+    def fake(url, final, known, timeout, retries, bar=None):
+        calls.append((url, known))
+        final.parent.mkdir(parents=True, exist_ok=True)
+        final.write_text("x")
+        return {"sha256": "0", "size": 1}
+
+    monkeypatch.setattr(dl, "_download_file", fake)
+    shared = dl.shared_set_manifest()
+    out = dl.download_cmu("shared", dest=tmp_path, progress=False)
+    assert len(out) == len(shared["trials"]) >= 250
+    urls = {u.split("/subjects/")[1]: k for u, k in calls}
+    assert all(dl.cmu_trial_files(t)[1] in urls for t in shared["trials"])
+    assert urls["135/135_02.amc"]["sha256"] == shared["files"]["135/135_02.amc"]["sha256"]
+    assert urls["17/17_03.amc"] is None                      # the truncated copy's checksum is not CMU's

@@ -176,10 +176,22 @@ def _download_file(url: str, final: Path, known: dict | None, timeout: float, re
     return entry
 
 
+#: the trial list of the shared CMU set with the checksums of its files in CMU's own ASF/AMC format
+SHARED_SET_MANIFEST = Path(__file__).resolve().parent / "sample" / "shared_set.json"
+
+
+def shared_set_manifest() -> dict:
+    """{"trials": [...], "files": {"SS/SS_TT.amc": {"sha256", "size"}}, "notes": {...}} of the shared set."""
+    return json.loads(SHARED_SET_MANIFEST.read_text())
+
+
 def download_cmu(trials: Iterable[str] | str, dest: str | Path | None = None, base_url: str = DEFAULT_BASE_URL,
                  manifest: str | Path | dict | None = None, timeout: float = 30, progress: bool = True,
                  retries: int = 3) -> list[Path]:
     """Download CMU ASF/AMC trials (e.g. ``["02_01", "05_03"]``) with their subject skeletons.
+
+    trials: ids, or ``"shared"`` for every trial of the shared CMU set the priors were trained and
+      tested on (``SHARED_SET_MANIFEST``; its known checksums are verified unless ``manifest`` is given).
 
     dest: target folder (default ``data_home() / "cmu" / "asfamc"``), laid out like the site
       (``{SS}/{SS}.asf``, ``{SS}/{SS}_{TT}.amc``).
@@ -190,6 +202,11 @@ def download_cmu(trials: Iterable[str] | str, dest: str | Path | None = None, ba
     Files already at dest with a matching manifest entry are skipped (no network access).
     Returns the local ``.amc`` paths in the order of ``trials``. Offline -> :class:`CMUDownloadError`.
     """
+    if isinstance(trials, str) and trials == "shared":
+        shared = shared_set_manifest()
+        trials = shared["trials"]
+        if manifest is None:
+            manifest = shared["files"]
     if isinstance(trials, str):
         trials = [trials]
     trials = list(trials)

@@ -46,11 +46,12 @@ class DataCard:
 
 
 def data_card(motions: str | Path, quality: bool = True, max_frames: int = 60, progress: bool = True,
-              cache: bool = True) -> DataCard:
+              cache: bool = True, max_files: int | None = None) -> DataCard:
     """Describe every motion file under ``motions`` (see the module docstring).
 
     quality: measure the bone-direction agreement of BVH/AMC files (``retarget_quality`` on
     ``max_frames`` evenly spaced frames); AMASS files are SMPL already (quality ``None``).
+    max_files: describe only this many files, evenly spaced in the sorted list (a quick look).
     """
     from posekit.utils import cache_dir
 
@@ -58,6 +59,8 @@ def data_card(motions: str | Path, quality: bool = True, max_frames: int = 60, p
     files = list_motion_files(root)
     if not files:
         raise FileNotFoundError(f"{root}: no motion files (.bvh, .amc+.asf, AMASS .npz) found")
+    if max_files is not None and len(files) > max_files:
+        files = [files[i] for i in np.linspace(0, len(files) - 1, int(max_files)).round().astype(int)]
     kept, dups = deduplicate(files)
     dup_of = {Path(a): Path(b) for a, b in dups}
     split_of = assign_splits([trial_key(p)[0] for p in files])
