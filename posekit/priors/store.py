@@ -1,11 +1,25 @@
-"""A folder of trained priors (``gmm.npz``, ``vposer.pt``, ``posendf.pt``): load them, or train on the spot.
+"""A folder of trained priors (``gmm.npz``, ``vposer.pt``, ``posendf.pt``): load them, or use the shipped
+pretrained ones, or train on the spot.
 
+``load_prior(name, priors_dir)`` looks, in order, for
+
+1. ``priors_dir/<file>``: a prior trained (or copied) there, used as it is;
+2. the **pretrained** file shipped in ``posekit/priors/pretrained`` (trained by ``python -m posekit.train
+   all`` on the train subjects of the shared CMU set; ``manifest.json`` there lists the sha256, the
+   trials, the recipe and validation metrics). Its checksum is verified before it is loaded, and a line
+   says that the pretrained prior is used;
+3. training it into ``priors_dir`` (``posekit.train.<name>.train``) on ``motions`` or the data that
+   ``posekit.data.paths.find_motion_dir`` finds.
+
+``pretrained=False`` skips step 2 (train your own); ``train_if_missing=False`` skips step 3.
 Each ``posekit.train.<name>`` module exposes ``train(motions, out, fast=False, seed=0, device=None) -> Path``
-and each prior class a ``load(path, device=None)`` classmethod.
+and each prior class a ``load(path, device=None)`` classmethod (``torch.load(weights_only=True)``).
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 import os
 from pathlib import Path
 
@@ -13,6 +27,11 @@ PRIOR_FILES = {"gmm": "gmm.npz", "vposer": "vposer.pt", "posendf": "posendf.pt"}
 PRIOR_CLASSES = {"gmm": ("posekit.priors.gmm", "GMMPrior"),
                  "vposer": ("posekit.priors.vposer", "VPoser"),
                  "posendf": ("posekit.priors.posendf", "PoseNDF")}
+
+__all__ = ["load_prior", "load_prior_file", "prior_path", "pretrained_dir", "pretrained_manifest",
+           "pretrained_path", "default_motions_dir", "PRIOR_FILES", "PRIOR_CLASSES"]
+
+_ANNOUNCED: set = set()
 
 
 def default_motions_dir() -> Path:
@@ -33,20 +52,65 @@ def prior_path(name: str, priors_dir: str | os.PathLike) -> Path:
     return Path(priors_dir) / PRIOR_FILES[name]
 
 
-def load_prior(name: str, priors_dir: str | os.PathLike, motions: str | os.PathLike | None = None,
-               fast: bool = False, seed: int = 0, device=None, train_if_missing: bool = True):
-    """Load prior ``name`` from ``priors_dir``; when the file is absent, train it there first.
+def pretrained_dir() -> Path:
+    """``posekit/priors/pretrained``: the priors shipped with the package and their ``manifest.json``."""
+    return Path(__file__).resolve().parent / "pretrained"
 
-    Training uses ``motions`` (a folder of motion files) or, when None, the real CMU data found by
-    ``posekit.data.paths.find_motion_dir()``.
+
+def pretrained_manifest() -> dict:
+    """The shipped manifest ({} when this copy of posekit ships no pretrained priors)."""
+    p = pretrained_dir() / "manifest.json"
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+
+def pretrained_path(name: str, verify: bool = True) -> Path | None:
+    """The shipped pretrained file of prior ``name`` (None when there is none). ``verify``: check its
+    sha256 against the manifest and raise ``ValueError`` on a mismatch (a damaged or replaced file)."""
+    entry = pretrained_manifest().get("priors", {}).get(name)
+    if name not in PRIOR_FILES or entry is None:
+        return None
+    path = pretrained_dir() / entry["file"]
+    if not path.is_file():
+        return None
+    if verify:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != entry["sha256"]:
+            raise ValueError(f"{path}: sha256 {digest[:12]}... does not match the manifest ({entry['sha256'][:12]}...); "
+                             "reinstall posekit or train your own prior (load_prior(..., pretrained=False))")
+    return path
+
+
+def load_prior_file(name: str, path: str | os.PathLike, device=None):
+    """Load the prior ``name`` from a file with its class's ``load``."""
+    if name not in PRIOR_CLASSES:
+        raise ValueError(f"unknown prior {name!r}; expected one of {sorted(PRIOR_CLASSES)}")
+    modname, clsname = PRIOR_CLASSES[name]
+    cls = getattr(importlib.import_module(modname), clsname)
+    return cls.load(path, device=device)
+
+
+def load_prior(name: str, priors_dir: str | os.PathLike, motions: str | os.PathLike | None = None,
+               fast: bool = False, seed: int = 0, device=None, train_if_missing: bool = True,
+               pretrained: bool = True, verbose: bool = True):
+    """Load prior ``name``: from ``priors_dir``, else the shipped pretrained file, else train it there.
+
+    See the module docstring for the order. Training uses ``motions`` (a folder of motion files) or, when
+    None, the real CMU data found by ``posekit.data.paths.find_motion_dir()``.
     """
     path = prior_path(name, priors_dir)
     if not path.exists():
+        shipped = pretrained_path(name) if pretrained else None
+        if shipped is not None:
+            if verbose and name not in _ANNOUNCED:
+                m = pretrained_manifest()
+                n = len(m.get("trials", {}).get("train", []))
+                print(f"{name}: using the pretrained prior shipped with posekit ({shipped.name}, trained on {n} "
+                      f"CMU trials of the train subjects; {shipped.parent / 'manifest.json'})")
+                _ANNOUNCED.add(name)
+            return load_prior_file(name, shipped, device=device)
         if not train_if_missing:
             raise FileNotFoundError(f"{path} not found; train it with: python -m posekit.train {name} --motions DIR --out {path}")
         trainer = importlib.import_module(f"posekit.train.{name}")
         motions = Path(motions) if motions is not None else default_motions_dir()
         trainer.train(motions, path, fast=fast, seed=seed, device=device)
-    modname, clsname = PRIOR_CLASSES[name]
-    cls = getattr(importlib.import_module(modname), clsname)
-    return cls.load(path, device=device)
+    return load_prior_file(name, path, device=device)

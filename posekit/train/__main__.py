@@ -13,6 +13,7 @@ PRIORS = {
     "gmm": "8-component GMM over body-joint axis-angle (SMPLify's prior); writes .npz",
     "vposer": "VPoser variational pose prior; writes .pt",
     "posendf": "Pose-NDF neural distance field on SO(3)^K; writes .pt",
+    "all": "every prior into the folder --out, with manifest.json (sha256, trials, recipe, validation)",
 }
 
 
@@ -22,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_ in PRIORS.items():
         sp = sub.add_parser(name, help=help_, description=help_)
         sp.add_argument("--motions", required=True, help="folder searched recursively for motion files (BVH, ASF/AMC, AMASS npz)")
-        sp.add_argument("--out", required=True, help="output file")
+        sp.add_argument("--out", required=True, help="output folder" if name == "all" else "output file")
         sp.add_argument("--fast", action="store_true", help="small, quick variant (also set by POSEKIT_FAST=1)")
         sp.add_argument("--seed", type=int, default=0)
         sp.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
