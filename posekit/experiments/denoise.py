@@ -18,11 +18,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..fitting.forward import posed_joints, posed_vertices
+from ..fitting.metrics import per_vertex_error_cm
+from ..fitting.motion import Clip, FitConfig, fit_motion
+from ..fitting.tune import tune_weights
 from ..utils import atomic_save_npz
-from .common import run_setup
-from .common import (DEFAULT_PRIOR_WEIGHTS, DEFAULT_SMOOTH, Clip, FitConfig, add_common_arguments, axis_angle_noise,
-                     fit_motion, is_fast, per_vertex_error_cm, posed_joints,
-                     posed_vertices, row, save_weights, timed, tune_weights, clips_for_run, save_figure)
+from ..viz.plots import save_figure
+from .clips import axis_angle_noise, clips_for_run
+from .common import (add_common_arguments, add_fit_arguments, fixed_weights, is_fast, row, run_setup,
+                     save_weights, timed)
 
 EXPERIMENT = "denoise"
 SIGMAS = (0.1, 0.5)
@@ -31,43 +35,14 @@ LENGTHS = (60, 120, 240)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
-    if any(a.dest == "lengths" for a in parser._actions):
+    add_fit_arguments(parser)
+    if any(a.dest == "sigmas" for a in parser._actions):
         return
-    parser.add_argument("--lengths", default=None, help="comma list of clip lengths in frames (default 60,120,240; fast: 60)")
     parser.add_argument("--sigmas", default=None, help="comma list of noise std in rad (default 0.1,0.5)")
-    parser.add_argument("--clips", type=int, default=None, help="test clips per setting (default 8; fast: 2)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="Adam steps per fit (denoise: default 200, fast 80; occlusion: default 300, fast 80)")
-    parser.add_argument("--prior-weights", default=None,
-                        help="fix prior weights instead of tuning them on validation clips, e.g. gmm=1,vposer=1,posendf=100")
-    parser.add_argument("--smooth-weight", type=float, default=None,
-                        help="fix the temporal smoothness weight instead of tuning it on validation clips")
-    parser.add_argument("--no-tune", action="store_true",
-                        help="no tuning on validation clips: fixed default weights (smoothness 3, prior weights "
-                             + ", ".join(f"{k}={v:g}" for k, v in DEFAULT_PRIOR_WEIGHTS.items() if k != "none") + ")")
-    parser.add_argument("--val-clips", type=int, default=None,
-                        help="validation clips used to tune the weights (val subjects; 60 frames, fast: 30 for "
-                             "denoise and 20 for occlusion; default 2 clips, fast: 1)")
 
 
 def _floats(text, default):
     return tuple(float(x) for x in text.split(",")) if text else tuple(default)
-
-
-def fixed_weights(args) -> dict:
-    """Weights the user fixed (``--prior-weights``, ``--smooth-weight``; all of them with ``--no-tune``)."""
-    fixed = dict(DEFAULT_PRIOR_WEIGHTS, smooth=DEFAULT_SMOOTH) if getattr(args, "no_tune", False) else {}
-    fixed.pop("none", None)
-    text = getattr(args, "prior_weights", None)
-    if text:
-        for item in text.split(","):
-            k, _, v = item.partition("=")
-            if k.strip() not in DEFAULT_PRIOR_WEIGHTS or k.strip() == "none" or not v:
-                raise ValueError(f"--prior-weights expects method=value items among gmm,vposer,posendf, got {item!r}")
-            fixed[k.strip()] = float(v)
-    if getattr(args, "smooth_weight", None) is not None:
-        fixed["smooth"] = float(args.smooth_weight)
-    return fixed
 
 
 def settings_from_args(args) -> dict:
@@ -107,7 +82,7 @@ def denoise_clip(body, clip: Clip, sigma: float, priors: dict, cfgs: dict, gener
 
 def tune_denoise(body, val_clips: list, priors: dict, sigma: float, steps: int, fixed: dict | None = None,
                  seed: int = 0, log=print, latent: bool = True, fast: bool = False) -> tuple[dict, dict]:
-    """Fit weights for noise ``sigma`` chosen on validation clips (``common.tune_weights``)."""
+    """Fit weights for noise ``sigma`` chosen on validation clips (``posekit.fitting.tune.tune_weights``)."""
     g = torch.Generator().manual_seed(seed + 1000)
     noisy = [axis_angle_noise(c.body21, sigma, g) for c in val_clips]
 

@@ -20,11 +20,14 @@ from pathlib import Path
 import roma
 import torch
 
+from ..fitting.forward import posed_joints
+from ..fitting.metrics import apd_cm, nearest_pose_distance
+from ..priors.base import sample_prior
 from ..skeleton import as_body21
 from ..utils import atomic_path
-from .common import run_setup
-from .common import (add_common_arguments, apd_cm, draw_skeleton, is_fast, load_pose_dataset,
-                     nearest_pose_distance, posed_joints, row, save_figure, timed)
+from ..viz.plots import draw_skeleton, save_figure
+from .clips import load_pose_dataset
+from .common import add_common_arguments, is_fast, row, run_setup, timed
 
 EXPERIMENT = "generate"
 
@@ -39,15 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def sample_poses(method: str, prior, n: int, generator: torch.Generator | None = None, seed: int = 0) -> torch.Tensor:
-    """n body poses (n, 21, 3) from a prior (``prior.sample(n)``); uniform random rotations for 'none'."""
+    """n body poses (n, 21, 3) from a prior (``posekit.priors.base.sample_prior``); uniform random rotations for 'none'."""
     if method == "none" or prior is None:
         q = torch.randn(n * 21, 4, generator=generator)
         return roma.unitquat_to_rotvec(q / q.norm(dim=-1, keepdim=True)).reshape(n, 21, 3)
-    import inspect
-
-    kw = {"seed": int(seed)} if "seed" in inspect.signature(prior.sample).parameters else {}
-    out = prior.sample(n, **kw)
-    out = out[0] if isinstance(out, (tuple, list)) else out
+    out = sample_prior(prior, n, seed=seed)
     return as_body21(torch.as_tensor(out).detach().reshape(n, -1)).reshape(n, 21, 3).float()
 
 

@@ -1,7 +1,7 @@
 """Motion completion with an occluded body part (Pose-NDF Table 4) on held-out motion.
 
 We observe the 3D positions of the SMPL joints of a clean clip except those of one hidden part
-(``common.PARTS``: the left leg = hip, knee, ankle, foot; the left arm + hand = shoulder, elbow, wrist,
+(``posekit.experiments.clips.PARTS``: the left leg = hip, knee, ankle, foot; the left arm + hand = shoulder, elbow, wrist,
 hand; the left shoulder + upper arm = collar, shoulder). Starting from the rest pose we minimise, over all
 frames at once, the squared distance of the visible joints to the observation + temporal smoothness + the
 prior (none / GMM / VPoser / Pose-NDF), with the clip's global orientation and translation fixed.
@@ -16,13 +16,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..fitting.forward import posed_joints, posed_vertices
+from ..fitting.metrics import part_vertex_mask, per_vertex_error_cm
+from ..fitting.motion import Clip, FitConfig, fit_motion
+from ..fitting.tune import tune_weights
 from ..utils import atomic_save_npz
-from .common import run_setup
-from .common import (PARTS, Clip, FitConfig, add_common_arguments, fit_motion,
-                     is_fast, part_joints, part_vertex_mask, per_vertex_error_cm, posed_joints, posed_vertices,
-                     row, timed)
-from .common import clips_for_run, save_figure, save_weights, tune_weights
-from .denoise import fixed_weights
+from ..viz.plots import save_figure
+from .clips import PARTS, clips_for_run, part_joints
+from .common import (add_common_arguments, add_fit_arguments, fixed_weights, is_fast, row, run_setup,
+                     save_weights, timed)
 
 EXPERIMENT = "occlusion"
 LENGTHS = (60, 120, 240)
@@ -33,10 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     if any(a.dest == "parts" for a in parser._actions):
         return
     parser.add_argument("--parts", default=None, help=f"comma list of hidden parts among {','.join(PARTS)} (default all)")
-    if not any(a.dest == "lengths" for a in parser._actions):
-        from .denoise import add_arguments as _shared  # same options: lengths, clips, steps, weights, tuning
-
-        _shared(parser)
+    add_fit_arguments(parser)
 
 
 def settings_from_args(args) -> dict:

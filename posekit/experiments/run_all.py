@@ -19,9 +19,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..fitting.forward import posed_joints, posed_vertices
+from ..fitting.metrics import per_vertex_error_cm
+from ..priors.base import decode_latent, encode_latent, has_encoder
 from ..utils import atomic_path, get_device, seed_everything
+from ..viz.plots import draw_skeleton, save_figure
 from . import denoise, generate, occlusion
-from .common import body_from_args, draw_skeleton, is_fast, load_priors, parse_methods, posed_joints, save_figure
+from .clips import held_out_clips
+from .common import body_from_args, is_fast, load_priors, parse_methods
 from .paper_numbers import METHOD_NAMES, SOURCE, TABLE3_DENOISE, TABLE4_OCCLUSION, TABLE5_IMAGE_FIT
 from .report import write_results
 
@@ -317,17 +322,13 @@ def plot_example(body, path: Path, npz_path: Path, out_png: Path, kind: str) -> 
 
 def vposer_reconstruction_cm(args, n_clips: int = 2) -> float:
     """Mean per-vertex error (cm) of held-out clips passed through VPoser (encoder mean, then decoder)."""
-    from .common import held_out_clips, posed_vertices, per_vertex_error_cm
-
     vp, bm = args.prior_objects["vposer"], args.body_model
     clips = getattr(args, "clips_by_length", None)
     clips = [c for cs in clips.values() for c in cs] if clips else held_out_clips(args.motions, 60, n_clips, seed=args.seed)
     errs = []
     with torch.no_grad():
         for c in clips:
-            mu = vp.encode(c.body21)
-            mu = mu[0] if isinstance(mu, (tuple, list)) else mu
-            rec = vp.decode_body21(mu).reshape(len(c), 21, 3)
+            rec = decode_latent(vp, encode_latent(vp, c.body21))
             errs.append(float(per_vertex_error_cm(posed_vertices(bm, c.global_orient, rec, c.transl),
                                                   posed_vertices(bm, c.global_orient, c.body21, c.transl)).mean()))
     return float(np.mean(errs))
@@ -398,7 +399,7 @@ def run(args) -> list[dict]:
         if missing:
             info["notes"]["priors"] = f"not available, left out: {', '.join(missing)}"
     info["methods"] = [m for m in methods if m == "none" or m in args.prior_objects]
-    if "vposer" in args.prior_objects and hasattr(args.prior_objects["vposer"], "encode"):
+    if "vposer" in args.prior_objects and has_encoder(args.prior_objects["vposer"]):
         try:
             info["vposer_recon_cm"] = vposer_reconstruction_cm(args)
         except Exception as e:  # informative only

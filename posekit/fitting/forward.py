@@ -1,17 +1,24 @@
-"""A joints-only forward pass of an SMPL-layout ``smplx`` model, for fast fitting.
+"""Forward passes of an SMPL-layout ``smplx`` model for fitting: joints only, selected vertices, the mesh.
 
 SMPLify's data term needs the 24 posed joints and a handful of mesh vertices (head top), not the
 whole mesh. We reuse smplx's own functions (``blend_shapes``, ``batch_rodrigues``,
 ``batch_rigid_transform``) but shape, pose-correct and skin only the selected vertices, so one
 objective evaluation costs O(24 + #selected) instead of O(6890). ``tests/test_fitting.py`` checks
 the result against ``body_model(...)``.
+
+The motion fits use the mean shape (betas = 0) and a pose split into global orientation (T, 3) and the
+21 body joints (T, 21, 3): ``full_pose``, ``rest_joints``, ``posed_joints`` (positions by forward
+kinematics, no vertices) and ``posed_vertices`` (the mesh, for errors).
 """
 from __future__ import annotations
 
 import torch
 from smplx.lbs import batch_rigid_transform, batch_rodrigues
 
-__all__ = ["JointsForward", "full_forward", "shaped_rest"]
+from ..rotations import aa_to_matrix
+
+__all__ = ["JointsForward", "full_forward", "shaped_rest", "full_pose", "rest_joints", "posed_joints",
+           "posed_vertices"]
 
 
 class JointsForward:
@@ -70,3 +77,49 @@ def shaped_rest(body_model, betas):
 
     v = body_model.v_template + blend_shapes(betas, body_model.shapedirs)          # (B,V,3)
     return v, vertices2joints(body_model.J_regressor, v)                           # (B,24,3)
+
+
+def full_pose(global_orient: torch.Tensor, body21: torch.Tensor) -> torch.Tensor:
+    """(T, 3) + (T, 21, 3) -> (T, 24, 3) SMPL pose with the hand joints at identity."""
+    T = body21.shape[0]
+    return torch.cat([global_orient.reshape(T, 1, 3), body21.reshape(T, 21, 3), body21.new_zeros(T, 2, 3)], dim=1)
+
+
+def rest_joints(body, n: int = 1) -> torch.Tensor:
+    """Rest-pose joints (n, 24, 3) of the mean shape: J_regressor @ v_template."""
+    J = body.J_regressor @ body.v_template                     # (24, 3)
+    return J.unsqueeze(0).expand(n, -1, -1)
+
+
+def posed_joints(body, global_orient: torch.Tensor, body21: torch.Tensor, transl: torch.Tensor) -> torch.Tensor:
+    """SMPL joint positions (T, 24, 3) in metres by forward kinematics (equal to smplx's first 24 joints).
+
+    G_0 = R_0, p_0 = J_0;  G_k = G_{π(k)} R_k,  p_k = p_{π(k)} + G_{π(k)} (J_k − J_{π(k)})  (+ transl).
+    Positions only (no 4x4 transforms, no vertices): the cheap forward used inside the motion fits.
+    """
+    T = body21.shape[0]
+    R = aa_to_matrix(full_pose(global_orient, body21))        # (T, 24, 3, 3)
+    J = rest_joints(body, 1)[0].to(R.dtype)                   # (24, 3)
+    parents = [int(p) for p in body.parents.tolist()]
+    G = [R[:, 0]]
+    p = [J[0].expand(T, 3)]
+    for k in range(1, 24):
+        a = parents[k]
+        p.append(p[a] + (G[a] @ (J[k] - J[a]).unsqueeze(-1)).squeeze(-1))
+        G.append(G[a] @ R[:, k])
+    return torch.stack(p, dim=1) + transl.reshape(T, 1, 3)
+
+
+def posed_vertices(body, global_orient: torch.Tensor, body21: torch.Tensor, transl: torch.Tensor,
+                   chunk: int = 256) -> torch.Tensor:
+    """Mesh vertices (T, V, 3) in metres of the mean shape posed by (global_orient, body21, transl)."""
+    out = []
+    nb = body.shapedirs.shape[-1]
+    for s in range(0, body21.shape[0], chunk):
+        b = body21[s:s + chunk]
+        n = b.shape[0]
+        o = body(betas=b.new_zeros(n, nb), global_orient=global_orient[s:s + chunk].reshape(n, 3),
+                 body_pose=torch.cat([b.reshape(n, 63), b.new_zeros(n, 6)], dim=1),
+                 transl=transl[s:s + chunk].reshape(n, 3))
+        out.append(o.vertices)
+    return torch.cat(out)

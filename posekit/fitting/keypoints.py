@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from ..skeleton import LIMB_PAIRS  # keypoint pairs drawn as the 2D skeleton
+
 __all__ = ["LSP14_NAMES", "LSP14_SMPL_JOINTS", "TORSO", "LIMB_PAIRS", "KeypointMap", "head_top_vertex"]
 
 LSP14_NAMES = ("right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
@@ -25,9 +27,6 @@ LSP14_NAMES = ("right_ankle", "right_knee", "right_hip", "left_hip", "left_knee"
 LSP14_SMPL_JOINTS = (8, 5, 2, 1, 4, 7, 21, 19, 17, 16, 18, 20, 12, -1)
 #: LSP indices of the torso keypoints used to initialise the camera (hips, shoulders)
 TORSO = (2, 3, 8, 9)
-#: keypoint pairs drawn as the 2D skeleton
-LIMB_PAIRS = ((0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9), (9, 10), (10, 11),
-              (8, 12), (9, 12), (12, 13), (2, 8), (3, 9))
 HEAD_JOINT = 15
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from ..priors.base import is_latent_prior, prior_energy
 from ..skeleton import as_body21
 
 __all__ = ["geman_mcclure", "joint_energy", "angle_prior", "shape_prior", "pose_prior_energy",
@@ -65,28 +66,15 @@ def shape_prior(betas: torch.Tensor) -> torch.Tensor:
     return (betas ** 2).sum(-1)
 
 
-def is_latent_prior(prior) -> bool:
-    """A latent prior (VPoser-like) exposes ``latent_dim`` and ``decode_body21(z)``."""
-    return prior is not None and hasattr(prior, "latent_dim") and hasattr(prior, "decode_body21")
-
-
 def pose_prior_energy(prior, body_pose: torch.Tensor, latent: torch.Tensor | None = None,
                       **kwargs) -> torch.Tensor:
-    """E_θ for any prior following posekit's prior protocol -> (B,).
+    """E_θ for any prior following posekit's prior protocol (``posekit.priors.base``) -> (B,).
 
     - None: 0 (no prior);
     - latent prior (``latent_dim`` + ``decode_body21``): ‖z‖² of the optimised latent (VPoser's E_θb);
     - anything with ``energy(body_pose)`` (GMM; kwargs such as ``approx`` are passed on);
     - else ``distance(body_pose)`` (Pose-NDF's unsigned distance f(θ), the seed's L_θ).
     """
-    B = body_pose.shape[0]
-    if prior is None:
-        return body_pose.new_zeros(B)
-    if latent is not None:
+    if prior is not None and latent is not None:
         return (latent ** 2).sum(-1)
-    if hasattr(prior, "energy"):
-        return prior.energy(body_pose, **kwargs) if kwargs else prior.energy(body_pose)
-    if hasattr(prior, "distance"):
-        return prior.distance(body_pose)
-    raise TypeError(f"{type(prior).__name__} follows no prior protocol: expected energy(), distance() "
-                    "or latent_dim + decode_body21()")
+    return prior_energy(prior, body_pose, **kwargs)

@@ -1,9 +1,23 @@
-"""Fit errors: per-vertex and per-joint errors, root-aligned and after Procrustes alignment."""
+"""Errors and generation metrics, in one place.
+
+- fits: per-vertex and per-joint errors (MPJPE), root-aligned and after Procrustes alignment (PA),
+  ``fit_errors`` (images, mm), ``per_vertex_error_cm`` / ``clip_vertex_error`` (motion clips, cm),
+  ``part_vertex_mask`` (the vertices a set of joints drives);
+- generation: the average pairwise distance ``apd_cm`` and the distance to the data
+  ``nearest_pose_distance``.
+"""
 from __future__ import annotations
+
+from typing import Iterable
 
 import torch
 
-__all__ = ["procrustes_align", "root_align", "mean_point_error", "fit_errors"]
+from ..rotations import aa_to_quat, nearest_pose_ndf
+from ..skeleton import as_body21
+from .forward import posed_vertices
+
+__all__ = ["procrustes_align", "root_align", "mean_point_error", "fit_errors", "per_vertex_error_cm",
+           "clip_vertex_error", "part_vertex_mask", "apd_cm", "nearest_pose_distance"]
 
 
 def procrustes_align(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
@@ -44,3 +58,58 @@ def fit_errors(pred_vertices, pred_joints, gt_vertices, gt_joints) -> dict:
         "mpjpe_mm": 1000 * mean_point_error(pj, gt_joints),
         "mpjpe_pa_mm": 1000 * mean_point_error(procrustes_align(pred_joints, gt_joints), gt_joints),
     }
+
+
+def per_vertex_error_cm(verts_a: torch.Tensor, verts_b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean Euclidean vertex distance per frame (T,) in cm; ``mask`` (V,) bool restricts to some vertices."""
+    if verts_a.shape != verts_b.shape:
+        raise ValueError(f"vertex arrays differ in shape: {tuple(verts_a.shape)} vs {tuple(verts_b.shape)}")
+    d = (verts_a - verts_b).norm(dim=-1) * 100.0               # (T, V) cm
+    if mask is not None:
+        if mask.sum() == 0:
+            raise ValueError("the vertex mask selects no vertex")
+        d = d[:, mask]
+    return d.mean(dim=-1)
+
+
+def clip_vertex_error(body, clip, body21: torch.Tensor, mask: torch.Tensor | None = None,
+                      clean_verts: torch.Tensor | None = None) -> float:
+    """Mean per-vertex error (cm) of poses ``body21`` (T, 21, 3) against a clip's clean motion
+    (``clip.global_orient``, ``clip.body21``, ``clip.transl``)."""
+    with torch.no_grad():
+        if clean_verts is None:
+            clean_verts = posed_vertices(body, clip.global_orient, clip.body21, clip.transl)
+        v = posed_vertices(body, clip.global_orient, body21, clip.transl)
+        return float(per_vertex_error_cm(v, clean_verts, mask).mean())
+
+
+def part_vertex_mask(lbs_weights: torch.Tensor, joints: Iterable[int]) -> torch.Tensor:
+    """(V,) bool: vertices whose dominant skinning weight (argmax over the 24 joints) is in ``joints``."""
+    dom = lbs_weights.argmax(dim=-1)                           # (V,)
+    return torch.isin(dom, torch.as_tensor(list(joints), device=dom.device))
+
+
+def apd_cm(joints: torch.Tensor) -> float:
+    """Average pairwise distance of n poses' joint positions (n, J, 3) metres, in cm.
+
+    APD = 2 / (n (n-1)) Σ_{a<b} (1/J) Σ_j ‖x_aj − x_bj‖ (mean over pairs of the mean per-joint distance).
+    """
+    n = joints.shape[0]
+    if n < 2:
+        raise ValueError("APD needs at least 2 samples")
+    d = torch.cdist(joints.transpose(0, 1), joints.transpose(0, 1))   # (J, n, n) metres
+    per_pair = d.mean(0)                                                # (n, n)
+    return float(per_pair.sum() / (n * (n - 1)) * 100.0)
+
+
+def nearest_pose_distance(samples: torch.Tensor, train: torch.Tensor, chunk: int | None = None,
+                          weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each sample (n, 21, 3) the pose distance to its nearest training pose (N, 21, 3).
+
+    d(θ, θ̂) = sqrt(Σ_i w_i/2 · arccos²|q_i·q̂_i|) (``posekit.rotations.pose_ndf_distance``), searched
+    exhaustively in chunks of the training set (memory O(n · chunk · 21)).
+    Returns (distances (n,), indices into ``train`` (n,)).
+    """
+    qs = aa_to_quat(as_body21(samples))                           # (n, 21, 4)
+    qt = aa_to_quat(as_body21(train).to(qs.device))               # (N, 21, 4)
+    return nearest_pose_ndf(qs, qt, weights, chunk)

@@ -35,6 +35,7 @@ from .capsules import capsule_pairs, capsule_radii, interpenetration_energy
 from .forward import JointsForward, full_forward, shaped_rest
 from .keypoints import TORSO, KeypointMap
 from .losses import angle_prior, is_latent_prior, joint_energy, pose_prior_energy, shape_prior
+from ..priors.base import prior_mean_pose
 
 __all__ = ["smplify", "SMPLIFY_STAGES", "SMPLifyConfig", "check_inputs", "TERMS"]
 
@@ -156,8 +157,9 @@ def _run(params, energy_fn, iters: int, cfg: SMPLifyConfig, record=None):
 
 def _initial_body_pose(prior, B, device):
     """SMPLify starts from the prior's mean pose (GMM: weighted mean of the means), else zeros. -> (B,69)."""
-    if prior is not None and hasattr(prior, "weights_np") and hasattr(prior, "means_np"):
-        mean = torch.as_tensor(prior.weights_np @ prior.means_np, dtype=torch.float32, device=device)
+    mean = prior_mean_pose(prior)
+    if mean is not None:
+        mean = torch.as_tensor(mean, dtype=torch.float32, device=device)
         return body21_to_body_pose(mean.reshape(1, 21, 3)).expand(B, -1).clone()
     return torch.zeros(B, 69, device=device)
 

@@ -1,15 +1,22 @@
 """Pose priors: a GMM (SMPLify), VPoser (a VAE on joint rotations) and Pose-NDF (a distance field).
 
-All of them model the 21 body joints 1..21 (``posekit.skeleton.as_body21``) and expose
-``energy(body_pose) -> (B,)``; see ``posekit.priors.store`` for loading or training a folder of them.
+All of them model the 21 body joints 1..21 (``posekit.skeleton.as_body21``) and follow the prior
+protocol of ``posekit.priors.base``: ``energy(body21) -> (B,)`` for every prior, plus ``latent_dim``,
+``encode``, ``decode`` for a latent prior (VPoser) and ``distance`` for a distance prior (Pose-NDF).
+See ``posekit.priors.store`` for loading or training a folder of them.
 Imports are lazy so that ``import posekit.priors`` stays light.
+
+May import: ``posekit.body``, ``posekit.data``, ``posekit.train`` (the trainers ``store`` runs) and the base
+modules ``posekit.skeleton``, ``posekit.rotations``, ``posekit.utils``; never the fitting, experiments or viz.
 """
 from __future__ import annotations
 
 import importlib
 
 _EXPORTS = {"GMMPrior": "posekit.priors.gmm", "VPoser": "posekit.priors.vposer",
-            "PoseNDF": "posekit.priors.posendf", "load_prior": "posekit.priors.store"}
+            "PoseNDF": "posekit.priors.posendf", "load_prior": "posekit.priors.store",
+            "PosePrior": "posekit.priors.base", "LatentPrior": "posekit.priors.base",
+            "DistancePrior": "posekit.priors.base", "MotionPrior": "posekit.priors.base"}
 __all__ = list(_EXPORTS)
 
 

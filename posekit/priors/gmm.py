@@ -144,6 +144,10 @@ class GMMPrior:
             return -torch.logsumexp(-self.component_energies(body_pose), dim=-1)        # (B,)
         raise ValueError(f"approx must be 'max' or None (exact), got {approx!r}")
 
+    def mean_pose(self) -> torch.Tensor:
+        """The mixture's mean pose Σ_j g_j μ_j -> (21, 3) axis-angle (SMPLify's initial pose)."""
+        return torch.as_tensor(self.weights_np @ self.means_np, dtype=torch.float32).reshape(21, 3)
+
     def log_prob(self, body_pose: torch.Tensor) -> torch.Tensor:
         """log Σ_j g_j N(θ; μ_j, Σ_j) -> (B,) (the exact log density of the 63-d vector)."""
         return -self.energy(body_pose, approx=None)

@@ -1,15 +1,21 @@
 """posekit.viz: reusable figures.
 
 ``posekit.viz.mesh``: plotly mesh/skeleton figures, static matplotlib renders and galleries (SMPL's
-frame: y up, facing +z). Chapter-specific figures live beside it (``posekit.viz.data``,
-``posekit.viz.fitting``) and are imported from their modules.
+frame: y up, facing +z); ``posekit.viz.plots``: 2D stick figures and atomic PNG saving.
+Chapter-specific figures live beside them (``posekit.viz.data``, ``posekit.viz.fitting``) and are
+imported from their modules.
+
+May import: ``posekit.body``, ``posekit.data`` and the base modules ``posekit.skeleton``,
+``posekit.rotations``, ``posekit.utils``; never the priors, the fitting or the experiments.
 """
 from .mesh import (
     VIEWS, joint_palette, mesh_figure, plot_gallery, project, render_mesh, render_skeleton, setup_notebook,
     skeleton_figure, skinning_colors, to_numpy,
 )
+from .plots import draw_skeleton, save_figure, skeleton_segments
 
 __all__ = [
     "setup_notebook", "mesh_figure", "skeleton_figure", "render_mesh", "render_skeleton", "plot_gallery",
     "skinning_colors", "joint_palette", "project", "to_numpy", "VIEWS",
+    "draw_skeleton", "save_figure", "skeleton_segments",
 ]

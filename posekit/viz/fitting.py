@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from matplotlib.collections import PolyCollection
 
-from ..fitting.keypoints import LIMB_PAIRS
+from ..skeleton import LIMB_PAIRS
 
 __all__ = ["draw_projected_mesh", "plot_keypoint_overlay", "plot_energy_curves", "plot_side_view",
            "plot_fit_grid"]

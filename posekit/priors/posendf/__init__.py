@@ -2,7 +2,8 @@
 
 Modules: ``data`` (perturbed poses and their distance to the clean set), ``model`` (hierarchical encoder along
 the kinematic tree + distance head), ``train`` (UDF + eikonal loss, resumable fit loop), ``project`` (Euclidean
-and Riemannian projection), ``prior`` (the :class:`PoseNDF` prior object).
+and Riemannian projection), ``prior`` (the :class:`PoseNDF` prior object, a distance prior of
+``posekit.priors.base``). Imports as ``posekit.priors`` does.
 """
 from .data import (NRDF_SCALE, POSE_NDF_SIGMAS, body21_to_quats, brute_force_distance, knn_distance,
                    make_samples, noisy_quats, nrdf_quats, spread_distance)

@@ -1,0 +1,152 @@
+"""Fitting a motion clip to observed 3D joint positions: data + temporal smoothness + a pose prior.
+
+Conventions
+-----------
+* A clip is a short piece of motion at ``fps`` (30, as AMASS/HuMoR clips in Pose-NDF's protocol):
+  global orientation (T, 3), the 21 body joints' axis-angle (T, 21, 3) and the root translation (T, 3).
+  The two SMPL hand joints stay at identity everywhere (the priors ignore them).
+* The body shape is the model's mean shape (betas = 0); global orientation and translation stay fixed
+  at the clip's, so only the body pose is fitted.
+* Distances in the objective are in centimetres (joint positions).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ..priors.base import decode_latent, encode_latent, has_encoder, is_latent_prior, prior_energy
+from ..skeleton import as_body21
+from .forward import posed_joints
+
+__all__ = ["Clip", "PoseVariable", "FitConfig", "fit_motion"]
+
+
+@dataclass
+class Clip:
+    """A piece of motion: global_orient (T, 3), body21 (T, 21, 3) axis-angle, transl (T, 3)."""
+
+    name: str
+    global_orient: torch.Tensor
+    body21: torch.Tensor
+    transl: torch.Tensor
+    fps: float = 30.0
+
+    def __post_init__(self):
+        T = self.body21.shape[0]
+        if self.body21.shape != (T, 21, 3) or self.global_orient.shape != (T, 3) or self.transl.shape != (T, 3):
+            raise ValueError(
+                "Clip expects global_orient (T, 3), body21 (T, 21, 3), transl (T, 3); got "
+                f"{tuple(self.global_orient.shape)}, {tuple(self.body21.shape)}, {tuple(self.transl.shape)}")
+
+    def __len__(self) -> int:
+        return self.body21.shape[0]
+
+    def to(self, device) -> "Clip":
+        return Clip(self.name, self.global_orient.to(device), self.body21.to(device), self.transl.to(device), self.fps)
+
+    @classmethod
+    def from_poses(cls, name: str, poses: torch.Tensor, trans: torch.Tensor, fps: float = 30.0) -> "Clip":
+        """From SMPL full poses (T, 24, 3) or (T, 72) and translations (T, 3)."""
+        poses = torch.as_tensor(poses, dtype=torch.float32).reshape(len(poses), 24, 3)
+        trans = torch.as_tensor(trans, dtype=torch.float32).reshape(len(poses), 3)
+        return cls(name, poses[:, 0].clone(), as_body21(poses).clone(), trans.clone(), float(fps))
+
+
+class PoseVariable:
+    """The free pose variable of a fit: body21 axis-angle, or a latent code for a latent prior (VPoser).
+
+    ``body21()`` gives the current poses (T, 21, 3); ``energy()`` the prior term (T,) (zero without a prior;
+    ‖z‖² for a latent prior, as SMPLify-X does with VPoser).
+    """
+
+    def __init__(self, prior, init_body21: torch.Tensor, latent: bool = True, init_steps: int = 100):
+        self.prior = prior
+        self.latent = latent and is_latent_prior(prior)
+        if self.latent:
+            self.z = self._encode(init_body21.detach(), init_steps).requires_grad_(True)
+            self.params = [self.z]
+        else:
+            self.pose = init_body21.detach().clone().requires_grad_(True)
+            self.params = [self.pose]
+
+    def _encode(self, target: torch.Tensor, steps: int) -> torch.Tensor:
+        """Latent codes whose decoding is closest to ``target`` (encoder when present, else a short fit from 0)."""
+        T = target.shape[0]
+        if has_encoder(self.prior):  # VPoser: the encoder mean
+            return encode_latent(self.prior, target)
+        z = target.new_zeros(T, int(self.prior.latent_dim)).requires_grad_(True)
+        if steps <= 0 or float(target.abs().max()) == 0.0:
+            return z.detach()
+        opt = torch.optim.Adam([z], lr=0.05)
+        for _ in range(steps):
+            opt.zero_grad()
+            loss = (decode_latent(self.prior, z) - target).pow(2).sum() / T
+            loss.backward()
+            opt.step()
+        return z.detach()
+
+    def body21(self) -> torch.Tensor:
+        if self.latent:
+            return decode_latent(self.prior, self.z)
+        return self.pose
+
+    def energy(self, body21: torch.Tensor | None = None) -> torch.Tensor:
+        if self.prior is None:
+            return self.params[0].new_zeros(self.params[0].shape[0])
+        if self.latent:
+            return self.z.pow(2).sum(-1)
+        return prior_energy(self.prior, self.pose if body21 is None else body21)
+
+
+@dataclass
+class FitConfig:
+    """Weights and optimiser of the motion fit (losses in cm² of joint position)."""
+
+    w_data: float = 1.0
+    w_smooth: float = 3.0
+    w_prior: float = 1.0
+    w_rot: float = 0.0          # optional data term on the observed rotations (rad²), off in Pose-NDF's protocol
+    steps: int = 150
+    lr: float = 0.05
+    latent: bool = True
+
+
+def fit_motion(body, clip: Clip, obs_joints: torch.Tensor, prior=None, init_body21: torch.Tensor | None = None,
+               joint_mask: torch.Tensor | None = None, obs_body21: torch.Tensor | None = None,
+               cfg: FitConfig = FitConfig(), callback: Callable | None = None) -> torch.Tensor:
+    """Per-frame poses of a clip from observed joint positions, batched over all frames.
+
+    E(θ_1..T) = w_data · mean_{t, j visible} ‖J_j(θ_t) − Ĵ_tj‖²  + w_smooth · mean_{t, j} ‖J_j(θ_{t+1}) − J_j(θ_t)‖²
+              + w_prior · mean_t E_prior(θ_t)  [+ w_rot · mean_t ‖θ_t − θ̂_t‖² when obs_body21 and w_rot > 0]
+    with joint positions in cm (global orientation and translation fixed to the clip's), minimised with Adam.
+
+    obs_joints: (T, 24, 3) metres. joint_mask: (24,) bool, True = observed (default all).
+    Returns the optimised body21 (T, 21, 3), detached.
+    """
+    T = len(clip)
+    if obs_joints.shape != (T, 24, 3):
+        raise ValueError(f"obs_joints must be (T={T}, 24, 3) metres, got {tuple(obs_joints.shape)}")
+    init = clip.body21.new_zeros(T, 21, 3) if init_body21 is None else init_body21
+    mask = torch.ones(24, dtype=torch.bool, device=obs_joints.device) if joint_mask is None else joint_mask
+    var = PoseVariable(prior, init, latent=cfg.latent)
+    opt = torch.optim.Adam(var.params, lr=cfg.lr)
+    obs_cm = obs_joints.detach() * 100.0
+    for it in range(cfg.steps):
+        opt.zero_grad()
+        b21 = var.body21()
+        J = posed_joints(body, clip.global_orient, b21, clip.transl) * 100.0     # (T, 24, 3) cm
+        loss = cfg.w_data * (J[:, mask] - obs_cm[:, mask]).pow(2).sum(-1).mean()
+        if T > 1 and cfg.w_smooth > 0:
+            loss = loss + cfg.w_smooth * (J[1:] - J[:-1]).pow(2).sum(-1).mean()
+        if prior is not None and cfg.w_prior > 0:
+            loss = loss + cfg.w_prior * var.energy(b21).mean()
+        if obs_body21 is not None and cfg.w_rot > 0:
+            loss = loss + cfg.w_rot * (b21 - obs_body21).pow(2).sum((-1, -2)).mean()
+        loss.backward()
+        opt.step()
+        if callback is not None:
+            callback(it, float(loss))
+    with torch.no_grad():
+        return var.body21().detach().clone()
