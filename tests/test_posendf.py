@@ -350,3 +350,23 @@ def test_train_command_resumes_and_writes_a_loadable_file(tmp_path):
     m = PoseNDF.load(out)
     assert m.meta["history"]["epoch"] == [1, 2] and m.meta["data"]["n_clean"] == 300
     assert m.distance(poses[:5]).shape == (5,)
+
+
+def test_validation_targets_are_distances_to_all_real_poses():
+    """Early stopping scores unseen real poses as zero-distance poses, perturbed ones against train ∪ val."""
+    from posekit.train.posendf import build_data
+
+    poses = synthetic_clean(500, seed=31)
+    cfg = {"n_train": 300, "n_val": 300, "max_clean": 1000, "frac_noisy": 0.45, "frac_nrdf": 0.45,
+           "k": 32, "candidates": "outer"}
+    data = build_data(poses[:350], poses[350:], cfg, seed=0)
+    va, clean = data["val"], data["clean"]
+    val_clean = aa_to_quat(poses[350:])
+    real = torch.cat([clean, val_clean])
+    assert (va["dist"][va["kind"] == 0] == 0).all()
+    d_train, _ = brute_force_distance(va["quats"], clean)
+    assert (d_train[va["kind"] == 0] > 0.05).all()      # the criterion it replaces: unseen poses off the zero set
+    noisy = va["kind"] > 0
+    d_all, _ = brute_force_distance(va["quats"][noisy], real)
+    assert torch.allclose(va["dist"][noisy], d_all, atol=1e-5)
+    assert (va["dist"][noisy] <= d_train[noisy] + 1e-6).all()

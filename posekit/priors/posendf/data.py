@@ -186,8 +186,10 @@ def make_samples(clean: torch.Tensor, n: int, frac_noisy: float = 0.45, frac_nrd
     """A training set of (pose, distance) pairs built from ``clean`` poses.
 
     A fraction ``frac_noisy`` of Pose-NDF noisy poses, ``frac_nrdf`` of NRDF perturbations, the rest clean
-    poses (distance 0 to themselves). Targets are distances to ``reference`` (the clean *training* set; default
-    ``clean``) by :func:`knn_distance`; clean samples of ``clean`` use 0 when reference is clean.
+    poses (distance 0 to themselves). Targets are distances to ``reference`` (default ``clean``) by
+    :func:`knn_distance`; clean samples use exactly 0 when reference is ``clean``. For validation, build the
+    samples from held-out clean poses with ``reference`` = training ∪ held-out poses: every real pose is then a
+    zero target and a perturbed one is scored against its nearest real pose (``posekit.train.posendf``).
     Returns {"quats": (n, K, 4), "dist": (n,), "kind": (n,) 0 clean / 1 noisy / 2 nrdf}.
     """
     clean = hemisphere(_check_quats(clean, "clean"))

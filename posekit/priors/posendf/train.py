@@ -90,6 +90,11 @@ def fit(model, train_set: dict, val_set: dict, cfg: dict | None = None, checkpoi
         seed: int = 0, device=None, stop_after: int | None = None, progress: bool = True) -> dict:
     """Train ``model`` on {"quats", "dist"} sets; early stopping on val; best weights restored at the end.
 
+    The criterion is the mean |f − d| on ``val_set`` (no eikonal term). It is only as good as the val targets:
+    ``posekit.train.posendf.build_data`` builds val like the training set from held-out subjects, with targets
+    measured to train ∪ held-out real poses, so that unseen real poses are zero targets (targets measured to the
+    train poses alone would make each of them a ~0.69 target and reward a field that rejects new people).
+
     checkpoint: a file saved atomically after every epoch (model, optimiser, counters, history, config);
     when it exists and was written with the same config, training resumes from it. The batch order of epoch e
     comes from a generator seeded by (seed, e), so a resumed run equals an uninterrupted one.
