@@ -112,7 +112,7 @@ def test_bend_signs_penalise_only_unnatural_bending(body_model, k):
     e0 = angle_prior(torch.zeros(1, 69)).item()
     assert angle_prior(natural).item() < e0 < angle_prior(unnatural).item()
     torch.testing.assert_close(angle_prior(unnatural) - angle_prior(natural),
-                               torch.tensor([math.exp(0.6) - math.exp(-0.6)]))
+                               torch.tensor([math.exp(1.2) - math.exp(-1.2)]))   # SMPLify's squared residual exp(2sθ)
 
 
 def _brute_segment_distance(p1, q1, p2, q2, n=801):

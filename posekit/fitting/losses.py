@@ -47,18 +47,20 @@ BEND_AXES = (1, 1, 0, 0)
 BEND_SIGNS = (1.0, -1.0, -1.0, -1.0)
 
 
-def angle_prior(body_pose: torch.Tensor) -> torch.Tensor:
-    """E_a = Σ_{i ∈ elbows, knees} exp(s_i θ_i); body_pose any ``as_body21`` layout -> (B,).
+def angle_prior(body_pose: torch.Tensor, squared: bool = True) -> torch.Tensor:
+    """E_a = Σ_{i ∈ elbows, knees} exp(2 s_i θ_i) (SMPLify's energy); body_pose any ``as_body21`` layout -> (B,).
 
-    (The seed's form. SMPLify's chumpy code squares its residual exp(s θ), i.e. uses exp(2 s θ);
-    the weights in ``smplify.SMPLIFY_STAGES`` are scaled for this un-squared form.)
+    SMPLify's code (fit_3d.py) builds the residual ``0.317 w · alpha · exp(s θ)`` with alpha = 10 and chumpy's
+    least squares squares it: E = (3.17 w)² Σ exp(2 s θ). ``squared=False`` gives the printed form Σ exp(s θ)
+    of the paper's Eq. 3 (a weaker, differently shaped term). ``smplify`` uses E = (angle_weight · w)² E_a
+    with angle_weight = 3.17, SMPLify's strength.
     """
     b21 = as_body21(body_pose)                                              # (B,21,3); joint j -> row j-1
     rows = torch.tensor([j - 1 for j in BEND_JOINTS], device=b21.device)
     axes = torch.tensor(BEND_AXES, device=b21.device)
     signs = torch.tensor(BEND_SIGNS, dtype=b21.dtype, device=b21.device)
     theta = b21[:, rows, axes]                                              # (B,4)
-    return torch.exp(signs * theta).sum(-1)
+    return torch.exp((2.0 if squared else 1.0) * signs * theta).sum(-1)
 
 
 def shape_prior(betas: torch.Tensor) -> torch.Tensor:

@@ -50,7 +50,7 @@ class SMPLifyConfig:
 
     stages: tuple = SMPLIFY_STAGES
     sigma: float = 100.0                 # Geman–McClure scale (px)
-    angle_weight: float = 0.317          # λa = (angle_weight · w)²; 0 disables E_a
+    angle_weight: float = 3.17           # λa = (angle_weight · w)² on Σ exp(2sθ): SMPLify's 0.317 · alpha(10); 0 disables E_a
     sp_weight: float = 1e6               # λsp; 0 disables E_sp
     depth_weight: float = 1e4            # camera stage: (z − z_guess)² weight (SMPLify: residual 1e2)
     camera_iters: int = 30
