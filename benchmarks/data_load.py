@@ -1,5 +1,6 @@
 """Data-load benchmark: frames/s of parse and parse+retarget per source format on the shared CMU
-dev set, and ``pose_dataset`` build time cold (empty cache) and warm (cache hit).
+set, and ``pose_dataset`` build time and peak memory: cold (raw files, empty cache), warm (cache hit),
+and after adding files (only the new files are loaded).
 
     OMP_NUM_THREADS=1 python benchmarks/data_load.py [--motions DIR] [--repeats N] [--fast]
 
@@ -24,8 +25,9 @@ from posekit.utils import fast_mode
 # one representative set of files per format (relative to the CMU dev folder)
 FILES = {
     "bvh_iclone": ["bvh_iclone_cc/01_01.bvh", "bvh_iclone_cc/05_02.bvh", "bvh_iclone_cc/06_10.bvh"],
-    "bvh_cgspeed": ["bvh_cgspeed_motionbuilder/01_01.bvh"],
-    "bvh_secondlife": ["bvh_secondlife_scaled/60_01.bvh", "bvh_secondlife_scaled/60_05.bvh"],
+    "bvh_cgspeed": ["bvh_cgspeed_motionbuilder/01_01.bvh", "bvh_cgspeed_motionbuilder/08_01.bvh"],
+    "bvh_secondlife": ["bvh_secondlife_scaled/60_01.bvh", "bvh_secondlife_scaled/60_05.bvh",
+                       "bvh_secondlife_unscaled/12_01.bvh"],
     "asfamc": ["asfamc/01_01.amc", "asfamc/lambada.amc"],
 }
 
@@ -69,18 +71,49 @@ def bench_formats(root: Path, repeats: int, fast: bool) -> list[dict]:
     return rows
 
 
+def _build_in_child(root: str, cache: str, max_files, q) -> None:
+    import resource
+    t = time.perf_counter()
+    ds = pose_dataset(root, cache=cache, progress=False, max_files=max_files)
+    q.put({"s": time.perf_counter() - t, "from_cache": ds.from_cache, "files": len(ds.files),
+           "train": len(ds.train), "val": len(ds.val), "test": len(ds.test),
+           "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def _timed_build(root: Path, cache: str, max_files) -> dict:
+    """One ``pose_dataset`` build in a fresh process: seconds, and that process's peak resident memory."""
+    import multiprocessing as mp
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_build_in_child, args=(str(root), cache, max_files, q))
+    p.start()
+    out = q.get()
+    p.join()
+    return out
+
+
 def bench_dataset(root: Path, max_files: int | None) -> dict:
+    """Cold build (raw files, empty cache), warm build (cache hit), and an incremental build after files
+    are added (a folder of links to all files but the last 10, built, then completed)."""
     with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        ds = pose_dataset(root, cache=tmp, progress=False, max_files=max_files)
-        cold = time.perf_counter() - t
-        t = time.perf_counter()
-        ds2 = pose_dataset(root, cache=tmp, progress=False, max_files=max_files)
-        warm = time.perf_counter() - t
-        if not ds2.from_cache:
+        cold = _timed_build(root, tmp, max_files)
+        warm = _timed_build(root, tmp, max_files)
+        if not warm["from_cache"]:
             print("note: the second build missed the cache (loader code changed in between?)")
-    return {"files": len(ds.files), "train": len(ds.train), "val": len(ds.val), "test": len(ds.test),
-            "cold_s": cold, "warm_s": warm}
+    files = list_motion_files(root)
+    with tempfile.TemporaryDirectory() as tmp:
+        part = Path(tmp) / "motions"
+        for f in files:
+            (part / f.relative_to(root)).parent.mkdir(parents=True, exist_ok=True)
+        for f in [*root.glob("*.csv"), *[q for q in root.rglob("*.asf")], *files[:-10]]:
+            (part / f.relative_to(root)).symlink_to(f)
+        _timed_build(part, tmp + "/c", max_files)
+        for f in files[-10:]:
+            (part / f.relative_to(root)).symlink_to(f)
+        added = _timed_build(part, tmp + "/c", max_files)
+    return {"files": cold["files"], "train": cold["train"], "val": cold["val"], "test": cold["test"],
+            "cold_s": cold["s"], "warm_s": warm["s"], "added_s": added["s"], "cold_peak_mb": cold["peak_mb"],
+            "warm_peak_mb": warm["peak_mb"]}
 
 
 def main(argv=None) -> int:
@@ -104,8 +137,10 @@ def main(argv=None) -> int:
               f"{r['parse_retarget_fps']:>20.0f} {r['s_per_file']:>7.2f}")
     d = bench_dataset(root, 6 if fast else None)
     print(f"\npose_dataset(fps=30) over {d['files']} files (after dedup): train/val/test = "
-          f"{d['train']}/{d['val']}/{d['test']} frames; cold build {d['cold_s']:.1f} s, warm (cache hit) "
-          f"{d['warm_s'] * 1000:.0f} ms")
+          f"{d['train']}/{d['val']}/{d['test']} frames")
+    print(f"  cold build from raw files {d['cold_s']:.1f} s (peak memory {d['cold_peak_mb']:.0f} MB); "
+          f"warm (cache hit) {d['warm_s']:.2f} s (peak {d['warm_peak_mb']:.0f} MB, including the interpreter); "
+          f"after adding 10 files {d['added_s']:.1f} s (only those are loaded)")
     return 0
 
 
