@@ -65,3 +65,8 @@ slides: setup
 
 clean:
 	rm -rf $(BUILD)
+
+# Optional photo detector (chapter 02b): mediapipe 0.10.21 without its numpy<2 / jax metadata pins.
+photo: setup
+	$(PY) -m pip install --quiet -r requirements-photo.txt
+	$(PY) -m pip install --quiet --no-deps mediapipe==0.10.21
