@@ -1,6 +1,6 @@
 """SMPLify: fit an SMPL-layout body to 2D keypoints, batched over many images.
 
-Steps (Bogo et al. 2016, the seed's chapter 2):
+Steps (Bogo et al. 2016, Sec. 3):
 
 1. depth guess from the ratio of 3D to 2D torso length (similar triangles);
 2. fit translation + global orientation on the torso keypoints (body pose at the prior's mean),
@@ -8,6 +8,9 @@ Steps (Bogo et al. 2016, the seed's chapter 2):
 3. four stages minimising E = E_J + λθ E_θ + λa E_a + λsp E_sp + λβ E_β over (β, θ, global
    orientation, translation) with λθ and λβ annealed from high to low (SMPLify's schedule);
 4. per image, the better of the two orientation hypotheses (lower final energy) is kept.
+
+Optimiser: SMPLify (Bogo et al. 2016, https://arxiv.org/abs/1607.08128) minimised with chumpy's dogleg
+(Powell) method; L-BFGS with a strong-Wolfe line search is SMPLify-X's choice (Pavlakos et al. 2019).
 
 All images of a batch are independent: their energies are summed so one optimiser call moves all of
 them (the gradient of image b depends only on image b's variables). The default optimiser is Adam
@@ -17,7 +20,7 @@ converged more slowly per second here.
 
 Weights follow SMPLify's ``fit_3d.py``: it minimises a sum of squared residuals, so its weights
 enter squared: pose weights w = 404, 404, 57.4, 4.78 -> λθ = w²; shape weights 100, 50, 10, 5 ->
-λβ = wβ²; the bend residual 0.317·w·exp(·) -> λa = (0.317 w)²; Geman–McClure σ = 100 px with unit
+λβ = wβ²; the bend residual 0.317·w·alpha·exp(sθ), alpha = 10 -> λa = (3.17 w)² on Σ exp(2sθ); Geman–McClure σ = 100 px with unit
 data weight; the sphere-collision residual weight 1e3 -> λsp = 1e6 (per m² of capsule overlap).
 """
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """VPoser: a variational auto-encoder over the 21 body-joint rotations (SMPL-X paper, Sec. 3.3).
 
-The encoder reads the body pose as 21 rotation matrices (flattened, 21·9 = 189 numbers, as VPoser v1
-does) and outputs a diagonal Gaussian q(z|R) = N(μ, σ²) over a latent code z ∈ R^32 (σ through a
+The encoder reads the body pose as 21 rotation matrices (flattened, 21·9 = 189 numbers). This is our
+choice, matching the loss on R of the SMPL-X paper (Pavlakos et al. 2019, https://arxiv.org/abs/1904.05866);
+the released VPoser v1 and v2 encoders read the 63-d axis-angle pose. It outputs a diagonal Gaussian q(z|R) = N(μ, σ²) over a latent code z ∈ R^32 (σ through a
 softplus). The decoder maps z to one continuous 6D vector per joint, which Gram–Schmidt turns into a
-rotation matrix (Zhou et al. 2019). The training loss is the seed's
+rotation matrix (Zhou et al. 2019). The training loss is the paper's
 
     L = c1 KL(q(z|R) ‖ N(0, I)) + c2 ‖R − R̂‖² + c3 ‖R̂R̂ᵀ − I‖² + c4 |det R̂ − 1| + c5 ‖φ‖²
 
