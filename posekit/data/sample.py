@@ -22,6 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
+from posekit.utils import atomic_path
+
 from .amass import AMASS_TO_SMPL_FRAME
 from .dataset import assign_splits, deduplicate, list_motion_files, trial_key
 from .loaders import load_motion
@@ -69,16 +71,8 @@ def write_amass_npz(path: str | os.PathLike, motion: Motion, **extra) -> Path:
                   gender=np.array("neutral"))
     arrays.update({k: np.asarray(v) for k, v in extra.items()})
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    os.close(fd)
-    try:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
     return path
 
 
