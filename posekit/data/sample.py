@@ -12,7 +12,6 @@ zeros, ``gender`` "neutral"; world Z-up like AMASS (``load_amass`` turns it y-up
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ import numpy as np
 from posekit.utils import atomic_path
 
 from .amass import AMASS_TO_SMPL_FRAME
+from .download import sha256_file
 from .dataset import assign_splits, deduplicate, list_motion_files, trial_key
 from .loaders import load_motion
 from .motion import Motion
@@ -74,10 +74,6 @@ def write_amass_npz(path: str | os.PathLike, motion: Motion, **extra) -> Path:
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez_compressed(tmp, **arrays)
     return path
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _write_index_rows(index_csv: Path, trials: set, out: Path) -> None:
@@ -148,7 +144,7 @@ def build_sample(motions: str | os.PathLike, out: str | os.PathLike, fps: float 
                                 source_file=np.array(f"{p.parent.name}/{p.name}"))
             clips.append({"file": f.name, "trial": trial, "subject": subj, "split": split,
                           "source": f"{p.parent.name}/{p.name}", "first_frame": start, "frames": stop - start,
-                          "fps": fps, "sha256": _sha256(f)})
+                          "fps": fps, "sha256": sha256_file(f)})
         manifest = {"acknowledgement": ACKNOWLEDGEMENT, "fps": fps, "clips": clips,
                     "splits": {s: sorted({c["subject"] for c in clips if c["split"] == s})
                                for s in ("train", "val", "test")}}

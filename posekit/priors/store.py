@@ -17,7 +17,6 @@ and each prior class a ``load(path, device=None)`` classmethod (``torch.load(wei
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import os
@@ -73,7 +72,9 @@ def pretrained_path(name: str, verify: bool = True) -> Path | None:
     if not path.is_file():
         return None
     if verify:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        from posekit.data.download import sha256_file
+
+        digest = sha256_file(path)
         if digest != entry["sha256"]:
             raise ValueError(f"{path}: sha256 {digest[:12]}... does not match the manifest ({entry['sha256'][:12]}...); "
                              "reinstall posekit or train your own prior (load_prior(..., pretrained=False))")

@@ -15,7 +15,6 @@ This is how the pretrained priors shipped in ``posekit/priors/pretrained`` were 
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import platform
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from ..data.download import sha256_file
 from ..utils import atomic_path, fast_mode
 
 __all__ = ["train", "run", "add_arguments", "validation_metrics", "write_manifest", "POSE_PRIORS"]
@@ -45,10 +45,6 @@ def _available(name: str) -> bool:
         return True
     except ModuleNotFoundError:
         return False
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def validation_metrics(prior, val_body21: torch.Tensor, n: int = 2000, seed: int = 0) -> dict:
@@ -103,7 +99,7 @@ def train(motions, out, fast: bool = False, seed: int = 0, device=None, priors=N
         t0 = time.perf_counter()
         importlib.import_module(f"posekit.train.{name}").train(motions, path, fast=fast, seed=seed, device=device)
         seconds = time.perf_counter() - t0
-        entry = {"file": path.name, "sha256": _sha256(path), "bytes": path.stat().st_size,
+        entry = {"file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size,
                  "command": cmd, "recipe": {"module": f"posekit.train.{name}", "fast": bool(fast), "seed": seed},
                  "train_seconds": round(seconds, 1)}
         if name in POSE_PRIORS:
