@@ -150,3 +150,33 @@ def test_render_skeleton_and_gallery(mesh):
     assert len(axes[0].collections[0].get_paths()) == len(f)
     with pytest.raises(ValueError, match="titles"):
         pv.plot_gallery([v, v], f, titles=["only one"])
+
+
+def test_mesh_figure_shows_joints_through_the_mesh(mesh):
+    v, f, _ = mesh
+    assert pv.mesh_figure(v, f).data[0].opacity == 1.0
+    assert pv.mesh_figure(v, f, joints=TPOSE_JOINTS).data[0].opacity < 1.0     # joints are inside the body
+    assert pv.mesh_figure(v, f, joints=TPOSE_JOINTS, opacity=0.9).data[0].opacity == 0.9
+
+
+def test_mesh_slider_figure_has_one_frame_per_value(mesh):
+    v, f, _ = mesh
+    values = [-2.0, 0.0, 2.0]
+    seq = [v * (1 + 0.1 * x) for x in values]
+    joints = [TPOSE_JOINTS * (1 + 0.1 * x) for x in values]
+    fig = pv.mesh_slider_figure(seq, f, values, joints_seq=joints, parents=SMPL_PARENTS, label="β0", title="Shape")
+    assert [fr.name for fr in fig.frames] == ["-2", "0", "2"]
+    for fr, s in zip(fig.frames, seq):
+        np.testing.assert_allclose(np.stack([fr.data[0].x, fr.data[0].y, fr.data[0].z], 1), s)
+        assert len(fr.data) == 3                                           # mesh, joints, bones
+    np.testing.assert_allclose(fig.data[0].x, seq[1][:, 0])                # starts at the middle value
+    slider = fig.layout.sliders[0]
+    assert slider.active == 1 and [st.label for st in slider.steps] == ["-2", "0", "2"]
+    assert all(st.method == "animate" and list(st.args[0]) == [st.label] for st in slider.steps)
+    assert fig.layout.title.text == "Shape" and fig.layout.scene.xaxis.title.text == "x (m)"
+    lo = min(s[:, 1].min() for s in seq)
+    assert fig.layout.scene.yaxis.range[0] < lo                           # one fixed box for every frame
+    html = pio.to_html(fig, include_plotlyjs=False)
+    assert "addFrames" in html and '"sliders"' in html                   # the frames and slider live in the page
+    with pytest.raises(ValueError, match="one mesh per slider value"):
+        pv.mesh_slider_figure(seq, f, values[:2])

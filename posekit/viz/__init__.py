@@ -9,13 +9,13 @@ May import: ``posekit.body``, ``posekit.data`` and the base modules ``posekit.sk
 ``posekit.rotations``, ``posekit.utils``; never the priors, the fitting or the experiments.
 """
 from .mesh import (
-    VIEWS, joint_palette, mesh_figure, plot_gallery, project, render_mesh, render_skeleton, setup_notebook,
+    VIEWS, joint_palette, mesh_figure, mesh_slider_figure, plot_gallery, project, render_mesh, render_skeleton, setup_notebook,
     skeleton_figure, skinning_colors, to_numpy,
 )
 from .plots import draw_skeleton, save_figure, skeleton_segments
 
 __all__ = [
-    "setup_notebook", "mesh_figure", "skeleton_figure", "render_mesh", "render_skeleton", "plot_gallery",
+    "setup_notebook", "mesh_figure", "mesh_slider_figure", "skeleton_figure", "render_mesh", "render_skeleton", "plot_gallery",
     "skinning_colors", "joint_palette", "project", "to_numpy", "VIEWS",
     "draw_skeleton", "save_figure", "skeleton_segments",
 ]

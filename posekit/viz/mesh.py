@@ -17,7 +17,7 @@ from matplotlib.collections import LineCollection, PolyCollection
 
 __all__ = [
     "VIEWS", "setup_notebook", "to_numpy", "project", "joint_palette", "skinning_colors",
-    "render_mesh", "render_skeleton", "plot_gallery", "mesh_figure", "skeleton_figure",
+    "render_mesh", "render_skeleton", "plot_gallery", "mesh_figure", "mesh_slider_figure", "skeleton_figure",
 ]
 
 #: view name -> (horizontal axis, vertical axis, depth axis) as signed world axes; depth grows
@@ -31,6 +31,8 @@ VIEWS = {
     "top": ((0, 1.0), (2, -1.0), (1, 1.0)),
 }
 _AXIS_NAMES = "xyz"
+#: mesh opacity in plotly figures that also draw the joints (inside the body)
+JOINT_MESH_OPACITY = 0.45
 
 
 def setup_notebook(renderer: str = "plotly_mimetype+notebook") -> str:
@@ -245,13 +247,16 @@ def _bone_trace(joints: np.ndarray, parents: Sequence[int], color: str, name: st
 
 def mesh_figure(vertices, faces, vertex_colors=None, intensity=None, joints=None, parents: Sequence[int] | None = None,
                 joint_names: Sequence[str] | None = None, title: str = "Body mesh", colorscale: str = "Viridis",
-                opacity: float = 1.0, color: str = "#b8c4d6", colorbar_title: str | None = None):
+                opacity: float | None = None, color: str = "#b8c4d6", colorbar_title: str | None = None):
     """Interactive plotly Mesh3d (+ optional joints and bones) with labelled axes and equal aspect.
 
     ``vertex_colors``: (V, 3) RGB in [0, 1]; ``intensity``: (V,) values shown with ``colorscale``.
+    ``opacity`` defaults to 0.45 when joints are drawn (they sit inside the body) and 1 otherwise.
     """
     import plotly.graph_objects as go
 
+    if opacity is None:
+        opacity = JOINT_MESH_OPACITY if joints is not None else 1.0
     v = to_numpy(vertices, "vertices")
     f = to_numpy(faces, "faces").astype(np.int64)
     kw = dict(x=v[:, 0], y=v[:, 1], z=v[:, 2], i=f[:, 0], j=f[:, 1], k=f[:, 2], opacity=opacity, name="mesh",
@@ -278,6 +283,50 @@ def mesh_figure(vertices, faces, vertex_colors=None, intensity=None, joints=None
         if parents is not None:
             traces.append(_bone_trace(j, parents, "#d62728", "bones"))
     return _scene(title, go.Figure(traces))
+
+
+def mesh_slider_figure(vertices_seq, faces, values: Sequence[float], joints_seq=None,
+                       parents: Sequence[int] | None = None, label: str = "value", title: str = "Body mesh",
+                       active: int | None = None, opacity: float | None = None, color: str = "#b8c4d6"):
+    """Plotly mesh with a built-in slider over ``values``: one frame per value, no kernel needed.
+
+    ``vertices_seq``: (F, V, 3), the mesh at each of the F slider values; ``joints_seq``: optional (F, J, 3),
+    drawn with bones when ``parents`` is given. The slider starts at ``active`` (default: the middle value).
+    The frames live in the figure itself, so the slider works in a static HTML page too.
+    """
+    import plotly.graph_objects as go
+
+    verts = [to_numpy(v, "vertices") for v in vertices_seq]
+    values = [float(x) for x in values]
+    if len(verts) != len(values) or not verts:
+        raise ValueError(f"need one mesh per slider value, got {len(verts)} meshes for {len(values)} values")
+    joints = None if joints_seq is None else [to_numpy(j, "joints") for j in joints_seq]
+    if joints is not None and len(joints) != len(verts):
+        raise ValueError(f"need one joint set per slider value, got {len(joints)} for {len(verts)} meshes")
+    active = len(values) // 2 if active is None else int(active)
+    if not 0 <= active < len(values):
+        raise ValueError(f"active must index the {len(values)} values, got {active}")
+
+    def frame_traces(k):
+        fig = mesh_figure(verts[k], faces, joints=None if joints is None else joints[k],
+                          parents=parents if joints is not None else None, opacity=opacity, color=color)
+        return list(fig.data)
+
+    frames = [go.Frame(data=frame_traces(k), name=f"{x:g}") for k, x in enumerate(values)]
+    fig = go.Figure(data=frame_traces(active), frames=frames)
+    allv = np.concatenate(verts)                                   # fixed axes: the body must not jump
+    lo, hi = allv.min(0), allv.max(0)
+    pad = 0.05 * (hi - lo).max()
+    extent = hi - lo + 2 * pad
+    ranges = {f"{a}axis": dict(range=[float(lo[i] - pad), float(hi[i] + pad)]) for i, a in enumerate("xyz")}
+    ratio = dict(zip("xyz", (extent / extent.max()).tolist()))
+    animate = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
+    steps = [dict(method="animate", label=f"{x:g}", args=[[f"{x:g}"], animate]) for x in values]
+    _scene(title, fig)
+    fig.update_layout(sliders=[dict(active=active, steps=steps, currentvalue=dict(prefix=f"{label} = "), pad=dict(t=10))],
+                      scene=dict(aspectmode="manual", aspectratio=ratio, **ranges),
+                      height=560, margin=dict(l=0, r=0, t=40, b=40))
+    return fig
 
 
 def skeleton_figure(joints, parents: Sequence[int], names: Sequence[str] | None = None, title: str = "Skeleton",
