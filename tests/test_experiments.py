@@ -242,13 +242,14 @@ def test_rows_validate_and_roundtrip(tmp_path, body):
     cfgs = {"none": FitConfig(steps=5), "gmm": FitConfig(steps=5)}
     rows = denoise.run_denoise(body, {12: [clip]}, {"none": None, "gmm": QuadraticPrior(clip.body21)}, (0.1,),
                                {0.1: cfgs}, log=lambda *_: None)
-    assert {r["metric"] for r in rows} == {"v2v_cm", "noisy_input_v2v_cm"}
+    from posekit.fitting.metrics import MOTION_METRICS
+    assert {r["metric"] for r in rows} == set(MOTION_METRICS) | {f"noisy_input_{k}" for k in MOTION_METRICS}
     checked = [_check_row(r) for r in rows]
     path = write_results(rows, tmp_path)
     back = read_results(path)
     assert [(r["setting"], r["method"], r["metric"]) for r in back] == [(r["setting"], r["method"], r["metric"]) for r in checked]
     np.testing.assert_allclose([r["value"] for r in back], [r["value"] for r in checked], rtol=1e-5)
-    bad = dict(rows[0], method="humor")
+    bad = dict(rows[0], method="no-such-prior")
     with pytest.raises(ValueError, match="method"):
         _check_row(bad)
 
@@ -281,7 +282,8 @@ def test_run_all_end_to_end(tmp_path, body):
     assert weights["vposer"] == 1.0 and weights["smooth"] == 1.0 and weights["gmm"] > 0
     # appending: a second run keeps the first run's rows
     run_all.run(_args(tmp_path, body, priors, methods="none", skip="image-fit,occlusion,generate"))
-    assert len(read_results(out / "results.csv")) == len(rows) + 2  # 1 sigma x (input, none)
+    from posekit.fitting.metrics import MOTION_METRICS
+    assert len(read_results(out / "results.csv")) == len(rows) + 2 * len(MOTION_METRICS)  # 1 sigma x (input, none) x metrics
 
 
 def test_cli_parses_and_rejects_bad_methods():
@@ -321,8 +323,9 @@ def test_cli_denoise_writes_results_csv(tmp_path):
         lines = f.read().splitlines()
     assert lines[0] == "experiment,setting,method,metric,value,std,n"
     rows = read_results(out / "results.csv")
+    from posekit.fitting.metrics import MOTION_METRICS
     assert {(r["setting"], r["method"], r["metric"], r["n"]) for r in rows} == {
-        ("sigma=0.1,frames=10", "none", "noisy_input_v2v_cm", 2), ("sigma=0.1,frames=10", "none", "v2v_cm", 2)}
+        ("sigma=0.1,frames=10", "none", m, 2) for k in MOTION_METRICS for m in (k, f"noisy_input_{k}")}
     assert (out / "denoise.png").exists() and (out / "results.md").exists()
     with pytest.raises(SystemExit):
         main(["denoise", "--motions", str(motions)])  # --priors and --out are required

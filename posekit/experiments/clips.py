@@ -17,7 +17,7 @@ import torch
 from ..fitting.motion import Clip
 from ..skeleton import SMPL_JOINT_NAMES
 
-__all__ = ["Clip", "held_out_files", "cut_clips", "held_out_clips", "clips_for_run", "load_pose_dataset",
+__all__ = ["Clip", "HELD_OUT_WARNINGS", "held_out_files", "cut_clips", "held_out_clips", "clips_for_run", "load_pose_dataset",
            "axis_angle_noise", "PARTS", "part_joints"]
 
 # ----------------------------------------------------------------------------------------------
@@ -25,15 +25,29 @@ __all__ = ["Clip", "held_out_files", "cut_clips", "held_out_clips", "clips_for_r
 # ----------------------------------------------------------------------------------------------
 
 
-def held_out_files(motions_dir: str | os.PathLike, split: str = "test") -> list[Path]:
-    """Motion files of the held-out subjects, with the data layer's split (``posekit.data.dataset``).
+#: warnings about what was held out, repeated in the report of ``python -m posekit.experiments all``
+HELD_OUT_WARNINGS: list[str] = []
 
-    One file per trial (duplicated conversions dropped as ``pose_dataset`` does); the ``test`` subjects
-    by default. When the folder holds none of them, the ``val`` subjects are used, and when it holds
-    neither (an arbitrary folder), every file, with a warning that nothing is then held out.
+
+def _warn_held_out(message: str) -> None:
+    if message not in HELD_OUT_WARNINGS:
+        HELD_OUT_WARNINGS.append(message)
+    warnings.warn(message, stacklevel=3)
+
+
+def held_out_files(motions_dir: str | os.PathLike, split: str = "test") -> list[Path]:
+    """Motion files of the held-out subjects of ``split`` (``test`` or ``val``), with the data layer's split
+    (``posekit.data.dataset``); one file per trial (duplicated conversions dropped as ``pose_dataset`` does).
+
+    Test clips never come from the validation subjects that tune the weights: a folder without test
+    subjects is an error. A folder without validation subjects tunes on test subjects' files only after
+    a loud warning (kept in ``HELD_OUT_WARNINGS`` for the report); an arbitrary folder with neither uses
+    every file, with the same kind of warning (nothing is then held out).
     """
     from posekit.data.dataset import assign_splits, deduplicate, list_motion_files, trial_key
 
+    if split not in ("test", "val"):
+        raise ValueError(f"split must be 'test' or 'val', got {split!r}")
     root = Path(motions_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"--motions must be a folder of motion files (BVH, ASF/AMC, AMASS .npz); got {root}")
@@ -41,13 +55,20 @@ def held_out_files(motions_dir: str | os.PathLike, split: str = "test") -> list[
     if not files:
         raise FileNotFoundError(f"no motion files (.bvh, .amc+.asf, AMASS .npz) under {root}")
     split_of = assign_splits([trial_key(p)[0] for p in files])
-    for name in dict.fromkeys((split, "val", "test")):
-        chosen = [p for p in files if split_of[trial_key(p)[0]] == name]
-        if chosen:
-            return chosen
-    warnings.warn(f"{root}: no file of a held-out subject; every motion there is used as a held-out clip "
-                  "(the priors may have been trained on it)")
-    return files
+    by_split = {name: [p for p in files if split_of[trial_key(p)[0]] == name] for name in ("train", "val", "test")}
+    if by_split[split]:
+        return by_split[split]
+    if not by_split["val"] and not by_split["test"]:
+        _warn_held_out(f"{root}: no file of a held-out subject; every motion there is used for {split} clips "
+                       "(the priors may have been trained on it, and tuning and testing share subjects)")
+        return files
+    if split == "test":
+        raise FileNotFoundError(
+            f"{root} holds no file of a test subject (test subjects are chosen by posekit.data.subject_split); "
+            "testing on the validation subjects that tune the weights would not be a held-out result")
+    _warn_held_out(f"{root}: no file of a validation subject; the fit weights are tuned on TEST subjects' files, "
+                   "so the test errors are optimistic")
+    return by_split["test"]
 
 
 _MOTION_CACHE: dict[tuple, tuple] = {}
@@ -76,19 +97,29 @@ def cut_clips(name: str, poses: torch.Tensor, trans: torch.Tensor, length: int, 
 def held_out_clips(motions_dir: str | os.PathLike, length: int, n_clips: int, fps: float = 30.0,
                    seed: int = 0, files: Sequence[Path] | None = None, split: str = "test") -> list[Clip]:
     """``n_clips`` clips of ``length`` frames from held-out motion (the ``test`` subjects; ``val`` for
-    tuning weights), picked at random (seeded) among all non-overlapping windows."""
+    tuning weights), picked at random (seeded) among all non-overlapping windows, spread over subjects:
+    one window per subject in turn (subjects in a seeded random order) until ``n_clips`` are chosen."""
+    from posekit.data.dataset import trial_key
+
     if length < 2:
         raise ValueError(f"clip length must be >= 2 frames, got {length}")
     files = list(files) if files is not None else held_out_files(motions_dir, split=split)
-    windows: list[Clip] = []
+    by_subject: dict[str, list[Clip]] = {}
     for p in files:
         poses, trans, f = _load(Path(p), fps)
-        windows += cut_clips(Path(p).stem, poses, trans, length, f)
-    if not windows:
+        by_subject.setdefault(trial_key(p)[0], []).extend(cut_clips(Path(p).stem, poses, trans, length, f))
+    by_subject = {k: v for k, v in sorted(by_subject.items()) if v}
+    if not by_subject:
         raise ValueError(f"no held-out motion in {motions_dir} is {length} frames long at {fps} fps")
     rng = np.random.default_rng(seed)
-    pick = rng.choice(len(windows), size=min(n_clips, len(windows)), replace=False)
-    return [windows[i] for i in sorted(pick)]
+    pools = {k: list(rng.permutation(len(v))) for k, v in by_subject.items()}
+    order = [list(by_subject)[i] for i in rng.permutation(len(by_subject))]
+    picked: list[Clip] = []
+    while len(picked) < n_clips and any(pools.values()):
+        for subject in order:
+            if pools[subject] and len(picked) < n_clips:
+                picked.append(by_subject[subject][pools[subject].pop()])
+    return picked
 
 
 def clips_for_run(args, st: dict, device, priors: dict, seed: int) -> tuple[dict, list | None]:

@@ -135,7 +135,11 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lengths", default=None, help="comma list of clip lengths in frames (default 60,120,240; fast: 60)")
     parser.add_argument("--clips", type=int, default=None, help="test clips per setting (default 8; fast: 2)")
     parser.add_argument("--steps", type=int, default=None,
-                        help="Adam steps per fit (denoise: default 200, fast 80; occlusion: default 300, fast 80)")
+                        help="optimiser iterations per fit (denoise: default 200, fast 80; occlusion: default 300, fast 80)")
+    parser.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs",
+                        help="L-BFGS with a strong-Wolfe line search (default; the fit then depends on the weights) "
+                             "or Adam (its per-coordinate steps make a prior's weight matter little on coordinates "
+                             "that no observed joint constrains)")
     parser.add_argument("--prior-weights", default=None,
                         help="fix prior weights instead of tuning them on validation clips, e.g. gmm=1,vposer=1,posendf=100")
     parser.add_argument("--smooth-weight", type=float, default=None,
@@ -145,7 +149,7 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
                              + ", ".join(f"{k}={v:g}" for k, v in DEFAULT_PRIOR_WEIGHTS.items() if k != "none") + ")")
     parser.add_argument("--val-clips", type=int, default=None,
                         help="validation clips used to tune the weights (val subjects; 60 frames, fast: 30 for "
-                             "denoise and 20 for occlusion; default 2 clips, fast: 1)")
+                             "denoise and 20 for occlusion; default 5 clips, fast: 2, taken from the validation subjects in turn)")
 
 
 def fixed_weights(args) -> dict:

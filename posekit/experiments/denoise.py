@@ -6,9 +6,11 @@ frames) gets Gaussian noise N(0, σ²) on every axis-angle component of its 21 b
 positions, ``Jtr``, of the noisy poses). Starting from the noisy poses we minimise, over all frames at
 once, a data term (squared joint-position distance to the observation) + temporal smoothness (squared
 first differences of joint positions between consecutive frames) + the prior (none; GMM energy; VPoser
-‖z‖² with the pose decoded from a latent code; Pose-NDF distance) with Adam. Metric: mean per-vertex
-error (cm) against the clean motion on the same body model (mean shape, the clean global orientation and
-translation kept fixed).
+‖z‖² with the pose decoded from a latent code; Pose-NDF distance) with L-BFGS (strong-Wolfe line search;
+``--optimizer adam`` for Adam). Every method starts from the noisy poses. Metrics against the clean motion on
+the same body model (mean shape, the clean global orientation and translation kept fixed): the mean
+per-vertex error (``v2v_cm``, Pose-NDF's metric), the area-weighted surface error (``surface_cm``) and
+MPJPE (``mpjpe_cm``), all in cm. σ ∈ {0.05, 0.1, 0.2, 0.5} rad by default (Pose-NDF reports 0.1 and 0.5).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import numpy as np
 import torch
 
 from ..fitting.forward import posed_joints, posed_vertices
-from ..fitting.metrics import per_vertex_error_cm
+from ..fitting.metrics import MOTION_METRICS, motion_errors
 from ..fitting.motion import Clip, FitConfig, fit_motion
 from ..fitting.tune import tune_weights
 from ..utils import atomic_save_npz
@@ -29,7 +31,7 @@ from .common import (add_common_arguments, add_fit_arguments, fixed_weights, is_
                      save_weights, timed)
 
 EXPERIMENT = "denoise"
-SIGMAS = (0.1, 0.5)
+SIGMAS = (0.05, 0.1, 0.2, 0.5)
 LENGTHS = (60, 120, 240)
 
 
@@ -38,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_fit_arguments(parser)
     if any(a.dest == "sigmas" for a in parser._actions):
         return
-    parser.add_argument("--sigmas", default=None, help="comma list of noise std in rad (default 0.1,0.5)")
+    parser.add_argument("--sigmas", default=None, help="comma list of noise std in rad (default 0.05,0.1,0.2,0.5)")
 
 
 def _floats(text, default):
@@ -51,37 +53,42 @@ def settings_from_args(args) -> dict:
         "lengths": tuple(int(x) for x in _floats(getattr(args, "lengths", None), (60,) if fast else LENGTHS)),
         "sigmas": _floats(getattr(args, "sigmas", None), SIGMAS),
         "clips": getattr(args, "clips", None) or (2 if fast else 8),
-        "val_clips": getattr(args, "val_clips", None) or (1 if fast else 2),
+        "val_clips": getattr(args, "val_clips", None) or (2 if fast else 5),
         "steps": getattr(args, "steps", None) or (80 if fast else 200),
         "val_len": 30 if fast else 60,
         "latent": getattr(args, "vposer_mode", "latent") != "energy",
         "fast": fast,
         "fixed": fixed_weights(args),
+        "optimizer": getattr(args, "optimizer", None) or "lbfgs",
         "fps": float(getattr(args, "fps", 30.0) or 30.0),
     }
 
 
 def denoise_clip(body, clip: Clip, sigma: float, priors: dict, cfgs: dict, generator: torch.Generator,
                  noisy: torch.Tensor | None = None) -> dict:
-    """Noise one clip, denoise it with every prior. Returns {'noisy': (T,21,3), 'input_err': cm,
-    'results': {method: (T,21,3)}, 'errors': {method: cm}}."""
+    """Noise one clip, denoise it with every prior, from the same start (the noisy poses).
+
+    Returns {'noisy': (T,21,3), 'input_err': v2v cm of the noisy poses, 'input_metrics': {metric: cm},
+    'results': {method: (T,21,3)}, 'errors': {method: v2v cm}, 'metrics': {method: {metric: cm}}}
+    with the metrics of ``posekit.fitting.metrics.motion_errors`` (v2v_cm, surface_cm, mpjpe_cm).
+    """
     noisy = axis_angle_noise(clip.body21, sigma, generator) if noisy is None else noisy
     with torch.no_grad():
-        clean_v = posed_vertices(body, clip.global_orient, clip.body21, clip.transl)
+        clean = {"vertices": posed_vertices(body, clip.global_orient, clip.body21, clip.transl),
+                 "joints": posed_joints(body, clip.global_orient, clip.body21, clip.transl)}
         obs = posed_joints(body, clip.global_orient, noisy, clip.transl)
-        input_err = float(per_vertex_error_cm(posed_vertices(body, clip.global_orient, noisy, clip.transl), clean_v).mean())
-    results, errors = {}, {}
+    input_metrics = motion_errors(body, clip, noisy, clean=clean)
+    results, metrics = {}, {}
     for m, prior in priors.items():
         b21 = fit_motion(body, clip, obs, prior=prior, init_body21=noisy, cfg=cfgs[m])
-        with torch.no_grad():
-            v = posed_vertices(body, clip.global_orient, b21, clip.transl)
-            errors[m] = float(per_vertex_error_cm(v, clean_v).mean())
+        metrics[m] = motion_errors(body, clip, b21, clean=clean)
         results[m] = b21
-    return {"noisy": noisy, "input_err": input_err, "results": results, "errors": errors}
+    return {"noisy": noisy, "input_err": input_metrics["v2v_cm"], "input_metrics": input_metrics,
+            "results": results, "errors": {m: e["v2v_cm"] for m, e in metrics.items()}, "metrics": metrics}
 
 
 def tune_denoise(body, val_clips: list, priors: dict, sigma: float, steps: int, fixed: dict | None = None,
-                 seed: int = 0, log=print, latent: bool = True, fast: bool = False) -> tuple[dict, dict]:
+                 seed: int = 0, log=print, latent: bool = True, fast: bool = False, optimizer: str = "lbfgs") -> tuple[dict, dict]:
     """Fit weights for noise ``sigma`` chosen on validation clips (``posekit.fitting.tune.tune_weights``)."""
     g = torch.Generator().manual_seed(seed + 1000)
     noisy = [axis_angle_noise(c.body21, sigma, g) for c in val_clips]
@@ -90,8 +97,8 @@ def tune_denoise(body, val_clips: list, priors: dict, sigma: float, steps: int, 
         return float(np.mean([denoise_clip(body, c, sigma, {m: priors[m]}, {m: cfg}, g, noisy=n)["errors"][m]
                               for c, n in zip(val_clips, noisy)]))
 
-    log(f"[denoise] tuning weights for sigma={sigma:g} on {len(val_clips)} validation clip(s)")
-    return tune_weights(evaluate, list(priors), FitConfig(steps=steps, latent=latent), fixed, log=log, fast=fast)
+    log(f"[denoise] tuning weights for sigma={sigma:g} on {len(val_clips)} validation clip(s): " + ", ".join(c.name for c in val_clips))
+    return tune_weights(evaluate, list(priors), FitConfig(steps=steps, latent=latent, optimizer=optimizer), fixed, log=log, fast=fast)
 
 
 def run_denoise(body, clips_by_length: dict, priors: dict, sigmas, cfgs_by_sigma: dict, seed: int = 0,
@@ -103,21 +110,23 @@ def run_denoise(body, clips_by_length: dict, priors: dict, sigmas, cfgs_by_sigma
     for sigma in sigmas:
         cfgs = cfgs_by_sigma[sigma]
         for length, clips in clips_by_length.items():
-            errs = {m: [] for m in priors}
-            inp = []
+            errs = {m: {k: [] for k in MOTION_METRICS} for m in priors}
+            inp = {k: [] for k in MOTION_METRICS}
             for clip in clips:
                 out = denoise_clip(body, clip, sigma, priors, cfgs, g)
-                inp.append(out["input_err"])
-                for m, e in out["errors"].items():
-                    errs[m].append(e)
+                for k in MOTION_METRICS:
+                    inp[k].append(out["input_metrics"][k])
+                    for m in priors:
+                        errs[m][k].append(out["metrics"][m][k])
                 if example_path is not None and example is None and sigma == max(sigmas):
                     example = {"sigma": sigma, "clip": clip, **out}
             setting = f"sigma={sigma:g},frames={length}"
-            rows.append(row(EXPERIMENT, setting, "none", "noisy_input_v2v_cm", inp))
-            for m in priors:
-                rows.append(row(EXPERIMENT, setting, m, "v2v_cm", errs[m]))
-            log(f"[denoise] {setting}: input {np.mean(inp):.2f} cm; "
-                + ", ".join(f"{m} {np.mean(errs[m]):.2f}" for m in priors))
+            for k in MOTION_METRICS:
+                rows.append(row(EXPERIMENT, setting, "none", f"noisy_input_{k}", inp[k]))
+                for m in priors:
+                    rows.append(row(EXPERIMENT, setting, m, k, errs[m][k]))
+            log(f"[denoise] {setting}: v2v/surface/mpjpe cm: input " + "/".join(f"{np.mean(inp[k]):.2f}" for k in MOTION_METRICS)
+                + "; " + ", ".join(f"{m} " + "/".join(f"{np.mean(errs[m][k]):.2f}" for k in MOTION_METRICS) for m in priors))
     if example is not None:
         c = example["clip"]
         atomic_save_npz(example_path, sigma=np.float32(example["sigma"]), global_orient=c.global_orient.cpu().numpy(),
@@ -171,7 +180,7 @@ def run(args) -> list[dict]:
         for sigma in st["sigmas"]:
             cfgs_by_sigma[sigma], chosen_all[f"sigma={sigma:g}"] = tune_denoise(
                 body, val or [], priors, sigma, st["steps"], st["fixed"], seed=args.seed, latent=st["latent"],
-                fast=st["fast"])
+                fast=st["fast"], optimizer=st["optimizer"])
         rows = run_denoise(body, clips, priors, st["sigmas"], cfgs_by_sigma, seed=args.seed,
                            example_path=out / "denoise_example.npz")
     save_weights(out / "weights_denoise.json", chosen_all)

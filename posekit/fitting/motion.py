@@ -20,7 +20,7 @@ from ..priors.base import decode_latent, encode_latent, has_encoder, is_latent_p
 from ..skeleton import as_body21
 from .forward import posed_joints
 
-__all__ = ["Clip", "PoseVariable", "FitConfig", "fit_motion"]
+__all__ = ["Clip", "PoseVariable", "FitConfig", "fit_motion", "minimise"]
 
 
 @dataclass
@@ -102,15 +102,27 @@ class PoseVariable:
 
 @dataclass
 class FitConfig:
-    """Weights and optimiser of the motion fit (losses in cm² of joint position)."""
+    """Weights and optimiser of the motion fit (losses in cm² of joint position).
+
+    ``optimizer="lbfgs"`` (the default) is L-BFGS with a strong-Wolfe line search, SMPLify-X's choice
+    (Pavlakos et al. 2019): its iterates depend on the energy's values, so a prior weight scales the
+    prior's pull on every coordinate, including those no observed joint constrains (bone twists, head,
+    feet); with ``w_prior → 0`` the fit tends to the no-prior fit. ``"adam"`` normalises every
+    coordinate's step by its own gradient size, so on unconstrained coordinates the prior sets the step
+    whatever its weight (kept for comparison). ``steps`` counts L-BFGS iterations (each may evaluate
+    the energy a few times in its line search) or Adam steps.
+    """
 
     w_data: float = 1.0
     w_smooth: float = 3.0
     w_prior: float = 1.0
     w_rot: float = 0.0          # optional data term on the observed rotations (rad²), off in Pose-NDF's protocol
     steps: int = 150
-    lr: float = 0.05
+    lr: float = 0.05            # Adam's step size; L-BFGS uses lr = 1 (the line search scales the step)
     latent: bool = True
+    optimizer: str = "lbfgs"    # "lbfgs" (strong Wolfe) or "adam"
+    history: int = 20           # L-BFGS memory
+    tol: float = 1e-9           # L-BFGS: stop when the energy changes less than this between iterations
 
 
 def fit_motion(body, clip: Clip, obs_joints: torch.Tensor, prior=None, init_body21: torch.Tensor | None = None,
@@ -120,7 +132,8 @@ def fit_motion(body, clip: Clip, obs_joints: torch.Tensor, prior=None, init_body
 
     E(θ_1..T) = w_data · mean_{t, j visible} ‖J_j(θ_t) − Ĵ_tj‖²  + w_smooth · mean_{t, j} ‖J_j(θ_{t+1}) − J_j(θ_t)‖²
               + w_prior · mean_t E_prior(θ_t)  [+ w_rot · mean_t ‖θ_t − θ̂_t‖² when obs_body21 and w_rot > 0]
-    with joint positions in cm (global orientation and translation fixed to the clip's), minimised with Adam.
+    with joint positions in cm (global orientation and translation fixed to the clip's), minimised with
+    L-BFGS (strong Wolfe) or Adam (``cfg.optimizer``).
 
     obs_joints: (T, 24, 3) metres. joint_mask: (24,) bool, True = observed (default all).
     Returns the optimised body21 (T, 21, 3), detached.
@@ -131,10 +144,9 @@ def fit_motion(body, clip: Clip, obs_joints: torch.Tensor, prior=None, init_body
     init = clip.body21.new_zeros(T, 21, 3) if init_body21 is None else init_body21
     mask = torch.ones(24, dtype=torch.bool, device=obs_joints.device) if joint_mask is None else joint_mask
     var = PoseVariable(prior, init, latent=cfg.latent)
-    opt = torch.optim.Adam(var.params, lr=cfg.lr)
     obs_cm = obs_joints.detach() * 100.0
-    for it in range(cfg.steps):
-        opt.zero_grad()
+
+    def energy() -> torch.Tensor:
         b21 = var.body21()
         J = posed_joints(body, clip.global_orient, b21, clip.transl) * 100.0     # (T, 24, 3) cm
         loss = cfg.w_data * (J[:, mask] - obs_cm[:, mask]).pow(2).sum(-1).mean()
@@ -144,9 +156,44 @@ def fit_motion(body, clip: Clip, obs_joints: torch.Tensor, prior=None, init_body
             loss = loss + cfg.w_prior * var.energy(b21).mean()
         if obs_body21 is not None and cfg.w_rot > 0:
             loss = loss + cfg.w_rot * (b21 - obs_body21).pow(2).sum((-1, -2)).mean()
-        loss.backward()
-        opt.step()
-        if callback is not None:
-            callback(it, float(loss))
+        return loss
+
+    minimise(var.params, energy, cfg, callback)
     with torch.no_grad():
         return var.body21().detach().clone()
+
+
+def minimise(params: list, energy: Callable[[], torch.Tensor], cfg: FitConfig,
+             callback: Callable | None = None) -> float:
+    """Minimise the scalar ``energy()`` over ``params`` with ``cfg.optimizer`` for ``cfg.steps``
+    iterations; ``callback(iteration, energy)`` after each. Returns the final energy."""
+    if cfg.optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=cfg.lr)
+        for it in range(cfg.steps):
+            opt.zero_grad()
+            loss = energy()
+            loss.backward()
+            opt.step()
+            if callback is not None:
+                callback(it, float(loss))
+    elif cfg.optimizer == "lbfgs":
+        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=cfg.steps, max_eval=int(cfg.steps * 1.25) + 1,
+                                history_size=cfg.history, tolerance_grad=1e-9, tolerance_change=cfg.tol,
+                                line_search_fn="strong_wolfe")
+        calls = [0]
+
+        def closure():
+            opt.zero_grad()
+            loss = energy()
+            loss.backward()
+            if callback is not None:
+                callback(calls[0], float(loss))
+            calls[0] += 1
+            return loss
+
+        if cfg.steps > 0:
+            opt.step(closure)
+    else:
+        raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {cfg.optimizer!r}")
+    with torch.no_grad():
+        return float(energy())
