@@ -1,7 +1,8 @@
 """posekit.viz: reusable figures.
 
 ``posekit.viz.mesh``: plotly mesh/skeleton figures, static matplotlib renders and galleries (SMPL's
-frame: y up, facing +z); ``posekit.viz.plots``: 2D stick figures and atomic PNG saving.
+frame: y up, facing +z); ``posekit.viz.plots``: 2D stick figures and atomic PNG saving;
+``posekit.viz.render``: a NumPy z-buffer rasteriser for camera-frame meshes over photos (chapter 02b).
 Chapter-specific figures live beside them (``posekit.viz.data``, ``posekit.viz.fitting``) and are
 imported from their modules.
 
