@@ -168,7 +168,7 @@ def test_mesh_slider_figure_has_one_frame_per_value(mesh):
     assert [fr.name for fr in fig.frames] == ["-2", "0", "2"]
     for fr, s in zip(fig.frames, seq):
         np.testing.assert_allclose(np.stack([fr.data[0].x, fr.data[0].y, fr.data[0].z], 1), s)
-        assert len(fr.data) == 3                                           # mesh, joints, bones
+        assert len(fr.data) == 3 and fr.data[0].i is None                  # mesh, joints, bones; faces once
     np.testing.assert_allclose(fig.data[0].x, seq[1][:, 0])                # starts at the middle value
     slider = fig.layout.sliders[0]
     assert slider.active == 1 and [st.label for st in slider.steps] == ["-2", "0", "2"]

@@ -312,7 +312,10 @@ def mesh_slider_figure(vertices_seq, faces, values: Sequence[float], joints_seq=
                           parents=parents if joints is not None else None, opacity=opacity, color=color)
         return list(fig.data)
 
-    frames = [go.Frame(data=frame_traces(k), name=f"{x:g}") for k, x in enumerate(values)]
+    def coordinates_only(traces):                                  # a frame updates the points, not the faces
+        return [type(t)(x=t.x, y=t.y, z=t.z) for t in traces]
+
+    frames = [go.Frame(data=coordinates_only(frame_traces(k)), name=f"{x:g}") for k, x in enumerate(values)]
     fig = go.Figure(data=frame_traces(active), frames=frames)
     allv = np.concatenate(verts)                                   # fixed axes: the body must not jump
     lo, hi = allv.min(0), allv.max(0)
