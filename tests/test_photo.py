@@ -295,8 +295,8 @@ def test_detector_on_renders_and_fit_closed_loop(body, views):
 # ------------------------------------------------------------------------------------------------ CLI
 
 
-@needs_detector
-def test_cli_writes_every_output(tmp_path, body):
+@pytest.mark.parametrize("detector", [pytest.param(True, marks=needs_detector), False])
+def test_cli_writes_every_output(tmp_path, body, detector):
     import trimesh
 
     from posekit.fit.__main__ import main
@@ -305,7 +305,8 @@ def test_cli_writes_every_output(tmp_path, body):
 
     s = load_sample()
     out = tmp_path / "out"
-    assert main(["image", str(s["path"]), "--prior", "gmm", "--out", str(out), "--iters", "15"]) == 0
+    extra = [] if detector else ["--keypoints", str(s["path"].with_suffix(".json"))]   # the true keypoints
+    assert main(["image", str(s["path"]), "--prior", "gmm", "--out", str(out), "--iters", "15", *extra]) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
     info = json.loads((out / "fit.json").read_text())
     assert len(info["betas"]) == 10 and len(info["body_pose"]) == 69 and len(info["transl"]) == 3
@@ -342,6 +343,10 @@ def test_cli_errors_write_nothing(tmp_path, monkeypatch, capsys):
     assert "make photo" in capsys.readouterr().err and not out.exists()
     with pytest.raises(SystemExit):
         main(["image", str(sample), "--out", str(out), "--box", "1,2,3"])
+    kp = tmp_path / "kp.json"
+    kp.write_text(json.dumps({"keypoints": [[0, 0]] * 13}))
+    assert main(["image", str(sample), "--out", str(out), "--keypoints", str(kp)]) == 2
+    assert "14 [x, y]" in capsys.readouterr().err and not out.exists()
 
 
 def test_outputs_are_all_or_nothing(tmp_path, body, views, monkeypatch):

@@ -1,7 +1,7 @@
 """``python -m posekit.fit``: SMPLify on a photo, from the command line.
 
     python -m posekit.fit image PHOTO.jpg --prior {none,gmm,vposer,posendf} --out DIR
-        [--focal PX] [--box X0,Y0,X1,Y1] [--iters N] [--priors DIR] [--max-side PX]
+        [--focal PX] [--box X0,Y0,X1,Y1] [--keypoints JSON] [--iters N] [--priors DIR] [--max-side PX]
     python -m posekit.fit sample [--out PNG]      # re-render the packaged sample photo
 
 ``image`` writes DIR/fit.npz, fit.json, mesh.obj, mesh.ply, overlay.png (``posekit.fit.outputs``) and
@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--focal", type=float, default=None,
                     help="focal length in px of the (downscaled) image (default: EXIF, else the image diagonal)")
     im.add_argument("--box", type=parse_box, default=None, help="X0,Y0,X1,Y1: detect the person inside this box")
+    im.add_argument("--keypoints", default=None,
+                    help="JSON file with LSP-14 \"keypoints\" (14 [x, y] px) and optional \"confidence\": skip the detector")
     im.add_argument("--iters", type=int, default=None, help="optimiser steps per SMPLify stage (default 40)")
     im.add_argument("--priors", default=None, help="folder of trained priors (default: the shipped pretrained ones)")
     im.add_argument("--max-side", type=int, default=None, help="downscale so the longest side is at most this (default 1600)")
@@ -63,8 +65,10 @@ def _image(args) -> int:
     options = {} if args.iters is None else {"stage_iters": args.iters}
     body = load_body_model(device="cpu")
     try:
+        kp, conf = _read_keypoints(args.keypoints) if args.keypoints else (None, None)
         result = fit_photo(args.photo, prior=args.prior, body_model=body, focal_length=args.focal, box=args.box,
-                           max_side=args.max_side or MAX_SIDE, priors_dir=args.priors, **options)
+                           keypoints=kp, confidence=conf, max_side=args.max_side or MAX_SIDE,
+                           priors_dir=args.priors, **options)
     except (PhotoError, DetectorUnavailable, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -76,6 +80,24 @@ def _image(args) -> int:
     for name, path in paths.items():
         print(f"wrote {path}")
     return 0
+
+
+def _read_keypoints(path):
+    """A JSON file {"keypoints" or "keypoints_2d": 14 × [x, y], "confidence": 14 numbers (optional)}."""
+    import json
+
+    import numpy as np
+
+    try:
+        d = json.loads(Path(path).read_text())
+        kp = np.asarray(d.get("keypoints", d.get("keypoints_2d")), dtype=float)
+        conf = np.asarray(d["confidence"], dtype=float) if "confidence" in d else np.ones(len(kp))
+    except (OSError, ValueError, TypeError, AttributeError) as e:
+        raise ValueError(f"--keypoints {path}: expected a JSON object with \"keypoints\" (14 [x, y] px) ({e})") from e
+    if kp.shape != (14, 2) or conf.shape != (14,):
+        raise ValueError(f"--keypoints {path}: expected 14 [x, y] keypoints (LSP-14) and 14 confidences, "
+                         f"got {kp.shape}, {conf.shape}")
+    return kp, conf
 
 
 def _sample(args) -> int:
