@@ -57,6 +57,21 @@ WRONG = {
              + 0.5 * torch.logdet(c[k]) - torch.log(w[k] / w.sum()) for k in range(len(w))], -1), -1),
          "exact −log Σ"),
     ],
+    "check_neck_and_head_top": [
+        (lambda s, e, a, b: S.neck_and_head_top(s, e, a, b) * torch.tensor([[1.0], [0.0]], dtype=s.dtype)
+         + torch.stack([torch.zeros_like(s.mean(1)), s.mean(1) + b * (e.mean(1) - s.mean(1))], 1),
+         "starts from the ears' midpoint"),
+        (lambda s, e, a, b: torch.stack([s.mean(1), S.neck_and_head_top(s, e, a, b)[:, 1]], 1),
+         "not the shoulder midpoint itself"),
+        (lambda s, e, a, b: S.neck_and_head_top(s, e, a, -b), "the neck is right"),
+        (lambda s, e, a, b: S.neck_and_head_top(s, e, 0.3, 0.7), "ignores its neck_up"),
+    ],
+    "check_focal_from_35mm": [
+        (lambda f, w, h: f * w / 36.0, "defined on the diagonal"),
+        (lambda f, w, h: f * torch.maximum(w, h) / 36.0, "long side"),
+        (lambda f, w, h: S.focal_from_35mm(f, w, h) * 1.5, "36 × 24 mm"),
+        (lambda f, w, h: S.focal_from_35mm(f, w, h) + 1.0, "f_px = f35"),
+    ],
     "check_kl_divergence": [
         (lambda m, s: 0.5 * (s + m ** 2 - 1 - torch.log(s)).sum(-1), "variance"),
         (lambda m, s: S.kl_divergence(m, s) / m.shape[-1], "do not average"),

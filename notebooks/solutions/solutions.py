@@ -54,6 +54,18 @@ def max_mixture_energy(theta, means, covariances, weights):
     return (maha + const).min(-1).values
 
 
+# ---- chapter 02b ------------------------------------------------------------------------
+def neck_and_head_top(shoulders, ears, neck_up, head_up):
+    """neck = m_s + a (m_e − m_s), head top = m_e + b (m_e − m_s).  (B, 2, 2) × 2 -> (B, 2, 2)"""
+    m_s, m_e = shoulders.mean(1), ears.mean(1)                              # (B, 2) midpoints
+    return torch.stack([m_s + neck_up * (m_e - m_s), m_e + head_up * (m_e - m_s)], 1)
+
+
+def focal_from_35mm(f35, width, height):
+    """f_px = f35 · √(W² + H²) / √(36² + 24²) (the 35 mm equivalent is defined on the diagonal).  (B,) × 3 -> (B,)"""
+    return f35 * torch.sqrt(width ** 2 + height ** 2) / math.hypot(36.0, 24.0)
+
+
 # ---- chapter 03 -------------------------------------------------------------------------
 def kl_divergence(mu, sigma):
     """½ Σ_d (σ² + μ² − 1 − log σ²).  (B, D) × 2 -> (B,)"""
@@ -106,6 +118,7 @@ SOLUTIONS = {
     "check_aa_to_matrix": aa_to_matrix, "check_geodesic_angle": geodesic_angle,
     "check_lbs_vertex": lbs_vertex, "check_joint_regressor": joint_regressor,
     "check_geman_mcclure": geman_mcclure, "check_max_mixture_energy": max_mixture_energy,
+    "check_neck_and_head_top": neck_and_head_top, "check_focal_from_35mm": focal_from_35mm,
     "check_kl_divergence": kl_divergence, "check_gram_schmidt_6d": gram_schmidt_6d,
     "check_pose_ndf_distance": pose_ndf_distance, "check_projection_step": projection_step,
     "check_mpjpe": mpjpe, "check_procrustes_align": procrustes_align,
