@@ -1,6 +1,8 @@
 """SMPLify end to end on synthetic views with known ground truth (small batches, few iterations)."""
 import math
 
+import json
+
 import numpy as np
 import pytest
 import roma
@@ -65,9 +67,9 @@ def test_a_prior_centred_on_the_truth_recovers_the_3d_pose(views, body_model):
 
 def test_batched_fit_equals_independent_fits(views, body_model):
     """Adam is element-wise and the images' energies are summed: a batch fit = per-image fits."""
-    both = _fit(views, body_model, ftol=0.0, stage_iters=15, camera_iters=10)
+    both = _fit(views, body_model, ftol=0.0, stage_iters=15, camera_iters=10, optimizer="adam")
     one = {k: views[k][1:] for k in ("keypoints_2d", "confidence", "focal_length", "image_size")}
-    single = _fit(one, body_model, ftol=0.0, stage_iters=15, camera_iters=10)
+    single = _fit(one, body_model, ftol=0.0, stage_iters=15, camera_iters=10, optimizer="adam")
     torch.testing.assert_close(both["body_pose"][1:], single["body_pose"], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(both["transl"][1:], single["transl"], atol=1e-4, rtol=1e-4)
 
@@ -154,6 +156,9 @@ def test_image_fit_experiment_cli(tmp_path, body_model):
     assert pairs == {("prior-only", "none"), ("+angle", "none"), ("+interpenetration", "none"),
                      ("prior-only", "gmm"), ("exact", "gmm"), ("+angle", "gmm"), ("+interpenetration", "gmm")}
     metrics = {r["metric"] for r in rows}
-    assert metrics == {"v2v_mm", "v2v_pa_mm", "mpjpe_mm", "mpjpe_pa_mm", "fit_ms_per_image"}
+    assert metrics == {"v2v_mm", "v2v_pa_mm", "surface_mm", "surface_pa_mm", "mpjpe_mm", "mpjpe_pa_mm",
+                       "fit_ms_per_image"}
     assert all(r["experiment"] == "image-fit" and r["n"] == 2 and np.isfinite(r["value"]) for r in rows)
-    assert (out / "results.md").read_text().count("### image-fit") == 5
+    assert (out / "results.md").read_text().count("### image-fit") == 7
+    scales = json.loads((out / "weights_image_fit.json").read_text())["prior_scale"]
+    assert set(scales) == {"gmm"} and scales["gmm"] in (1.0, 100.0)   # calibrated on validation views

@@ -9,9 +9,15 @@ Settings (rows) per method (columns):
   ``prior-only``          E_J + λθ E_θ + λβ E_β (GMM: the max-mixture approximation);
   ``exact``               GMM only: the exact −log Σ_j g_j N_j instead of the max;
   ``+angle``              prior-only + λa E_a (elbow/knee bends);
-  ``+interpenetration``   +angle + λsp E_sp (capsules): the full SMPLify objective.
-Metrics (mm, mean over images with std): ``v2v_mm`` / ``mpjpe_mm`` after pelvis alignment,
-``v2v_pa_mm`` / ``mpjpe_pa_mm`` after Procrustes; ``fit_ms_per_image`` (batched).
+  ``+interpenetration``   +angle + λsp E_sp (SMPLify's Gaussian spheres): the full SMPLify objective;
+  ``+adaptive``           Pose-NDF only: the full objective with Pose-NDF's adaptive weight λθ = w·f(θ).
+Every method starts from the same rest pose (``init="rest"``; VPoser from the code of the rest pose) and is
+minimised with L-BFGS (strong Wolfe). The prior's weight is calibrated per prior: SMPLify's λθ schedule times a
+scale chosen on views of the validation subjects (``PRIOR_SCALE_GRID``; the energies differ in size: Pose-NDF's
+distance has a gradient ~190× smaller than the GMM's at equal λ), never on the test subjects.
+Metrics (mm, mean over images with std): ``v2v_mm`` / ``surface_mm`` / ``mpjpe_mm`` after pelvis alignment,
+``v2v_pa_mm`` / ``surface_pa_mm`` / ``mpjpe_pa_mm`` after Procrustes (``surface``: the area-weighted surface
+error, ``posekit.fitting.metrics.surface_samples``); ``fit_ms_per_image`` (batched).
 
 Priors come from ``--priors`` via ``posekit.priors.store.load_prior`` (trained there on the train
 split of ``--motions`` when absent), or from ``args.prior_objects`` / ``args.body_model`` when the
@@ -28,7 +34,8 @@ import torch
 
 from ..utils import fast_mode, get_device, seed_everything
 
-__all__ = ["run", "add_arguments", "SETTINGS", "settings_for", "test_poses", "evaluate_setting"]
+__all__ = ["run", "add_arguments", "SETTINGS", "settings_for", "test_poses", "evaluate_setting",
+           "tune_prior_scale", "PRIOR_SCALE_GRID", "PRIOR_SCALE_GRID_FAST", "COMMON_OPTIONS"]
 
 EXPERIMENT = "image-fit"
 METHODS = ("none", "gmm", "vposer", "posendf")
@@ -38,7 +45,13 @@ SETTINGS = {
     "exact": {"angle_weight": 0.0, "sp_weight": 0.0, "prior_kwargs": {"approx": None}},
     "+angle": {"sp_weight": 0.0},
     "+interpenetration": {},
+    "+adaptive": {"prior_adaptive": True},
 }
+#: scales of SMPLify's λθ searched on validation views, per prior (fast: the coarse grid)
+PRIOR_SCALE_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0)
+PRIOR_SCALE_GRID_FAST = (1.0, 100.0)
+#: the start pose and optimiser every method shares
+COMMON_OPTIONS = {"init": "rest", "optimizer": "lbfgs"}
 
 
 def add_arguments(parser) -> None:
@@ -46,26 +59,28 @@ def add_arguments(parser) -> None:
                         help="comma-separated priors among none,gmm,vposer,posendf (default: none,gmm + any "
                              "vposer/posendf file found in --priors)")
     parser.add_argument("--n-images", type=int, default=None, help="number of views (default 8 fast / 48 full)")
-    parser.add_argument("--iters", type=int, default=None, help="optimiser steps per stage (default 40 fast / 100 full)")
+    parser.add_argument("--iters", type=int, default=None, help="L-BFGS iterations per stage (default 30 fast / 100 full)")
+    parser.add_argument("--prior-scales", default=None,
+                        help="fix the λθ scale per prior instead of calibrating it on validation views, e.g. gmm=1,posendf=100")
 
 
 def settings_for(method: str) -> list[str]:
-    """The settings run for a method (``exact`` only exists for the GMM)."""
-    return [s for s in SETTINGS if s != "exact" or method == "gmm"]
+    """The settings run for a method (``exact`` only for the GMM, ``+adaptive`` only for Pose-NDF)."""
+    return [s for s in SETTINGS if (s != "exact" or method == "gmm") and (s != "+adaptive" or method == "posendf")]
 
 
-def test_poses(motions, n: int, seed: int = 0, fast: bool = False) -> torch.Tensor:
-    """n body-21 poses (n,21,3) drawn from the held-out test subjects of ``motions``."""
+def test_poses(motions, n: int, seed: int = 0, fast: bool = False, split: str = "test") -> torch.Tensor:
+    """n body-21 poses (n,21,3) drawn from the held-out ``split`` subjects of ``motions`` (``test``; ``val``
+    for calibrating weights). A folder without them is an error, not a silent fallback to other subjects."""
     from ..data import pose_dataset
 
     ds = pose_dataset(motions, fps=30, thin=2.0, seed=seed, progress=False, max_files=12 if fast else None)
-    for split in ("test", "val", "train"):
-        x = ds.body21(split)
-        if len(x):
-            break
-        warnings.warn(f"no {split} poses in {motions}; falling back to the next split")
-    else:
-        raise ValueError(f"no poses found in {motions}")
+    x = ds.body21(split)
+    if not len(x):
+        if not ds.synthetic:
+            raise ValueError(f"no poses of a {split} subject in {motions} (subjects are split by "
+                             "posekit.data.subject_split); image-fit needs held-out subjects of both kinds")
+        x = ds.body21("train")
     if ds.synthetic:
         warnings.warn("image-fit runs on SYNTHETIC poses (no real motion data found)")
     g = torch.Generator().manual_seed(seed)
@@ -77,12 +92,40 @@ def evaluate_setting(views: dict, body_model, prior, options: dict, progress: bo
     """Fit the views with one setting -> {"errors": {metric: (B,)}, "time_s": float, "fit": smplify result}."""
     from ..fitting import fit_errors, smplify
 
+    options = {**COMMON_OPTIONS, **options}
     t0 = time.perf_counter()
     fit = smplify(views["keypoints_2d"], views["confidence"], views["focal_length"], views["image_size"],
                   body_model, prior, progress=progress, **options)
     dt = time.perf_counter() - t0
-    err = fit_errors(fit["vertices"].cpu(), fit["joints"].cpu(), views["vertices"], views["joints"])
+    err = fit_errors(fit["vertices"].cpu(), fit["joints"].cpu(), views["vertices"], views["joints"],
+                     faces=body_model.faces)
     return {"errors": err, "time_s": dt, "fit": fit}
+
+
+def tune_prior_scale(views: dict, body_model, prior, base: dict, grid, metric: str = "v2v_pa_mm", log=print,
+                     name: str = "") -> tuple[float, dict]:
+    """The λθ scale of one prior minimising ``metric`` on validation ``views`` (full SMPLify objective)
+    -> (best scale, {scale: error})."""
+    errs = {}
+    for scale in grid:
+        res = evaluate_setting(views, body_model, prior, {**base, "prior_scale": scale})
+        errs[scale] = float(res["errors"][metric].mean())
+    best = min(errs, key=errs.get)
+    log(f"[image-fit] calibrating {name} on {len(views['keypoints_2d'])} validation views ({metric}): "
+        + ", ".join(f"{k:g}: {v:.1f}" for k, v in errs.items()) + f" -> {best:g}")
+    return best, errs
+
+
+def _fixed_scales(text) -> dict:
+    out = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        k, _, v = item.partition("=")
+        if k.strip() not in METHODS or k.strip() == "none" or not v:
+            raise ValueError(f"--prior-scales expects method=value items among gmm,vposer,posendf, got {item!r}")
+        out[k.strip()] = float(v)
+    return out
 
 
 def _load_priors(args, methods, fast, device):
@@ -120,7 +163,7 @@ def run(args) -> list[dict]:
     else:
         methods = ["none", "gmm"] + [m for m in ("vposer", "posendf") if prior_path(m, args.priors).exists()]
     n = getattr(args, "n_images", None) or (8 if fast else 48)
-    iters = getattr(args, "iters", None) or (40 if fast else 100)
+    iters = getattr(args, "iters", None) or (30 if fast else 100)
     priors = _load_priors(args, methods, fast, device)
     body_model = getattr(args, "body_model", None)
     if body_model is None:
@@ -128,10 +171,24 @@ def run(args) -> list[dict]:
     poses = test_poses(args.motions, n, seed=args.seed, fast=fast)
     views = make_views(body_model, poses, seed=args.seed)
     base = {"stage_iters": iters, "camera_iters": 20 if fast else 30}
+    fixed = _fixed_scales(getattr(args, "prior_scales", None))
+    scales: dict = {}
+    if any(m != "none" and (m not in fixed or m == "posendf") for m in methods):
+        n_val = max(4, n // 4) if fast else max(8, n // 3)
+        val_views = make_views(body_model, test_poses(args.motions, n_val, seed=args.seed + 1, fast=fast, split="val"),
+                               seed=args.seed + 1)
+    grid = PRIOR_SCALE_GRID_FAST if fast else PRIOR_SCALE_GRID
     rows = []
     for m in methods:
         for s in settings_for(m):
-            res = evaluate_setting(views, body_model, priors[m], {**base, **SETTINGS[s]})
+            opts = {**base, **SETTINGS[s]}
+            if m != "none":
+                key = f"{m}{'+adaptive' if s == '+adaptive' else ''}"
+                if key not in scales:
+                    scales[key] = fixed[m] if (m in fixed and s != "+adaptive") else tune_prior_scale(
+                        val_views, body_model, priors[m], {**base, **SETTINGS[s]}, grid, name=key)[0]
+                opts["prior_scale"] = scales[key]
+            res = evaluate_setting(views, body_model, priors[m], opts)
             for metric, v in res["errors"].items():
                 rows.append({"experiment": EXPERIMENT, "setting": s, "method": m, "metric": metric,
                              "value": float(v.mean()), "std": float(v.std()) if len(v) > 1 else float("nan"),
@@ -140,4 +197,9 @@ def run(args) -> list[dict]:
                          "value": 1000 * res["time_s"] / len(poses), "std": float("nan"), "n": len(poses)})
             print(f"[image-fit] {m:8s} {s:18s} v2v {res['errors']['v2v_mm'].mean():6.1f} mm  "
                   f"PA {res['errors']['v2v_pa_mm'].mean():6.1f} mm  ({res['time_s']:.1f} s)")
+    out = getattr(args, "out", None)
+    if out is not None and scales:
+        from .common import save_weights
+        Path(out).mkdir(parents=True, exist_ok=True)
+        save_weights(Path(out) / "weights_image_fit.json", {"prior_scale": scales})
     return rows

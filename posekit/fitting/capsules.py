@@ -1,7 +1,15 @@
-"""E_sp: interpenetration between capsules fitted to the body model's limbs.
+"""E_sp: interpenetration between the body model's limbs, as SMPLify defines it (spheres) or with capsules.
 
-SMPLify approximates the body by capsules along the limbs (it then uses spheres along them); we
-keep true capsules: a segment between two posed joints plus a radius. Radii come from the shaped
+SMPLify (Bogo et al. 2016, Sec. 3.2) approximates each limb by a capsule and each capsule by spheres
+along its axis, each sphere an isotropic 3D Gaussian with σ = its radius; the penalty is the overlap
+of the Gaussians of parts that are not neighbours in the kinematic tree:
+
+    E_sp = Σ_{(a,b) not neighbours} Σ_{i ∈ a, j ∈ b} g_ij²,   g_ij = exp(−‖c_i − c_j‖² / (σ_i² + σ_j²))
+
+(``sphere_energy``; squared because SMPLify's chumpy objective squares every residual). Centres c move
+with the posed joints (θ and β), radii come from the shaped rest mesh, so E_sp depends on β through
+both. ``interpenetration_energy`` keeps the capsule hinge as an option: a segment between two posed
+joints plus a radius. Radii come from the shaped
 rest mesh: for each segment, the distances of the vertices skinned mostly to the segment's parent
 joint to the segment, reduced by a quantile (the median by default, so capsules sit inside the
 surface). A penalty acts on pairs of capsules that are not neighbours in the kinematic tree:
@@ -20,7 +28,10 @@ import torch
 from ..skeleton import SMPL_PARENTS
 
 __all__ = ["SEGMENTS", "SEGMENT_NAMES", "capsule_pairs", "capsule_radii", "segment_distance",
-           "interpenetration_energy"]
+           "interpenetration_energy", "sphere_centres", "sphere_energy", "SPHERES_PER_CAPSULE"]
+
+#: spheres along each capsule's axis (SMPLify places several per limb)
+SPHERES_PER_CAPSULE = 3
 
 #: (start joint, end joint) of each capsule; the segment is skinned to its start joint
 SEGMENTS = ((0, 9), (12, 15), (1, 4), (4, 7), (2, 5), (5, 8), (16, 18), (18, 20), (17, 19), (19, 21))
@@ -110,3 +121,24 @@ def interpenetration_energy(joints: torch.Tensor, radii: torch.Tensor, pairs=Non
     d = segment_distance(start[:, i], end[:, i], start[:, k], end[:, k])        # (B,P)
     overlap = torch.relu(radii[:, i] + radii[:, k] - d)                        # (B,P)
     return (overlap ** 2).sum(-1)
+
+
+def sphere_centres(joints: torch.Tensor, n: int = SPHERES_PER_CAPSULE) -> torch.Tensor:
+    """Centres of ``n`` spheres spread along each capsule's axis, at t = (k + ½)/n from its start joint:
+    joints (B,24,3) -> (B,S,n,3)."""
+    seg = torch.tensor(SEGMENTS, device=joints.device)                         # (S,2)
+    start, end = joints[:, seg[:, 0]], joints[:, seg[:, 1]]                    # (B,S,3)
+    t = (torch.arange(n, device=joints.device, dtype=joints.dtype) + 0.5) / n  # (n,)
+    return start[:, :, None] + t[None, None, :, None] * (end - start)[:, :, None]
+
+
+def sphere_energy(joints: torch.Tensor, radii: torch.Tensor, pairs=None, n: int = SPHERES_PER_CAPSULE) -> torch.Tensor:
+    """SMPLify's E_sp: Σ over non-neighbour capsule pairs and their sphere pairs of
+    exp(−‖c_i − c_j‖² / (σ_i² + σ_j²))², σ = the capsule radius. joints (B,24,3), radii (B,S) -> (B,)."""
+    pairs = capsule_pairs() if pairs is None else pairs
+    i = torch.tensor([p[0] for p in pairs], device=joints.device)
+    k = torch.tensor([p[1] for p in pairs], device=joints.device)
+    c = sphere_centres(joints, n)                                              # (B,S,n,3)
+    d2 = ((c[:, i, :, None] - c[:, k, None, :]) ** 2).sum(-1)                  # (B,P,n,n)
+    s2 = (radii[:, i] ** 2 + radii[:, k] ** 2)[:, :, None, None]               # (B,P,1,1)
+    return torch.exp(-2.0 * d2 / s2).sum((1, 2, 3))                            # g² = exp(−2 d²/s²)

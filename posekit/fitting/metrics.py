@@ -56,20 +56,29 @@ def mean_point_error(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     return (X - Y).norm(dim=-1).mean(-1)
 
 
-def fit_errors(pred_vertices, pred_joints, gt_vertices, gt_joints) -> dict:
+def fit_errors(pred_vertices, pred_joints, gt_vertices, gt_joints, faces=None) -> dict:
     """Per-image errors in millimetres (inputs in metres): vertices (B,V,3), joints (B,24,3).
 
     v2v_mm / mpjpe_mm: after aligning the pelvis (joint 0), the depth/scale-ambiguous translation
     removed; v2v_pa_mm / mpjpe_pa_mm: after Procrustes (similarity) alignment of each point set.
+    With the mesh's ``faces`` (F,3) also surface_mm / surface_pa_mm: the area-weighted surface error
+    (``surface_samples`` on the ground-truth mesh's first image) after the same two alignments.
     """
     pv = root_align(pred_vertices, gt_vertices, pred_joints[:, 0], gt_joints[:, 0])
     pj = root_align(pred_joints, gt_joints, pred_joints[:, 0], gt_joints[:, 0])
-    return {
+    pa = procrustes_align(pred_vertices, gt_vertices)
+    out = {
         "v2v_mm": 1000 * mean_point_error(pv, gt_vertices),
-        "v2v_pa_mm": 1000 * mean_point_error(procrustes_align(pred_vertices, gt_vertices), gt_vertices),
+        "v2v_pa_mm": 1000 * mean_point_error(pa, gt_vertices),
         "mpjpe_mm": 1000 * mean_point_error(pj, gt_joints),
         "mpjpe_pa_mm": 1000 * mean_point_error(procrustes_align(pred_joints, gt_joints), gt_joints),
     }
+    if faces is not None:
+        f = torch.as_tensor(faces.astype("int64") if hasattr(faces, "astype") else faces)
+        samples = surface_samples(gt_vertices[0], f)
+        out["surface_mm"] = 10 * surface_error_cm(pv, gt_vertices, samples)
+        out["surface_pa_mm"] = 10 * surface_error_cm(pa, gt_vertices, samples)
+    return out
 
 
 def per_vertex_error_cm(verts_a: torch.Tensor, verts_b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

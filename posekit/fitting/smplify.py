@@ -10,18 +10,28 @@ Steps (Bogo et al. 2016, Sec. 3):
 4. per image, the better of the two orientation hypotheses (lower final energy) is kept.
 
 Optimiser: SMPLify (Bogo et al. 2016, https://arxiv.org/abs/1607.08128) minimised with chumpy's dogleg
-(Powell) method; L-BFGS with a strong-Wolfe line search is SMPLify-X's choice (Pavlakos et al. 2019).
+(Powell) method; posekit uses L-BFGS with a strong-Wolfe line search, SMPLify-X's choice (Pavlakos et al.
+2019, https://arxiv.org/abs/1904.05866), by default: its iterates depend on the energy's values, so the
+prior weights mean what they say also on pose coordinates that no keypoint constrains (bone twists). Adam
+(``optimizer="adam"``, lr 0.02) normalises each coordinate's step and is kept for comparison.
 
 All images of a batch are independent: their energies are summed so one optimiser call moves all of
-them (the gradient of image b depends only on image b's variables). The default optimiser is Adam
-(lr 0.02, element-wise, so a batched fit equals per-image fits); L-BFGS with a strong-Wolfe line
-search is available (``optimizer="lbfgs"``) but, sharing one curvature estimate across the batch,
-converged more slowly per second here.
+them (the gradient of image b depends only on image b's variables; L-BFGS shares one line search and one
+curvature memory across the batch, so a batched fit is close to, not equal to, per-image fits).
+
+Remaining deviations from SMPLify: translation is optimised in every stage (SMPLify fixes it after the
+camera stage only in spirit: it too keeps it free); the orientation flip is chosen by the lower final
+total energy (``flip_select``); the robust cost is applied per coordinate of the 2D residual, not to its
+norm; confidences multiply the cost once (not squared); the hips carry the same weight as the other
+keypoints; E_sp uses SMPLify's Gaussian spheres but on posekit's own capsules (``capsules.py``) and a
+weight chosen for our units (λsp = 1e3: on real held-out poses E_sp stays below ~1% of a typical data
+term); the start pose is SMPLify's (the GMM's mean) by default, or the rest pose for every prior
+(``init="rest"``, what the experiments use so that every prior starts alike).
 
 Weights follow SMPLify's ``fit_3d.py``: it minimises a sum of squared residuals, so its weights
 enter squared: pose weights w = 404, 404, 57.4, 4.78 -> λθ = w²; shape weights 100, 50, 10, 5 ->
 λβ = wβ²; the bend residual 0.317·w·alpha·exp(sθ), alpha = 10 -> λa = (3.17 w)² on Σ exp(2sθ); Geman–McClure σ = 100 px with unit
-data weight; the sphere-collision residual weight 1e3 -> λsp = 1e6 (per m² of capsule overlap).
+data weight; E_sp: see the deviations above (the capsule hinge, ``interpenetration="capsules"``, uses λsp = 1e6 per m²).
 """
 from __future__ import annotations
 
@@ -34,11 +44,11 @@ from tqdm.auto import tqdm
 
 from ..skeleton import as_body21, body21_to_body_pose
 from .camera import FACING_CAMERA, estimate_depth, flip_orient, perspective_projection, principal_point
-from .capsules import capsule_pairs, capsule_radii, interpenetration_energy
+from .capsules import capsule_pairs, capsule_radii, interpenetration_energy, sphere_energy
 from .forward import JointsForward, full_forward, shaped_rest
 from .keypoints import TORSO, KeypointMap
 from .losses import angle_prior, is_latent_prior, joint_energy, pose_prior_energy, shape_prior
-from ..priors.base import prior_mean_pose
+from ..priors.base import encode_latent, has_encoder, prior_mean_pose
 
 __all__ = ["smplify", "SMPLIFY_STAGES", "SMPLifyConfig", "check_inputs", "TERMS"]
 
@@ -54,11 +64,15 @@ class SMPLifyConfig:
     stages: tuple = SMPLIFY_STAGES
     sigma: float = 100.0                 # Geman–McClure scale (px)
     angle_weight: float = 3.17           # λa = (angle_weight · w)² on Σ exp(2sθ): SMPLify's 0.317 · alpha(10); 0 disables E_a
-    sp_weight: float = 1e6               # λsp; 0 disables E_sp
+    sp_weight: float | None = None       # λsp (None: 1e3 for spheres, 1e6 per m² for capsules); 0 disables E_sp
+    interpenetration: str = "spheres"    # E_sp as SMPLify: Gaussian spheres along the capsules; or "capsules" (hinge)
+    prior_scale: float = 1.0             # multiplies λθ of the pose prior (calibrated per prior on validation views)
+    prior_adaptive: bool = False         # λθ = w · E_θ(θ) (Pose-NDF's adaptive weight), the factor held fixed in the gradient
+    init: str = "prior_mean"             # start pose: "prior_mean" (SMPLify: the GMM's mean) or "rest" (the same for every prior)
     depth_weight: float = 1e4            # camera stage: (z − z_guess)² weight (SMPLify: residual 1e2)
     camera_iters: int = 30
     stage_iters: int = 100
-    optimizer: str = "adam"              # "adam" or "lbfgs" (strong Wolfe; slower to converge here, batched)
+    optimizer: str = "lbfgs"             # "lbfgs" (strong Wolfe, SMPLify-X) or "adam"
     lr: float | None = None              # 1.0 for L-BFGS, 0.02 for Adam
     lr_floor: float = 1.0                # Adam: cosine decay to lr * lr_floor per stage (1 = constant; decay did not help)
     try_flip: bool = True
@@ -204,10 +218,15 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
 
     # ---- 1. depth from torso lengths, on the mean shape in the initial pose
     betas = torch.zeros(H * B, nb, device=device)
-    pose0 = _initial_body_pose(None if latent else prior, H * B, device)
+    if cfg.init not in ("prior_mean", "rest"):
+        raise ValueError(f"init must be 'prior_mean' or 'rest', got {cfg.init!r}")
+    pose0 = _initial_body_pose(None if (latent or cfg.init == "rest") else prior, H * B, device)
     if latent:
-        z = torch.zeros(H * B, prior.latent_dim, device=device)
         with torch.no_grad():
+            if cfg.init == "rest" and has_encoder(prior):      # the code of the rest pose: the same start as the others
+                z = encode_latent(prior, torch.zeros(H * B, 21, 3, device=device)).to(device)
+            else:                                              # SMPLify-X: z = 0
+                z = torch.zeros(H * B, prior.latent_dim, device=device)
             pose0 = body21_to_body_pose(prior.decode_body21(z).reshape(H * B, 21, 3).to(device))
     orient = torch.tensor(FACING_CAMERA, device=device).expand(H * B, 3).clone()
     if H == 2:
@@ -251,42 +270,51 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
             return body21_to_body_pose(prior.decode_body21(pv).reshape(pv.shape[0], 21, 3))
         return pv
 
-    def terms(wθ, wβ, radii):
+    if cfg.interpenetration not in ("spheres", "capsules"):
+        raise ValueError(f"interpenetration must be 'spheres' or 'capsules', got {cfg.interpenetration!r}")
+    sp_weight = cfg.sp_weight if cfg.sp_weight is not None else (1e3 if cfg.interpenetration == "spheres" else 1e6)
+    collide = sphere_energy if cfg.interpenetration == "spheres" else interpenetration_energy
+
+    def terms(wθ, wβ, radii=None):
         bp = body_pose_of(pose_var)
         j, v = fwd(betas, orient, bp, transl)
         proj = perspective_projection(kmap(j, v), fH, cH)
+        e_pose = pose_prior_energy(prior, bp, latent=pose_var if latent else None, **cfg.prior_kwargs)
+        if cfg.prior_adaptive:
+            e_pose = e_pose.detach() * e_pose
+        zero = bp.new_zeros(bp.shape[0])
+        if sp_weight > 0:
+            if radii is None:                                      # radii of the current shape: E_sp depends on β
+                vs, js = shaped_rest(body_model, betas)
+                radii = capsule_radii(vs, js, lbs_w)
+            e_sp = sp_weight * collide(j, radii, pairs)
+        else:
+            e_sp = zero
         out = {"data": joint_energy(proj, kpH, confH, cfg.sigma),
-               "pose": wθ ** 2 * pose_prior_energy(prior, bp, latent=pose_var if latent else None, **cfg.prior_kwargs),
-               "angle": (cfg.angle_weight * wθ) ** 2 * angle_prior(bp) if cfg.angle_weight > 0 else bp.new_zeros(bp.shape[0]),
+               "pose": cfg.prior_scale * wθ ** 2 * e_pose,
+               "angle": (cfg.angle_weight * wθ) ** 2 * angle_prior(bp) if cfg.angle_weight > 0 else zero,
                "shape": wβ ** 2 * shape_prior(betas),
-               "interpenetration": (cfg.sp_weight * interpenetration_energy(j, radii, pairs)
-                                    if cfg.sp_weight > 0 else bp.new_zeros(bp.shape[0]))}
+               "interpenetration": e_sp}
         out["total"] = sum(out.values())
         return out
 
     params = [pose_var, orient, transl] + ([betas] if cfg.fit_shape else [])
     stage_bar = tqdm(cfg.stages, desc="SMPLify stages", disable=not progress, leave=False)
     for si, (wθ, wβ) in enumerate(stage_bar):
-        if cfg.sp_weight > 0:
-            with torch.no_grad():
-                vs, js = shaped_rest(body_model, betas.detach())
-                radii = capsule_radii(vs, js, lbs_w)
-        else:
-            radii = None
         rec = {k: [] for k in TERMS}
 
         def record(e):
             for k in TERMS:
                 rec[k].append(e[k].cpu())
 
-        _run(params, lambda: terms(wθ, wβ, radii), cfg.stage_iters, cfg, record)
+        _run(params, lambda: terms(wθ, wβ), cfg.stage_iters, cfg, record)
         trace.append({"stage": f"stage {si + 1}", "weights": {"pose": wθ, "shape": wβ},
                       **{k: torch.stack(v) for k, v in rec.items()}})
         stage_bar.set_postfix(energy=f"{rec['total'][-1].mean():.1f}")
 
     # ---- 4. keep the better hypothesis per image
     with torch.no_grad():
-        final = {k: v.detach() for k, v in terms(*cfg.stages[-1], radii).items()}
+        final = {k: v.detach() for k, v in terms(*cfg.stages[-1]).items()}
         body_pose = body_pose_of(pose_var).detach()
     if H == 2:
         if cfg.flip_select not in ("total", "data"):
