@@ -105,6 +105,20 @@ WRONG = {
         (lambda X, Y: X, "centroid"),
         (lambda X, Y: _reflecting_procrustes(X, Y), "reflection"),
     ],
+    "check_diagonal_gaussian_kl": [
+        (lambda mq, lq, mp, lp: S.diagonal_gaussian_kl(mp, lp, mq, lq), "not symmetric"),
+        (lambda mq, lq, mp, lp: S.diagonal_gaussian_kl(mq, lq, mp, lp) / mq.shape[-1], "do not average"),
+        (lambda mq, lq, mp, lp: S.diagonal_gaussian_kl(mq, lq, mp, lp).mean(), "not the batch mean"),
+        (lambda mq, lq, mp, lp: S.diagonal_gaussian_kl(mq, 2 * lq, mp, 2 * lp), "variance terms"),
+        (lambda mq, lq, mp, lp: 0.5 * ((lq.exp() + (mq - mp) ** 2) - 1 - lq).sum(-1), "itself must be 0"),
+    ],
+    "check_contact_labels": [
+        (lambda J, fps, h, s: (J[..., 1] < h).to(J.dtype), "also be slow"),
+        (lambda J, fps, h, s: torch.cat([(J[:1, :, 1] < h).to(J.dtype), S.contact_labels(J, fps, h, s)[1:]]),
+         "frame 0 takes frame 1's"),
+        (lambda J, fps, h, s: S.contact_labels(J, fps, h, s) * 0, "resting on the floor"),
+        (lambda J, fps, h, s: S.contact_labels(J[:, :, [0, 2, 1]], fps, h, s), "height above the floor"),
+    ],
 }
 
 

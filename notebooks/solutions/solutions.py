@@ -114,6 +114,19 @@ def procrustes_align(X, Y):
     return s[:, None, None] * x @ R.transpose(1, 2) + my
 
 
+# ---- chapter 06 -------------------------------------------------------------------------
+def diagonal_gaussian_kl(mu_q, logvar_q, mu_p, logvar_p):
+    """KL(N(μ_q, e^ℓ_q) ‖ N(μ_p, e^ℓ_p)) summed over the last dim.  (B, L) × 4 -> (B,)"""
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1.0).sum(-1)
+
+
+def contact_labels(J, fps, height=0.10, speed=0.30):
+    """height < height and speed < speed.  (T, K, 3) -> (T, K)"""
+    d = (J[1:] - J[:-1]).norm(dim=-1) * fps                                   # (T-1, K) m/s
+    v = torch.cat([d[:1], d], dim=0)
+    return ((J[..., 1] < height) & (v < speed)).to(J.dtype)
+
+
 SOLUTIONS = {
     "check_aa_to_matrix": aa_to_matrix, "check_geodesic_angle": geodesic_angle,
     "check_lbs_vertex": lbs_vertex, "check_joint_regressor": joint_regressor,
@@ -122,4 +135,5 @@ SOLUTIONS = {
     "check_kl_divergence": kl_divergence, "check_gram_schmidt_6d": gram_schmidt_6d,
     "check_pose_ndf_distance": pose_ndf_distance, "check_projection_step": projection_step,
     "check_mpjpe": mpjpe, "check_procrustes_align": procrustes_align,
+    "check_diagonal_gaussian_kl": diagonal_gaussian_kl, "check_contact_labels": contact_labels,
 }

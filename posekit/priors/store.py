@@ -1,4 +1,4 @@
-"""A folder of trained priors (``gmm.npz``, ``vposer.pt``, ``posendf.pt``): load them, or use the shipped
+"""A folder of trained priors (``gmm.npz``, ``vposer.pt``, ``posendf.pt``, the motion prior ``humor.pt``): load them, or use the shipped
 pretrained ones, or train on the spot.
 
 ``load_prior(name, priors_dir)`` looks, in order, for
@@ -22,10 +22,11 @@ import json
 import os
 from pathlib import Path
 
-PRIOR_FILES = {"gmm": "gmm.npz", "vposer": "vposer.pt", "posendf": "posendf.pt"}
+PRIOR_FILES = {"gmm": "gmm.npz", "vposer": "vposer.pt", "posendf": "posendf.pt", "humor": "humor.pt"}
 PRIOR_CLASSES = {"gmm": ("posekit.priors.gmm", "GMMPrior"),
                  "vposer": ("posekit.priors.vposer", "VPoser"),
-                 "posendf": ("posekit.priors.posendf", "PoseNDF")}
+                 "posendf": ("posekit.priors.posendf", "PoseNDF"),
+                 "humor": ("posekit.priors.humor", "HumorPrior")}
 
 __all__ = ["load_prior", "load_prior_file", "prior_path", "pretrained_dir", "pretrained_manifest",
            "pretrained_path", "default_motions_dir", "PRIOR_FILES", "PRIOR_CLASSES"]

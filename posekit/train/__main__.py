@@ -13,6 +13,7 @@ PRIORS = {
     "gmm": "8-component GMM over body-joint axis-angle (SMPLify's prior); writes .npz",
     "vposer": "VPoser variational pose prior; writes .pt",
     "posendf": "Pose-NDF neural distance field on SO(3)^K; writes .pt",
+    "humor": "HuMoR-like motion prior (CVAE over state transitions, with contacts); writes .pt",
     "all": "every prior into the folder --out, with manifest.json (sha256, trials, recipe, validation)",
 }
 

@@ -3,6 +3,10 @@
 encoder     q(z | x_{t-1}, x_t) = N(mu_q, diag sigma_q^2)
 prior       p(z | x_{t-1})      = N(mu_p, diag sigma_p^2), mean and variance predicted by an MLP
 decoder     x_t = x_{t-1} + Delta(z, x_{t-1}), plus contact logits for the contact joints.
+
+The networks see normalised inputs: x_{t-1} as (x_{t-1} − μ_x) / σ_x (clamped to ±5) and the step as
+(x_t − x_{t-1} − μ_Δ) / σ_Δ, with the four statistics stored as buffers (set from training data by
+``set_normalization``; by default 0 and 1, i.e. no normalisation). The decoder predicts the normalised step.
 """
 from __future__ import annotations
 
@@ -37,19 +41,42 @@ class HumorCVAE(nn.Module):
         self.encoder = _mlp(2 * state_dim, 2 * latent_dim, hidden)
         self.prior = _mlp(state_dim, 2 * latent_dim, hidden)
         self.decoder = _mlp(state_dim + latent_dim, state_dim + n_contacts, hidden)
+        for name, value in (("state_mean", 0.0), ("state_std", 1.0), ("delta_mean", 0.0), ("delta_std", 1.0)):
+            self.register_buffer(name, torch.full((state_dim,), value))
+
+    def set_normalization(self, state_mean, state_std, delta_mean, delta_std, min_std: float = 1e-3):
+        """Store μ_x, σ_x, μ_Δ, σ_Δ (each (D,)); standard deviations are clamped at ``min_std``."""
+        for name, v in (("state_mean", state_mean), ("state_std", state_std), ("delta_mean", delta_mean),
+                        ("delta_std", delta_std)):
+            v = torch.as_tensor(v, dtype=self.state_mean.dtype, device=self.state_mean.device).reshape(self.state_dim)
+            getattr(self, name).copy_(v.clamp_min(min_std) if name.endswith("std") else v)
+
+    def normalize(self, x_prev, clip: float = 5.0):
+        """(B, D) -> (x_{t-1} − μ_x) / σ_x, clamped to ±``clip`` (a state far outside the training data, as
+        long rollouts may reach, is then seen at the edge of it instead of extrapolated from)."""
+        return ((x_prev - self.state_mean) / self.state_std).clamp(-clip, clip)
+
+    def normalized_step(self, x_prev, x_t):
+        """(B, D), (B, D) -> (x_t − x_{t-1} − μ_Δ) / σ_Δ, the decoder's target."""
+        return (x_t - x_prev - self.delta_mean) / self.delta_std
 
     def posterior(self, x_prev, x_t):
         """(B, D), (B, D) -> mu, logvar (B, latent_dim)."""
-        return self.encoder(torch.cat([x_prev, x_t], -1)).chunk(2, -1)
+        return self.encoder(torch.cat([self.normalize(x_prev), self.normalized_step(x_prev, x_t)], -1)).chunk(2, -1)
 
     def conditional_prior(self, x_prev):
         """(B, D) -> mu, logvar (B, latent_dim) of p(z | x_{t-1})."""
-        return self.prior(x_prev).chunk(2, -1)
+        return self.prior(self.normalize(x_prev)).chunk(2, -1)
+
+    def decode_step(self, z, x_prev):
+        """(B, latent), (B, D) -> normalised step (B, D), contact logits (B, n_contacts)."""
+        out = self.decoder(torch.cat([self.normalize(x_prev), z], -1))
+        return out[..., :self.state_dim], out[..., self.state_dim:]
 
     def decode(self, z, x_prev):
         """(B, latent), (B, D) -> x_t (B, D), contact logits (B, n_contacts)."""
-        out = self.decoder(torch.cat([x_prev, z], -1))
-        return x_prev + out[..., :self.state_dim], out[..., self.state_dim:]
+        step, contacts = self.decode_step(z, x_prev)
+        return x_prev + self.delta_mean + self.delta_std * step, contacts
 
     def prior_nll(self, z, x_prev):
         """-log p(z | x_{t-1}) (B,) under the learned Gaussian prior."""

@@ -1,0 +1,212 @@
+"""``HumorPrior``: the CVAE over state transitions with the body it walks, a rollout and a motion energy.
+
+One step (Rempe et al. 2021, https://arxiv.org/abs/2105.04668, Sec. 3.1):
+
+    x_{t-1} (world)  --canonicalize-->  c_{t-1}            (heading of x_{t-1} removed, origin below its pelvis)
+    z_t ~ p(z | c_{t-1})   (sampling)   or   z_t ~ q(z | c_{t-1}, c_t)   (training)
+    c_t = c_{t-1} + μ_Δ + σ_Δ ⊙ Δ(z_t, c_{t-1}),  contact logits κ_t      (``HumorCVAE.decode``)
+    c_t  --Gram-Schmidt on every 6D rotation, uncanonicalize with the frame of x_{t-1}-->  x_t (world)
+
+The floor is the plane y = 0 (training motions are shifted so that their lowest ankle/toe joint is there).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from posekit.rotations import aa_to_matrix, matrix_to_aa
+from posekit.utils import atomic_torch_save, get_device
+
+from .cvae import CONTACT_JOINTS, HumorCVAE
+from .state import (NUM_STATE_JOINTS, STATE_DIM, canonicalize_state, forward_kinematics, motion_states,
+                    orthonormalize_state, uncanonicalize_state, unpack_state)
+
+__all__ = ["HumorPrior", "FORMAT"]
+
+FORMAT = "posekit.humor/1"
+_SMPL_PARENTS22 = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19)
+
+
+def _plain(x):
+    """Plain Python types (weights_only-loadable) of a nested history."""
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if torch.is_tensor(x):
+        return x.tolist()
+    if hasattr(x, "item") and not isinstance(x, (str, bytes)):
+        return x.item()
+    return x
+
+
+class HumorPrior(nn.Module):
+    """A HuMoR-like motion prior: ``HumorCVAE`` over canonical state transitions + the mean-shape skeleton.
+
+    rest_joints: (22, 3) rest-pose joints of the body model (J_regressor @ v_template), used for the
+    joint positions in the state and for the SMPL translation (transl = pelvis − rest_joints[0]).
+    """
+
+    def __init__(self, rest_joints: torch.Tensor, latent_dim: int = 32, hidden: int = 256, fps: float = 30.0):
+        super().__init__()
+        rest_joints = torch.as_tensor(rest_joints, dtype=torch.float32).reshape(-1, 3)[:NUM_STATE_JOINTS]
+        if rest_joints.shape != (NUM_STATE_JOINTS, 3):
+            raise ValueError(f"rest_joints must hold at least {NUM_STATE_JOINTS} joints (J, 3), got {tuple(rest_joints.shape)}")
+        self.config = {"latent_dim": int(latent_dim), "hidden": int(hidden), "fps": float(fps)}
+        self.fps = float(fps)
+        self.latent_dim = int(latent_dim)
+        self.parents = _SMPL_PARENTS22
+        self.register_buffer("rest_joints", rest_joints.clone())
+        self.cvae = HumorCVAE(STATE_DIM, latent_dim=latent_dim, hidden=hidden)
+        self.contact_joints = CONTACT_JOINTS
+        self.history: dict = {}
+
+    @classmethod
+    def from_body_model(cls, body, **kwargs) -> "HumorPrior":
+        """A model whose skeleton is that of ``body`` (an smplx SMPL-layout module) at the mean shape."""
+        J = (body.J_regressor @ body.v_template).detach().float().cpu()               # (24, 3)
+        return cls(J, **kwargs)
+
+    # -- states of SMPL motion -----------------------------------------------------------------
+    def states(self, global_orient: torch.Tensor, body21: torch.Tensor, transl: torch.Tensor,
+               floor: float | torch.Tensor = 0.0) -> torch.Tensor:
+        """World states (T, D) of an SMPL motion (global_orient (T, 3), body21 (T, 21, 3) axis-angle,
+        transl (T, 3)), heights measured from ``floor`` (the world height of the floor)."""
+        T = body21.shape[0]
+        if body21.shape != (T, 21, 3) or global_orient.shape != (T, 3) or transl.shape != (T, 3):
+            raise ValueError("expected global_orient (T, 3), body21 (T, 21, 3), transl (T, 3); got "
+                             f"{tuple(global_orient.shape)}, {tuple(body21.shape)}, {tuple(transl.shape)}")
+        up = torch.tensor([0.0, 1.0, 0.0], dtype=transl.dtype, device=transl.device)
+        pelvis = transl + self.rest_joints[0].to(transl) - up * floor                 # (T, 3)
+        return motion_states(aa_to_matrix(global_orient), pelvis, aa_to_matrix(body21),
+                             self.rest_joints.to(transl), self.parents, self.fps)
+
+    def to_smpl(self, x: torch.Tensor, floor: float | torch.Tensor = 0.0):
+        """States (..., D) -> global_orient (..., 3), body21 (..., 21, 3) axis-angle, transl (..., 3)."""
+        p = unpack_state(x)
+        up = torch.tensor([0.0, 1.0, 0.0], dtype=x.dtype, device=x.device)
+        transl = p["root_pos"] - self.rest_joints[0].to(x) + up * floor
+        return matrix_to_aa(p["root_R"]), matrix_to_aa(p["body_R"]), transl
+
+    def fk_joints(self, x: torch.Tensor) -> torch.Tensor:
+        """Joints 0..21 (..., 22, 3) from the state's rotations and pelvis (not its joint positions)."""
+        p = unpack_state(x)
+        return forward_kinematics(p["root_R"], p["root_pos"], p["body_R"], self.rest_joints.to(x), self.parents)
+
+    # -- one transition ------------------------------------------------------------------------
+    def project(self, x_prev: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:
+        """Make a predicted state consistent with its rotations and pelvis: joints by forward kinematics,
+        the velocities as backward differences to x_prev (as the training states are built)."""
+        from .state import STATE_SLICES, pack_state
+
+        p, q = unpack_state(x_prev), unpack_state(x_t)
+        J = self.fk_joints(x_t)                                                       # (B, 22, 3)
+        w = matrix_to_aa(q["root_R"] @ p["root_R"].transpose(-1, -2)) * self.fps      # (B, 3) rad/s
+        return pack_state({"root_pos": q["root_pos"], "root_vel": (q["root_pos"] - p["root_pos"]) * self.fps,
+                           "root_orient": x_t[..., STATE_SLICES["root_orient"]], "root_angvel": w,
+                           "body_rot": x_t[..., STATE_SLICES["body_rot"]], "joints": J,
+                           "joints_vel": (J - p["joints"]) * self.fps})
+
+    def step(self, x_prev: torch.Tensor, z: torch.Tensor | None = None, temperature: float = 1.0,
+             project: bool = True):
+        """One step from world states x_prev (B, D). z (B, latent): given, else drawn from p(z | x_{t-1})
+        (``temperature`` scales its standard deviation; 0 = the prior mean). ``project``: make the new
+        state consistent (``project``; not in HuMoR, which feeds the decoded state back as it is; a model
+        this small drifts without it).
+        Returns x_t (B, D) world, contact logits (B, K), −log p(z | x_{t-1}) (B,)."""
+        xc, H, o = canonicalize_state(x_prev)
+        mu, logvar = self.cvae.conditional_prior(xc)
+        if z is None:
+            z = mu + temperature * (0.5 * logvar).exp() * torch.randn_like(mu)
+        nll = -torch.distributions.Normal(mu, (0.5 * logvar).exp()).log_prob(z).sum(-1)
+        x_c, contacts = self.cvae.decode(z, xc)
+        x_t = uncanonicalize_state(orthonormalize_state(x_c), H, o)
+        return (self.project(x_prev, x_t) if project else x_t), contacts, nll
+
+    def rollout(self, x0: torch.Tensor, steps: int, z: torch.Tensor | None = None, temperature: float = 1.0,
+                generator_seed: int | None = None, project: bool = True):
+        """Generate motion from start states x0 (B, D): ``steps`` transitions.
+
+        z: (B, steps, latent) latent codes (then the rollout is deterministic), else sampled from the
+        learned prior. Returns states (B, steps + 1, D), contact probabilities (B, steps, K) and
+        −log p(z_t | x_{t-1}) (B, steps).
+        """
+        if x0.dim() != 2 or x0.shape[-1] != STATE_DIM:
+            raise ValueError(f"x0 must be start states (B, {STATE_DIM}), got {tuple(x0.shape)}")
+        if generator_seed is not None:
+            torch.manual_seed(int(generator_seed))
+        xs, cs, nlls = [x0], [], []
+        for t in range(int(steps)):
+            x, c, nll = self.step(xs[-1], None if z is None else z[:, t], temperature, project)
+            xs.append(x)
+            cs.append(torch.sigmoid(c))
+            nlls.append(nll)
+        if not cs:
+            return x0[:, None], x0.new_zeros(x0.shape[0], 0, len(self.contact_joints)), x0.new_zeros(x0.shape[0], 0)
+        return torch.stack(xs, 1), torch.stack(cs, 1), torch.stack(nlls, 1)
+
+    def encode_steps(self, x_prev: torch.Tensor, x_t: torch.Tensor):
+        """Posterior mean and log-variance (B, latent) of the steps x_prev -> x_t (world states (B, D))."""
+        xc, H, o = canonicalize_state(x_prev)
+        from .state import transform_state
+
+        return self.cvae.posterior(xc, transform_state(x_t, H, o))
+
+    # -- the motion energy (MotionPrior protocol) ----------------------------------------------
+    def sequence_energy(self, x: torch.Tensor) -> torch.Tensor:
+        """Energy of world state sequences (B, T, D): the mean over transitions of
+        −log p(μ_q | x_{t-1}) + ½ ‖Δ(μ_q, x_{t-1}) − Δ_t‖² (normalised step units), with μ_q the posterior mean."""
+        B, T, D = x.shape
+        if T < 2:
+            return x.new_zeros(B)
+        prev, nxt = x[:, :-1].reshape(-1, D), x[:, 1:].reshape(-1, D)
+        xc, H, o = canonicalize_state(prev)
+        from .state import transform_state
+
+        xt = transform_state(nxt, H, o)
+        mu_q, _ = self.cvae.posterior(xc, xt)
+        nll = self.cvae.prior_nll(mu_q, xc)
+        step, _ = self.cvae.decode_step(mu_q, xc)
+        rec = 0.5 * (step - self.cvae.normalized_step(xc, xt)).pow(2).sum(-1)
+        return (nll + rec).reshape(B, T - 1).mean(-1)
+
+    def motion_energy(self, body21_seq: torch.Tensor, global_orient: torch.Tensor | None = None,
+                      transl: torch.Tensor | None = None) -> torch.Tensor:
+        """Energy (B,) of pose sequences body21_seq (B, T, 21, 3) (lower = more plausible motion).
+
+        Without ``global_orient`` (B, T, 3) / ``transl`` (B, T, 3) the body stands upright and still, its
+        lowest ankle/toe joint of the rest pose on the floor (a pose-only score).
+        """
+        if body21_seq.dim() != 4 or body21_seq.shape[-2:] != (21, 3):
+            raise ValueError(f"body21_seq must be (B, T, 21, 3) axis-angle, got {tuple(body21_seq.shape)}")
+        B, T = body21_seq.shape[:2]
+        if global_orient is None:
+            global_orient = body21_seq.new_zeros(B, T, 3)
+        if transl is None:
+            lift = -(self.rest_joints[[7, 8, 10, 11], 1].min())
+            transl = body21_seq.new_zeros(B, T, 3)
+            transl[..., 1] = lift
+        x = torch.stack([self.states(global_orient[b], body21_seq[b], transl[b]) for b in range(B)])
+        return self.sequence_energy(x)
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """``torch.save`` of {format, config, rest_joints, state_dict, history}, written atomically."""
+        obj = {"format": FORMAT, "config": dict(self.config),
+               "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+               "history": _plain(self.history)}
+        return atomic_torch_save(obj, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device=None) -> "HumorPrior":
+        """Load a file written by ``save`` (``torch.load(..., weights_only=True)``); the model in eval mode."""
+        obj = torch.load(Path(path), map_location="cpu", weights_only=True)
+        if not isinstance(obj, dict) or obj.get("format") != FORMAT or "state_dict" not in obj:
+            raise ValueError(f"{path} is not a posekit HuMoR file (expected format {FORMAT!r} with a state_dict)")
+        model = cls(obj["state_dict"]["rest_joints"], **obj["config"])
+        model.load_state_dict(obj["state_dict"])
+        model.history = obj.get("history", {})
+        return model.to(get_device(device)).eval()
