@@ -159,3 +159,15 @@ def test_validation_clips_come_from_several_subjects():
         pytest.skip("the embedded sample holds fewer than two validation subjects")
     picked = clips_mod.held_out_clips(SAMPLE, 20, len(subjects), split="val")
     assert len({c.name.split("_")[0] for c in picked}) == len(subjects)
+
+
+def test_per_joint_angle_error_against_scipy():
+    from scipy.spatial.transform import Rotation
+
+    from posekit.fitting.metrics import per_joint_angle_error_deg
+
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.randn(4, 21, 3, generator=g), torch.randn(4, 21, 3, generator=g)
+    rel = Rotation.from_rotvec(a.reshape(-1, 3).double().numpy()).inv() * Rotation.from_rotvec(b.reshape(-1, 3).double().numpy())
+    ref = np.degrees(rel.magnitude()).reshape(4, 21).mean(0)
+    np.testing.assert_allclose(per_joint_angle_error_deg(a, b).numpy(), ref, atol=1e-3)

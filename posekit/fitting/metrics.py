@@ -26,7 +26,7 @@ from .forward import posed_joints, posed_vertices
 __all__ = ["procrustes_align", "root_align", "mean_point_error", "fit_errors", "per_vertex_error_cm",
            "clip_vertex_error", "part_vertex_mask", "apd_cm", "nearest_pose_distance", "SurfaceSamples",
            "surface_samples", "surface_points", "surface_error_cm", "per_joint_error_cm", "motion_errors",
-           "MOTION_METRICS"]
+           "MOTION_METRICS", "per_joint_angle_error_deg"]
 
 #: the three errors of a motion fit, as they are named in results.csv
 MOTION_METRICS = ("v2v_cm", "surface_cm", "mpjpe_cm")
@@ -229,3 +229,14 @@ def motion_errors(body, clip, body21: torch.Tensor, samples: SurfaceSamples | No
             out["surface_hidden_cm"] = float(surface_error_cm(v, clean["vertices"], samples.restrict(vmask)).mean())
             out["mpjpe_hidden_cm"] = float(per_joint_error_cm(j, clean["joints"], hidden).mean())
     return out
+
+
+def per_joint_angle_error_deg(body21_a: torch.Tensor, body21_b: torch.Tensor) -> torch.Tensor:
+    """The geodesic angle (degrees) between corresponding joint rotations, mean over frames:
+    (T, 21, 3) axis-angle × 2 -> (21,). Says *which* joints a fit gets wrong, where vertex errors only say how much."""
+    import roma
+
+    Ra = roma.rotvec_to_rotmat(as_body21(body21_a).reshape(-1, 3))
+    Rb = roma.rotvec_to_rotmat(as_body21(body21_b).reshape(-1, 3))
+    ang = roma.rotmat_geodesic_distance(Ra, Rb).reshape(-1, 21)              # (T, 21) rad
+    return torch.rad2deg(ang).mean(0)
