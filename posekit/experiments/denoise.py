@@ -32,6 +32,7 @@ from .common import (add_common_arguments, add_fit_arguments, fixed_weights, is_
 
 EXPERIMENT = "denoise"
 SIGMAS = (0.05, 0.1, 0.2, 0.5)
+SIGMAS_FAST = (0.1, 0.5)           # --fast: Pose-NDF's two levels
 LENGTHS = (60, 120, 240)
 
 
@@ -40,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_fit_arguments(parser)
     if any(a.dest == "sigmas" for a in parser._actions):
         return
-    parser.add_argument("--sigmas", default=None, help="comma list of noise std in rad (default 0.05,0.1,0.2,0.5)")
+    parser.add_argument("--sigmas", default=None, help="comma list of noise std in rad (default 0.05,0.1,0.2,0.5; fast: 0.1,0.5)")
 
 
 def _floats(text, default):
@@ -51,7 +52,7 @@ def settings_from_args(args) -> dict:
     fast = is_fast(args)
     return {
         "lengths": tuple(int(x) for x in _floats(getattr(args, "lengths", None), (60,) if fast else LENGTHS)),
-        "sigmas": _floats(getattr(args, "sigmas", None), SIGMAS),
+        "sigmas": _floats(getattr(args, "sigmas", None), SIGMAS_FAST if fast else SIGMAS),
         "clips": getattr(args, "clips", None) or (2 if fast else 8),
         "val_clips": getattr(args, "val_clips", None) or (2 if fast else 5),
         "steps": getattr(args, "steps", None) or (80 if fast else 200),
