@@ -40,6 +40,7 @@ sources'); below ``min_visibility`` it is set to 0 (the fit then ignores the poi
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -141,18 +142,38 @@ def _import_mediapipe():
     return pose
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Silence file descriptor 2 while MediaPipe's C++ code logs its start-up lines (Python errors still raise)."""
+    try:
+        saved = os.dup(2)
+    except OSError:                                       # no fd 2 (some embedded interpreters)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class PoseDetector:
     """MediaPipe Pose (``model_complexity=1``, static images), created once and reused."""
 
     def __init__(self, min_detection_confidence: float = 0.5):
         pose = _import_mediapipe()
-        self._pose = pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=False,
-                               min_detection_confidence=min_detection_confidence)
+        with _quiet_native_stderr():
+            self._pose = pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=False,
+                                   min_detection_confidence=min_detection_confidence)
 
     def landmarks(self, rgb: np.ndarray):
         """RGB uint8 (H,W,3) -> (landmarks (33,2) px, visibility (33,)); NoPersonError when none found."""
         H, W = rgb.shape[:2]
-        res = self._pose.process(np.ascontiguousarray(rgb))
+        with _quiet_native_stderr():
+            res = self._pose.process(np.ascontiguousarray(rgb))
         if res.pose_landmarks is None:
             raise NoPersonError(f"no person found in the {W}×{H} image (MediaPipe Pose detected nobody); "
                                 "use a photo where one person is visible, or pass box=(x0, y0, x1, y1) around them")
