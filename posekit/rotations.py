@@ -47,7 +47,7 @@ def geodesic_angle(R1: torch.Tensor, R2: torch.Tensor) -> torch.Tensor:
 
 
 def pose_ndf_distance(q1: torch.Tensor, q2: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """The seed's pose distance d(θ, θ̂) = sqrt(Σ_i w_i/2 · arccos²|q_i·q̂_i|).
+    """Pose-NDF's pose distance d(θ, θ̂) = sqrt(Σ_i w_i/2 · arccos²|q_i·q̂_i|).
 
     q1, q2: (..., K, 4) unit quaternions (any sign; |·| removes the sign flip).
     weights: (K,) per-joint weights w_i (default 1). Returns (...).

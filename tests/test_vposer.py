@@ -252,7 +252,7 @@ def test_vertex_term_by_hand_and_through_the_body_model():
     v = torch.zeros(1, 2, 3)
     v_hat = torch.tensor([[[3.0, 4.0, 0.0], [0.0, 0.0, 1.0]]])
     assert vp.vertex_loss(v, v_hat).item() == pytest.approx(3.0)          # mean of 5 and 1
-    # off by default: the default loss is the seed's five terms
+    # off by default: the default loss is the five terms
     assert vp.DEFAULT_WEIGHTS["v2v"] == 0.0
     with pytest.raises(ValueError, match="body_model"):
         fit(synthetic_poses(8), epochs=1, config={**TINY, "weights": {"v2v": 1.0}}, progress=False)

@@ -6,7 +6,7 @@ random joint rotations (what Pose-NDF starts its projection from), for reference
 
 * ``apd_cm``: average pairwise distance of the samples' joint positions (mean shape, no global rotation),
   APD = mean over sample pairs of the mean per-joint Euclidean distance, in cm (higher = more diverse);
-* ``nn_dist``: the seed's pose distance d(θ, θ̂) = sqrt(Σ_i w_i/2 arccos²|q_i·q̂_i|) (w_i = 1, radians)
+* ``nn_dist``: Pose-NDF's pose distance d(θ, θ̂) = sqrt(Σ_i w_i/2 arccos²|q_i·q̂_i|) (w_i = 1, radians)
   from each sample to its nearest training pose (exhaustive chunked search; lower = more realistic).
 
 The same two numbers for held-out real poses (test split) are written to ``generate_reference.json``.

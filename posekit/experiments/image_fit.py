@@ -1,6 +1,6 @@
 """``python -m posekit.experiments image-fit``: SMPLify on 2D keypoints of held-out posed bodies.
 
-Protocol (the seed's Table 5 / SMPLify-X Table 2, on our data): body poses of the held-out test
+Protocol (Pose-NDF Table 5 / SMPLify-X Table 2, on our data): body poses of the held-out test
 subjects of ``--motions`` (``pose_dataset(...).test``) on the body model with random plausible
 shapes, random perspective cameras, LSP-14 keypoints with Gaussian pixel noise (2 px) and random
 dropouts (10 %) (``posekit.fitting.synthetic_views``). Every prior setting fits the same views.

@@ -1,12 +1,12 @@
-"""The papers' numbers the experiments are compared with, copied from the seed deck.
+"""The papers' numbers the experiments are compared with.
 
-Source: ``../shared/seed/000_6e76e64a8b7402b7.txt`` ("Learning the Human Distribution", X. Hu, 2024),
-which reproduces Tables 3, 4 and 5 of Pose-NDF (Tiwari et al., ECCV 2022). Values as printed there.
+Tables 3, 4 and 5 of Pose-NDF (Tiwari et al., ECCV 2022, https://arxiv.org/abs/2207.13807), values as
+printed there (Table 3 and 4 include the paper's HuMoR rows, Rempe et al. 2021).
 """
 from __future__ import annotations
 
-SOURCE = ("seed deck 'Learning the Human Distribution' (X. Hu, 2024), tables copied from "
-          "Pose-NDF: Modeling Human Pose Manifolds with Neural Distance Fields (Tiwari et al., ECCV 2022)")
+SOURCE = ("Pose-NDF: Modeling Human Pose Manifolds with Neural Distance Fields (Tiwari et al., ECCV 2022, "
+          "https://arxiv.org/abs/2207.13807)")
 
 #: Table 3, motion denoising: per-vertex error (cm) by data set and clip length (frames).
 #: "Noisy AMASS" is the setting our protocol follows (Gaussian noise on the pose parameters).

@@ -258,7 +258,7 @@ def generate_section(rows, out: Path) -> list[str]:
             body.append(["held-out real poses", f"{ref['apd_cm']:.2f}", f"{ref['nn_dist']:.2f} ± {ref['nn_dist_std']:.2f}", ""])
     lines = ["## Pose generation (Pose-NDF Fig. 9)", "",
              f"Ours ({s0}): APD = mean pairwise joint-position distance (cm, diversity); nearest-pose distance = the "
-             "seed's d(θ, θ̂) to the closest training pose (rad, realism; lower is closer to the data).", "",
+             "Pose-NDF's pose distance d(θ, θ̂) to the closest training pose (rad, realism; lower is closer to the data).", "",
              markdown_table(["method", "APD (cm)", "nearest-pose distance", "ms / sample"], body), "",
              "The paper shows samples only (Fig. 9: Pose-NDF's are more diverse than VPoser's and realistic); "
              "no table to compare with.", ""]

@@ -1,4 +1,4 @@
-"""The 2D keypoint layout: LSP's 14 joints, as in SMPLify (the seed's choice).
+"""The 2D keypoint layout: LSP's 14 joints, as in SMPLify (Bogo et al. 2016).
 
 Documented choice: we fit to the **LSP-14** layout SMPLify used (DeepCut predicted LSP joints):
 

@@ -75,7 +75,7 @@ def pose_prior_energy(prior, body_pose: torch.Tensor, latent: torch.Tensor | Non
     - None: 0 (no prior);
     - latent prior (``latent_dim`` + ``decode_body21``): ‖z‖² of the optimised latent (VPoser's E_θb);
     - anything with ``energy(body_pose)`` (GMM; kwargs such as ``approx`` are passed on);
-    - else ``distance(body_pose)`` (Pose-NDF's unsigned distance f(θ), the seed's L_θ).
+    - else ``distance(body_pose)`` (Pose-NDF's unsigned distance f(θ), the prior term L_θ).
     """
     if prior is not None and latent is not None:
         return (latent ** 2).sum(-1)

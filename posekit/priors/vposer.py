@@ -19,10 +19,10 @@ LeakyReLU(0.2) → FC 21·6 → Gram–Schmidt on each (3, 2) block (columns b1,
 Default loss weights (see ``DEFAULT_WEIGHTS``): c1 = 0.005 is ``loss_kl_wt`` of the released V02_05
 config (``src/human_body_prior/train/V02_05/V02_05.yaml``); c2 = 1 − c1 follows VPoser v1's
 ``(1 - kl_coef) * reconstruction``; c5 = 5e-4 is v1's ``reg_coef`` (there passed to Adam as weight
-decay; here an explicit term as in the seed). c3 = c4 = 1 are our choice: the v1 code has the
+decay; here an explicit term of the loss). c3 = c4 = 1 are our choice: the v1 code has the
 orthogonality/determinant terms commented out and we did not find their published weights.
 An OPTIONAL sixth term, c_v · mean per-vertex distance through the body model (``v2v``, as VPoser v2
-trains with a mesh loss), is off by default (c_v = 0): the default loss is exactly the seed's five terms.
+trains with a mesh loss), is off by default (c_v = 0): the default loss is exactly the five terms above.
 """
 from __future__ import annotations
 
@@ -50,9 +50,9 @@ __all__ = [
 ]
 
 NUM_JOINTS = 21
-#: c1..c5 of the seed's loss, keyed by term (see the module docstring for where each comes from).
-#: "v2v" is an OPTIONAL extra term, not in the seed: c_v · mean per-vertex distance (m) through the body
-#: model (VPoser v2 trains with a mesh term); 0 by default, so the default loss is exactly the seed's.
+#: c1..c5 of the loss, keyed by term (see the module docstring for where each comes from).
+#: "v2v" is an OPTIONAL extra term, not among the five: c_v · mean per-vertex distance (m) through the body
+#: model (VPoser v2 trains with a mesh term); 0 by default, so the default loss is exactly the five terms.
 DEFAULT_WEIGHTS = {"kl": 0.005, "rec": 1.0 - 0.005, "orth": 1.0, "det1": 1.0, "reg": 5e-4, "v2v": 0.0}
 LOSS_TERMS = ("kl", "rec", "orth", "det1", "reg", "v2v")
 
@@ -118,7 +118,7 @@ def reg_loss(params) -> torch.Tensor:
 
 
 def vertex_loss(v: torch.Tensor, v_hat: torch.Tensor) -> torch.Tensor:
-    """Optional extra term (not in the seed): mean per-vertex distance.  (B, V, 3) x2 -> (B,)"""
+    """Optional extra term (not among the five terms): mean per-vertex distance.  (B, V, 3) x2 -> (B,)"""
     return (v - v_hat).norm(dim=-1).mean(-1)
 
 
@@ -136,7 +136,7 @@ def body_vertices(body_model, R: torch.Tensor) -> torch.Tensor:
 
 def vposer_loss(R: torch.Tensor, R_hat: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor,
                 params=None, weights: dict | None = None, vertices=None) -> dict:
-    """The seed's total loss; returns the weighted terms (batch means), their sum as ``"total"``,
+    """VPoser's total loss; returns the weighted terms (batch means), their sum as ``"total"``,
     and ``"data"`` = the total without the parameter term (what validation monitors).
     ``vertices``: optional (v, v_hat) pair for the optional ``"v2v"`` term (used when its weight is > 0)."""
     w = {**DEFAULT_WEIGHTS, **(weights or {})}
@@ -527,7 +527,7 @@ def reconstruction_errors(model: VPoser, poses, body_model=None, batch_size: int
 # --------------------------------------------------------------------------------------------
 # SMPLify-X Table 2 analog (SMPLify with VPoser vs GMM vs no collision term)
 # --------------------------------------------------------------------------------------------
-#: SMPLify-X paper (Pavlakos et al. 2019), Table 2 as in the seed deck: v2v error (mm) on EHF.
+#: SMPLify-X paper (Pavlakos et al. 2019), Table 2: v2v error (mm) on EHF.
 SMPLIFYX_TABLE2 = {"SMPLify-X (VPoser prior)": 52.9, "gender neutral model": 58.0,
                    "replace VPoser with GMM": 56.4, "no collision term": 53.5}
 #: Table-2 row -> (method, setting) of ``posekit.experiments.image_fit`` rows.

@@ -87,7 +87,7 @@ def train(motions, out, fast: bool = False, seed: int = 0, device=None, checkpoi
           progress: bool = True, splits: dict | None = None, vertex_weight: float = 0.0) -> Path:
     """Train VPoser on the train split of ``motions`` and save it to ``out`` (atomic). Returns ``out``.
 
-    The loss is the seed's five terms; ``vertex_weight`` > 0 adds the OPTIONAL per-vertex term through
+    The loss is VPoser's five terms (KL, reconstruction, orthogonality, det = 1, weight decay); ``vertex_weight`` > 0 adds the OPTIONAL per-vertex term through
     the open body model (``posekit.priors.vposer.vertex_loss``, metres) with that weight.
 
     ``checkpoint``: resumable training state (default ``out`` + ``.ckpt``; removed after success).
@@ -122,7 +122,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--checkpoint", default=None,
                         help="resumable training state (default: OUT.ckpt, removed after success)")
     parser.add_argument("--vertex-weight", type=float, default=0.0,
-                        help="weight of the optional per-vertex loss through the body model (not in the seed; default 0)")
+                        help="weight of the optional per-vertex loss through the body model (not among the five terms; default 0)")
 
 
 def run(args) -> int:

@@ -1,7 +1,7 @@
 """Pose-NDF training data: clean poses as quaternions, perturbed poses, and their distance to the clean set.
 
 Conventions: K = 21 body joints (SMPL joints 1..21, ``posekit.skeleton.BODY_JOINTS``); quaternions are roma's
-(x, y, z, w) order, unit norm, hemisphere-flipped (w >= 0). The distance is the seed's
+(x, y, z, w) order, unit norm, hemisphere-flipped (w >= 0). The distance is Pose-NDF's
 d(θ, θ̂) = sqrt(Σ_i w_i/2 · arccos²|θ_i·θ̂_i|) (``posekit.rotations.pose_ndf_distance``); the distance of a
 pose to the clean set is the minimum over the clean poses.
 

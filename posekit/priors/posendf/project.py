@@ -1,11 +1,11 @@
 """Projection onto the learned manifold {θ : f(θ) = 0}, per joint on the unit-quaternion sphere S³.
 
-Euclidean (the seed / Pose-NDF):  θ ← normalise(θ − α f(θ) ∇_θ f(θ)).
+Euclidean (Pose-NDF):  θ ← normalise(θ − α f(θ) ∇_θ f(θ)).
 Riemannian (NRDF):                g = (I − q qᵀ) ∇_q f per joint (tangent projection),
                                   q ← Exp_q(−α f(θ) g) = cos‖v‖ q + sin‖v‖ v/‖v‖, v = −α f g,
 which is the quaternion exponential map q ⊗ exp(q̄ ⊗ v) (see the tests).
 
-For an exact distance field of the seed metric with unit weights, ‖∇f‖ = 1/√2 on S³ (d = sqrt(Σφ_i²/2) where
+For an exact distance field of Pose-NDF's distance with unit weights, ‖∇f‖ = 1/√2 on S³ (d = sqrt(Σφ_i²/2) where
 φ_i is the arc on S³), so a step of α = 2 would land on the manifold in one go. A learned field is only
 approximately eikonal (steeper in places), and α = 2 can overshoot; the default is the released code's α = 1.
 """

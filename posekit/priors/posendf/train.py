@@ -1,7 +1,7 @@
 """Training Pose-NDF: L = mean|f(θ) − d_θ| + λ_eik · mean_{d≠0} (‖∇_θ f(θ)‖ − c)², with resumable checkpoints.
 
 The eikonal term uses the Riemannian gradient (the part of ∇_q f tangent to each joint's sphere S³): the
-radial part only says how f extends off the sphere, which no pose ever visits. Its target c: for the seed
+radial part only says how f extends off the sphere, which no pose ever visits. Its target c: for Pose-NDF's
 distance with unit weights the true field has ‖∇d‖ = 1/√2 on (S³)^K (d = sqrt(Σφ_i²/2), φ_i the arc on S³), so
 c = 1/√2 (``eikonal_target``); c = 1 is the formula as printed, which fights the distance targets by a factor √2.
 
