@@ -19,5 +19,5 @@ def test_missing_motion_folder_is_a_clean_error(tmp_path, argv):
 
 
 def test_unknown_subcommand_lists_choices():
-    r = subprocess.run([sys.executable, "-m", "posekit.train", "humor"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-m", "posekit.train", "nosuchprior"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "gmm" in r.stderr and "posendf" in r.stderr
