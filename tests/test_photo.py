@@ -74,6 +74,11 @@ def test_mapping_neck_head_top_and_hips_follow_their_definitions():
     # below min_visibility a point is dropped (confidence 0)
     vis[_I["right_hip"]] = 0.1
     assert mediapipe_to_lsp(lm, vis, min_visibility=0.2)[1][[2, 3]].tolist() == [0.0, 0.0]
+    # points outside the image (extrapolated by the detector) are dropped when the size is given
+    lm = lm + np.array([0.0, 100.0])                                       # head top at y = 98 (inside)
+    lm[_I["right_ankle"]] = (200, 900)
+    conf_in = mediapipe_to_lsp(lm, np.ones(33), image_size=(400, 800))[1]
+    assert conf_in[0] == 0.0 and conf_in[1:].tolist() == [1.0] * 13
     with pytest.raises(ValueError, match="33 landmarks"):
         mediapipe_to_lsp(lm[:17], vis[:17])
 

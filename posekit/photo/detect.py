@@ -36,7 +36,8 @@ detector sees a rendered mannequin there; on people its landmarks mean the same 
 carry over to first order, not exactly.
 
 Confidence: each point's MediaPipe ``visibility`` (the derived points take the smaller of their
-sources'); below ``min_visibility`` it is set to 0 (the fit then ignores the point).
+sources'); below ``min_visibility`` it is set to 0 (the fit then ignores the point), and so is it for
+points outside the image (MediaPipe extrapolates joints cut off by the frame, e.g. the hips of a portrait).
 """
 from __future__ import annotations
 
@@ -70,10 +71,12 @@ HEAD_UP = 0.7        # head top = m_e + HEAD_UP (m_e − m_s)
 
 
 def mediapipe_to_lsp(landmarks, visibility, min_visibility: float = 0.2, hip_width: float = HIP_WIDTH,
-                     hip_drop: float = HIP_DROP, neck_up: float = NECK_UP, head_up: float = HEAD_UP):
+                     hip_drop: float = HIP_DROP, neck_up: float = NECK_UP, head_up: float = HEAD_UP,
+                     image_size=None):
     """MediaPipe landmarks (33,2) px and visibility (33,) -> LSP-14 keypoints (14,2) px, confidence (14,).
 
-    See the module docstring for the definitions of the hips, neck and head top.
+    See the module docstring for the definitions of the hips, neck and head top. ``image_size`` (W, H):
+    keypoints outside the image get confidence 0.
     """
     lm = np.asarray(landmarks, dtype=np.float64)
     vis = np.asarray(visibility, dtype=np.float64)
@@ -96,6 +99,10 @@ def mediapipe_to_lsp(landmarks, visibility, min_visibility: float = 0.2, hip_wid
     kp[13] = m_e + head_up * (m_e - m_s)
     conf[13] = min(vis[le], vis[re], vis[ls], vis[rs])
     conf = np.where(conf >= min_visibility, conf, 0.0)
+    if image_size is not None:
+        W, H = image_size
+        outside = (kp[:, 0] < 0) | (kp[:, 1] < 0) | (kp[:, 0] >= W) | (kp[:, 1] >= H)
+        conf[outside] = 0.0
     return kp, conf
 
 
@@ -223,5 +230,6 @@ def detect_landmarks(image, box=None, detector: PoseDetector | None = None):
 def detect_keypoints(image, box=None, min_visibility: float = 0.2, detector: PoseDetector | None = None):
     """The person's LSP-14 keypoints: ``image`` (path, PIL image, (H,W,3) uint8 or :class:`Photo`) ->
     (keypoints (14,2) px, confidence (14,) in [0,1]). Raises NoPersonError / DetectorUnavailable."""
-    lm, vis = detect_landmarks(image, box=box, detector=detector)
-    return mediapipe_to_lsp(lm, vis, min_visibility=min_visibility)
+    rgb = _rgb(image)
+    lm, vis = detect_landmarks(rgb, box=box, detector=detector)
+    return mediapipe_to_lsp(lm, vis, min_visibility=min_visibility, image_size=(rgb.shape[1], rgb.shape[0]))
