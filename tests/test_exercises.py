@@ -145,28 +145,54 @@ def test_every_check_has_a_solution_and_wrong_answers():
 
 @pytest.mark.parametrize("name", sorted(S.SOLUTIONS))
 def test_solution_passes(name, capsys):
-    assert getattr(ex, name)(S.SOLUTIONS[name]) is True
-    assert capsys.readouterr().out.startswith(f"✓ {name}")
+    result = getattr(ex, name)(S.SOLUTIONS[name])
+    assert isinstance(result, ex.CheckResult) and result.passed is True and bool(result)
+    out = capsys.readouterr().out
+    assert out.startswith(f"✓ {name}") and out.strip() == result.message
 
 
 @pytest.mark.parametrize("name,index", [(n, i) for n in sorted(WRONG) for i in range(len(WRONG[n]))])
 def test_wrong_answer_fails_with_its_hint(name, index, capsys):
     wrong, hint = WRONG[name][index]
-    assert getattr(ex, name)(wrong) is False
+    result = getattr(ex, name)(wrong)
+    assert result.passed is False and not result
     out = capsys.readouterr().out
     assert out.startswith(f"✗ {name}:") and hint in out, out
+    assert out.strip() == result.message
 
 
 @pytest.mark.parametrize("name", sorted(S.SOLUTIONS))
 def test_stub_does_not_raise(name, capsys):
     """An unfilled exercise cell prints a hint instead of raising (so the notebook still runs)."""
-    assert getattr(ex, name)(_stub) is False
+    assert getattr(ex, name)(_stub).passed is False
     assert "not implemented yet" in capsys.readouterr().out
 
 
 def test_detached_answer_is_caught(capsys):
-    assert ex.check_kl_divergence(lambda m, s: S.kl_divergence(m, s.detach())) is False
+    assert ex.check_kl_divergence(lambda m, s: S.kl_divergence(m, s.detach())).passed is False
     assert "no gradient" in capsys.readouterr().out
+
+
+def test_not_a_function_is_reported(capsys):
+    assert ex.check_mpjpe(S.mpjpe(torch.zeros(1, 2, 3), torch.zeros(1, 2, 3))).passed is False
+    assert "pass your function itself" in capsys.readouterr().out
+
+
+def test_a_check_cell_shows_only_the_printed_line():
+    """In IPython/Jupyter the returned result displays nothing: no stray True/False under the check cell."""
+    IPython = pytest.importorskip("IPython")
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    shell = InteractiveShell.instance()
+    shell.user_ns.update(check_mpjpe=ex.check_mpjpe, good=S.mpjpe, stub=_stub)
+    for line, printed in (("check_mpjpe(stub)", "✗ check_mpjpe: not implemented yet"),
+                          ("check_mpjpe(good)", "✓ check_mpjpe: passed")):
+        with capture_output() as cap:
+            shell.run_cell(line, store_history=False)
+        assert cap.stdout.startswith(printed), cap.stdout
+        assert not cap.outputs and "True" not in cap.stdout and "False" not in cap.stdout, (cap.stdout, cap.outputs)
+    assert repr(ex.check_mpjpe(_stub)) == "CheckResult(passed=False)"
 
 
 def test_checks_leave_the_global_rng_alone():

@@ -1,9 +1,9 @@
-"""Self-checks for the chapters' exercises: ``check_<name>(student_function) -> bool``.
+"""Self-checks for the chapters' exercises: ``check_<name>(student_function) -> CheckResult``.
 
 Each check runs the student's function and the package's reference implementation on random
-inputs (shapes, values and, where it matters, gradients). On success it prints one line and
-returns ``True``; on failure it prints a short hint about *what* is wrong (never the answer) and
-returns ``False``. A check never raises for a wrong or unfinished answer (an exception raised by
+inputs (shapes, values and, where it matters, gradients). On success it prints one line; on failure
+it prints a short hint about *what* is wrong (never the answer). It returns a ``CheckResult``, truthy
+when the check passed, which a notebook does not display (the printed line says it all). A check never raises for a wrong or unfinished answer (an exception raised by
 the student's code is reported as a hint), so an exercise cell with an unfilled stub still runs.
 
 The checks live in one module per chapter (``ch00`` ... ``ch05``; further chapters add a module
@@ -18,9 +18,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from ._core import CHECKS, ExerciseFailure, check_result, exercise
+from ._core import CHECKS, CheckResult, ExerciseFailure, check_result, exercise
 
-__all__ = ["CHECKS", "EXERCISES", "ExerciseFailure", "check_result", "exercise"]
+__all__ = ["CHECKS", "CheckResult", "EXERCISES", "ExerciseFailure", "check_result", "exercise"]
 
 #: chapter -> [{"check", "function", "prompt", "stub"}] (each chapter module's ``EXERCISES``)
 EXERCISES: dict[str, list[dict]] = {}

@@ -54,34 +54,57 @@ def expect_grad(fn: Callable, x: torch.Tensor, *rest) -> None:
                  "the gradient of your result is missing or not finite")
 
 
+class CheckResult:
+    """The outcome of one check: truthy when it passed, with the line that was printed.
+
+    The line is printed when the check runs, so in a notebook the result itself shows nothing (no stray
+    ``True``/``False`` under an exercise cell); in a plain Python prompt it shows as ``CheckResult(passed=...)``.
+    """
+
+    __slots__ = ("passed", "message")
+
+    def __init__(self, passed: bool, message: str):
+        self.passed = bool(passed)
+        self.message = message
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return f"CheckResult(passed={self.passed})"
+
+    def _ipython_display_(self) -> None:
+        """IPython/Jupyter: the message is already printed, display nothing more."""
+
+
+def _report(passed: bool, message: str) -> CheckResult:
+    print(message)
+    return CheckResult(passed, message)
+
+
 def exercise(chapter: str):
-    """Register a check for ``chapter`` and wrap it: print the outcome, return True/False."""
+    """Register a check for ``chapter`` and wrap it: print the outcome, return a :class:`CheckResult`."""
     def deco(body: Callable[[Callable], None]):
         name = body.__name__
 
         @functools.wraps(body)
-        def check(student_function: Callable) -> bool:
+        def check(student_function: Callable) -> CheckResult:
             if not callable(student_function):
-                print(f"✗ {name}: pass your function itself (without calling it)")
-                return False
+                return _report(False, f"✗ {name}: pass your function itself (without calling it)")
             gen_state = torch.random.get_rng_state()
             torch.manual_seed(0)
             try:
                 body(student_function)
             except ExerciseFailure as e:
-                print(f"✗ {name}: {e}")
-                return False
+                return _report(False, f"✗ {name}: {e}")
             except NotImplementedError:
-                print(f"✗ {name}: not implemented yet: fill in the function and run this cell again")
-                return False
+                return _report(False, f"✗ {name}: not implemented yet: fill in the function and run this cell again")
             except Exception as e:                    # the student's code raised: show where
                 where = traceback.extract_tb(e.__traceback__)[-1]
-                print(f"✗ {name}: your function raised {type(e).__name__}: {e} (line {where.lineno})")
-                return False
+                return _report(False, f"✗ {name}: your function raised {type(e).__name__}: {e} (line {where.lineno})")
             finally:
                 torch.random.set_rng_state(gen_state)
-            print(f"✓ {name}: passed")
-            return True
+            return _report(True, f"✓ {name}: passed")
 
         CHECKS[chapter][name] = check
         return check
