@@ -296,7 +296,8 @@ def test_cli_parses_and_rejects_bad_methods():
     st = denoise.settings_from_args(a)
     assert st["sigmas"] == (0.1,) and st["lengths"] == (30,)
     with pytest.raises(ValueError, match="unknown"):
-        common.parse_methods("none,humor")
+        common.parse_methods("none,nosuchprior")
+    assert common.parse_methods("none,humor") == ["none", "humor"]
     a = p.parse_args(["all", "--motions", "m", "--priors", "p", "--out", "o", "--parts", "leg"])
     assert occlusion.settings_from_args(a)["parts"] == ("leg",)
 

@@ -171,3 +171,23 @@ def test_per_joint_angle_error_against_scipy():
     rel = Rotation.from_rotvec(a.reshape(-1, 3).double().numpy()).inv() * Rotation.from_rotvec(b.reshape(-1, 3).double().numpy())
     ref = np.degrees(rel.magnitude()).reshape(4, 21).mean(0)
     np.testing.assert_allclose(per_joint_angle_error_deg(a, b).numpy(), ref, atol=1e-3)
+
+
+def test_humor_is_a_method_of_the_motion_experiments(body):
+    """method=humor: HuMoR's test-time optimisation runs beside the per-frame priors in denoise and occlusion."""
+    from posekit.experiments import denoise, occlusion
+
+    path = pretrained_path("humor")
+    if path is None:
+        pytest.skip("this copy of posekit ships no pretrained HuMoR")
+    humor = load_prior_file("humor", path)
+    clip = smooth_clip(12)
+    cfgs = {"none": FitConfig(steps=10), "humor": FitConfig(steps=10)}
+    out = denoise.denoise_clip(body, clip, 0.1, {"none": None, "humor": humor}, cfgs, torch.Generator().manual_seed(0))
+    assert set(out["metrics"]) == {"none", "humor"} and out["results"]["humor"].shape == (12, 21, 3)
+    assert all(math.isfinite(v) for v in out["metrics"]["humor"].values())
+    occ = occlusion.complete_clip(body, clip, "leg", {"humor": humor}, {"humor": FitConfig(steps=10)})
+    assert math.isfinite(occ["hidden"]["humor"])
+    # its weights are its own: tuning leaves it alone
+    cfgs, chosen = denoise.tune_denoise(body, [], {"none": None, "humor": humor}, 0.1, 10, fixed={"smooth": 1.0})
+    assert chosen["humor"] == "own" and cfgs["humor"].steps == 10

@@ -31,10 +31,12 @@ from ..viz.plots import draw_skeleton, save_figure, skeleton_segments
 from .clips import (PARTS, axis_angle_noise, clips_for_run, cut_clips, held_out_clips, held_out_files,
                     load_pose_dataset, part_joints)
 
-METHODS = ("none", "gmm", "vposer", "posendf")
+METHODS = ("none", "gmm", "vposer", "posendf", "humor")
+#: the per-frame pose priors (image fitting and generation use only these)
+POSE_METHODS = ("none", "gmm", "vposer", "posendf")
 
 __all__ = [
-    "METHODS", "load_body", "load_priors", "priors_from_args", "parse_methods", "is_fast", "body_from_args",
+    "METHODS", "POSE_METHODS", "fit_clip", "load_body", "load_priors", "priors_from_args", "parse_methods", "is_fast", "body_from_args",
     "add_common_arguments", "add_fit_arguments", "fixed_weights", "save_weights", "run_setup", "timed", "row",
     # from the layers below
     "Clip", "FitConfig", "PoseVariable", "fit_motion", "prior_energy", "tune_weights", "DEFAULT_PRIOR_WEIGHTS",
@@ -48,6 +50,22 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------
 # the body model and the priors by method name
 # ----------------------------------------------------------------------------------------------
+
+
+def fit_clip(body, clip, obs_joints, prior, init_body21, joint_mask=None, cfg=None):
+    """One method's fit of a clip: the motion fit (``posekit.fitting.motion.fit_motion``) with a pose prior
+    or none, HuMoR's test-time optimisation (``posekit.fitting.humor.fit_motion_humor``) with a motion
+    prior (``cfg.steps`` iterations, its own default weights). -> body21 (T, 21, 3)."""
+    from ..fitting.motion import FitConfig, fit_motion
+    from ..priors.base import is_motion_prior, is_pose_prior
+
+    cfg = cfg or FitConfig()
+    if is_motion_prior(prior) and not is_pose_prior(prior):
+        from ..fitting.humor import HumorFitConfig, fit_motion_humor
+
+        return fit_motion_humor(body, clip, obs_joints, prior, init_body21=init_body21, joint_mask=joint_mask,
+                                cfg=HumorFitConfig(steps=cfg.steps))
+    return fit_motion(body, clip, obs_joints, prior=prior, init_body21=init_body21, joint_mask=joint_mask, cfg=cfg)
 
 
 def load_body(device=None, model: str = "open"):
@@ -121,7 +139,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     if any(a.dest == "methods" for a in parser._actions):
         return
     parser.add_argument("--methods", default="all",
-                        help="comma list of priors to compare among none,gmm,vposer,posendf (default all)")
+                        help="comma list of priors to compare among none,gmm,vposer,posendf,humor (default all; "
+                             "humor takes part in denoise and occlusion only)")
     parser.add_argument("--fps", type=float, default=30.0, help="clips are resampled to this frame rate")
     parser.add_argument("--vposer-mode", choices=("latent", "energy"), default="latent",
                         help="optimise VPoser's latent code z with ‖z‖² (SMPLify-X; default) or the pose with "

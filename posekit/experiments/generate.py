@@ -27,7 +27,7 @@ from ..skeleton import as_body21
 from ..utils import atomic_path
 from ..viz.plots import draw_skeleton, save_figure
 from .clips import load_pose_dataset
-from .common import add_common_arguments, is_fast, row, run_setup, timed
+from .common import POSE_METHODS, add_common_arguments, is_fast, row, run_setup, timed
 
 EXPERIMENT = "generate"
 
@@ -118,6 +118,7 @@ def run(args) -> list[dict]:
     n = getattr(args, "samples", None) or (100 if fast else 500)
     max_train = getattr(args, "max_train", None) or (10000 if fast else 50000)
     device, out, body, priors = run_setup(args)
+    priors = {m: p for m, p in priors.items() if m in POSE_METHODS}     # a motion prior draws motions, not poses
     train = getattr(args, "train_poses", None)
     reference = getattr(args, "reference_poses", None)
     if train is None:

@@ -23,10 +23,11 @@ from ..fitting.forward import posed_joints, posed_vertices
 from ..fitting.metrics import MOTION_METRICS, motion_errors
 from ..fitting.motion import Clip, FitConfig, fit_motion
 from ..fitting.tune import tune_weights
+from ..priors.base import is_motion_prior
 from ..utils import atomic_save_npz
 from ..viz.plots import save_figure
 from .clips import PARTS, clips_for_run, part_joints
-from .common import (add_common_arguments, add_fit_arguments, fixed_weights, is_fast, row, run_setup,
+from .common import (add_common_arguments, add_fit_arguments, fit_clip, fixed_weights, is_fast, row, run_setup,
                      save_weights, timed)
 
 EXPERIMENT = "occlusion"
@@ -79,8 +80,7 @@ def complete_clip(body, clip: Clip, part: str, priors: dict, cfgs: dict) -> dict
         clean = {"vertices": posed_vertices(body, clip.global_orient, clip.body21, clip.transl), "joints": obs}
     results, metrics = {}, {}
     for m, prior in priors.items():
-        b21 = fit_motion(body, clip, obs, prior=prior, init_body21=torch.zeros_like(clip.body21),
-                         joint_mask=visible, cfg=cfgs[m])
+        b21 = fit_clip(body, clip, obs, prior, torch.zeros_like(clip.body21), joint_mask=visible, cfg=cfgs[m])
         metrics[m] = motion_errors(body, clip, b21, hidden_joints=hidden, clean=clean)
         results[m] = b21
     return {"results": results, "all": {m: e["v2v_cm"] for m, e in metrics.items()},
@@ -97,8 +97,17 @@ def tune_occlusion(body, val_clips: list, priors: dict, part: str, steps: int, f
     def evaluate(m, cfg):
         return float(np.mean([complete_clip(body, c, part, {m: priors[m]}, {m: cfg})["all"][m] for c in val_clips]))
 
-    log(f"[occlusion] tuning weights for part={part} on {len(val_clips)} validation clip(s): " + ", ".join(c.name for c in val_clips))
-    return tune_weights(evaluate, list(priors), FitConfig(steps=steps, latent=latent, optimizer=optimizer), fixed, log=log, fast=fast)
+    if val_clips:
+        log(f"[occlusion] tuning weights for part={part} on {len(val_clips)} validation clip(s): " + ", ".join(c.name for c in val_clips))
+    base = FitConfig(steps=steps, latent=latent, optimizer=optimizer)
+    tuned = [m for m in priors if not is_motion_prior(priors[m])]
+    if not val_clips and not all(k in (fixed or {}) for k in ["smooth", *[m for m in tuned if m != "none"]]):
+        raise ValueError("weights must be tuned but there are no validation clips")
+    cfgs, chosen = tune_weights(evaluate, tuned, base, fixed, log=log if val_clips else (lambda *_: None), fast=fast)
+    for m in priors:
+        if m not in cfgs:                     # a motion prior (HuMoR): its test-time optimisation's own weights
+            cfgs[m], chosen[m] = base, "own"
+    return cfgs, chosen
 
 
 def run_occlusion(body, clips_by_length: dict, priors: dict, parts, cfgs_by_part: dict,

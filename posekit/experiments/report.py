@@ -12,7 +12,7 @@ from ..utils import atomic_path
 
 RESULT_COLUMNS = ("experiment", "setting", "method", "metric", "value", "std", "n")
 EXPERIMENTS = ("denoise", "occlusion", "image-fit", "generate")
-METHODS = ("none", "gmm", "vposer", "posendf")
+METHODS = ("none", "gmm", "vposer", "posendf", "humor")
 
 
 def _check_row(row: Mapping) -> dict:
