@@ -384,7 +384,8 @@ def write_report(rows, out: Path, info: dict, image_fit_note: str | None = None)
         if wp.exists():
             w = json.loads(wp.read_text())
             weights.append(f"- {name}: " + "; ".join(
-                f"{k}: " + ", ".join(f"{m} {v:.3g}" for m, v in d.items()) for k, d in w.items()))
+                f"{k}: " + (", ".join(f"{m} {v:.3g}" if isinstance(v, (int, float)) else f"{m} {v}" for m, v in d.items())
+                           if isinstance(d, dict) else str(d)) for k, d in w.items()))
     if weights:
         lines += ["## Fit weights", "",
                   "Chosen per setting on validation clips (the val subjects, never the test clips): first the "
