@@ -10,7 +10,7 @@ EXTRAS ?= dev
 BUILD ?= build
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: all setup notebooks test clean site site-check slides
+.PHONY: all setup notebooks test clean site site-check slides photo experiments data-scale
 
 # make site   the executed chapters as a static, offline HTML course site in $(BUILD)/site
 #             (SITE_MODE=fast, the default, runs them with POSEKIT_FAST=1; SITE_MODE=full runs them in full),
@@ -70,3 +70,12 @@ clean:
 photo: setup
 	$(PY) -m pip install --quiet -r requirements-photo.txt
 	$(PY) -m pip install --quiet --no-deps mediapipe==0.10.21
+
+# The papers' tables in full mode on held-out subjects (tens of minutes on 2 cores), and the data-scale study:
+# every prior trained on 3, 5 and all train subjects, tested on the same clips (about an hour).
+MOTIONS ?= ../shared/data/cmu
+experiments: setup
+	$(PY) -m posekit.experiments all --motions $(MOTIONS) --priors $(BUILD)/priors --out $(BUILD)/experiments
+
+data-scale: setup
+	$(PY) benchmarks/data_scale.py --motions $(MOTIONS) --out $(BUILD)/data_scale --pretrained-for-all

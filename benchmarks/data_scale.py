@@ -79,6 +79,11 @@ def main(argv=None) -> int:
     p.add_argument("--sigmas", default="0.1,0.5")
     p.add_argument("--parts", default="arm+hand,leg")
     p.add_argument("--clips", type=int, default=6, help="test clips per setting (60 frames)")
+    p.add_argument("--steps", type=int, default=None, help="optimiser iterations per fit (default: the experiments')")
+    p.add_argument("--val-clips", type=int, default=None, help="validation clips for tuning (default: the experiments')")
+    p.add_argument("--pretrained-for-all", action="store_true",
+                   help="for k = all train subjects use the pretrained priors shipped with posekit (they were trained "
+                        "on exactly those subjects with the full recipe) instead of training again")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
     motions = Path(a.motions or find_motion_dir() or "")
@@ -92,6 +97,15 @@ def main(argv=None) -> int:
     for k, subjects in sets.items():
         folder = link_folder(motions, out / f"motions_k{k}", subjects, held)
         priors = out / f"priors_k{k}"
+        if a.pretrained_for_all and k == max(sets) and not a.fast:
+            import shutil
+
+            from posekit.priors.store import PRIOR_FILES, pretrained_path
+
+            priors.mkdir(parents=True, exist_ok=True)
+            for name in ("gmm", "vposer", "posendf"):
+                if not (priors / PRIOR_FILES[name]).exists():
+                    shutil.copy(pretrained_path(name), priors / PRIOR_FILES[name])
         t0 = time.perf_counter()
         if not all((priors / f).exists() for f in ("gmm.npz", "vposer.pt", "posendf.pt")):
             rc = train_main(["all", "--motions", str(folder), "--out", str(priors), "--priors", "gmm,vposer,posendf"]
@@ -103,7 +117,7 @@ def main(argv=None) -> int:
         print(f"[data-scale] k={k} subjects {','.join(subjects)}: {n_frames} train frames, training {t_train:.0f} s",
               flush=True)
         common = dict(motions=folder, priors=priors, fast=a.fast, lengths="60", clips=a.clips, seed=a.seed,
-                      methods="none,gmm,vposer,posendf")
+                      methods="none,gmm,vposer,posendf", steps=a.steps, val_clips=a.val_clips)
         for name, extra in (("denoise", {"sigmas": a.sigmas}), ("occlusion", {"parts": a.parts})):
             res = run_experiment(name, out=out / f"{name}_k{k}", **common, **extra)
             for r in res:
