@@ -30,7 +30,7 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=8, help="number of rendered views")
-    p.add_argument("--iters", type=int, default=PHOTO_OPTIONS["stage_iters"], help="Adam steps per SMPLify stage")
+    p.add_argument("--iters", type=int, default=PHOTO_OPTIONS["stage_iters"], help="L-BFGS iterations per SMPLify stage")
     p.add_argument("--seed", type=int, default=5)
     a = p.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))

@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     p.add_argument("--motions", default="/work/shared/data/cmu" if Path("/work/shared/data/cmu").is_dir() else None)
     p.add_argument("--priors", default=str(cache_dir() / "priors" / "full"))
     p.add_argument("--n", type=int, default=32, help="number of test views")
-    p.add_argument("--iters", type=int, default=100, help="Adam steps per stage")
+    p.add_argument("--iters", type=int, default=100, help="L-BFGS iterations per stage (SMPLify's default optimiser)")
     p.add_argument("--n-single", type=int, default=4, help="views fitted one by one for the timing")
     p.add_argument("--fast", action="store_true")
     p.add_argument("--seed", type=int, default=0)

@@ -22,7 +22,7 @@ from .io import MAX_SIDE, Photo, load_image
 __all__ = ["PRIOR_NAMES", "PHOTO_OPTIONS", "load_named_prior", "fit_photo"]
 
 PRIOR_NAMES = ("none", "gmm", "vposer", "posendf")
-#: smplify options for photos: 4 stages × 40 Adam steps, 20 camera steps
+#: smplify options for photos: 4 stages × 40 L-BFGS iterations, 20 camera iterations
 PHOTO_OPTIONS = {"stage_iters": 40, "camera_iters": 20}
 
 
