@@ -36,7 +36,7 @@ METHODS = ("none", "gmm", "vposer", "posendf", "humor")
 POSE_METHODS = ("none", "gmm", "vposer", "posendf")
 
 __all__ = [
-    "METHODS", "POSE_METHODS", "fit_clip", "load_body", "load_priors", "priors_from_args", "parse_methods", "is_fast", "body_from_args",
+    "METHODS", "POSE_METHODS", "fit_clip", "tune_fit_weights", "load_body", "load_priors", "priors_from_args", "parse_methods", "is_fast", "body_from_args",
     "add_common_arguments", "add_fit_arguments", "fixed_weights", "save_weights", "run_setup", "timed", "row",
     # from the layers below
     "Clip", "FitConfig", "PoseVariable", "fit_motion", "prior_energy", "tune_weights", "DEFAULT_PRIOR_WEIGHTS",
@@ -66,6 +66,26 @@ def fit_clip(body, clip, obs_joints, prior, init_body21, joint_mask=None, cfg=No
         return fit_motion_humor(body, clip, obs_joints, prior, init_body21=init_body21, joint_mask=joint_mask,
                                 cfg=HumorFitConfig(steps=cfg.steps))
     return fit_motion(body, clip, obs_joints, prior=prior, init_body21=init_body21, joint_mask=joint_mask, cfg=cfg)
+
+
+def tune_fit_weights(evaluate, priors: dict, val_clips: list, base, fixed: dict | None = None, log=print,
+                     fast: bool = False, what: str = "") -> tuple[dict, dict]:
+    """Weights of every method chosen on ``val_clips`` by ``posekit.fitting.tune.tune_weights`` (``evaluate(method,
+    cfg)`` -> validation error); a motion prior (HuMoR) keeps its test-time optimisation's own weights ("own").
+    No validation clips is an error unless every weight is fixed. -> ({method: FitConfig}, {name: weight})."""
+    from ..fitting.tune import tune_weights
+    from ..priors.base import is_motion_prior
+
+    tuned = [m for m in priors if not is_motion_prior(priors[m])]
+    if not val_clips and not all(k in (fixed or {}) for k in ["smooth", *[m for m in tuned if m != "none"]]):
+        raise ValueError("weights must be tuned but there are no validation clips")
+    if val_clips:
+        log(f"{what}: tuning weights on {len(val_clips)} validation clip(s): " + ", ".join(c.name for c in val_clips))
+    cfgs, chosen = tune_weights(evaluate, tuned, base, fixed, log=log if val_clips else (lambda *_: None), fast=fast)
+    for m in priors:
+        if m not in cfgs:
+            cfgs[m], chosen[m] = base, "own"
+    return cfgs, chosen
 
 
 def load_body(device=None, model: str = "open"):

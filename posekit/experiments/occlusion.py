@@ -22,13 +22,11 @@ import torch
 from ..fitting.forward import posed_joints, posed_vertices
 from ..fitting.metrics import MOTION_METRICS, motion_errors
 from ..fitting.motion import Clip, FitConfig, fit_motion
-from ..fitting.tune import tune_weights
-from ..priors.base import is_motion_prior
 from ..utils import atomic_save_npz
 from ..viz.plots import save_figure
 from .clips import PARTS, clips_for_run, part_joints
 from .common import (add_common_arguments, add_fit_arguments, fit_clip, fixed_weights, is_fast, row, run_setup,
-                     save_weights, timed)
+                     save_weights, timed, tune_fit_weights)
 
 EXPERIMENT = "occlusion"
 LENGTHS = (60, 120, 240)
@@ -97,17 +95,8 @@ def tune_occlusion(body, val_clips: list, priors: dict, part: str, steps: int, f
     def evaluate(m, cfg):
         return float(np.mean([complete_clip(body, c, part, {m: priors[m]}, {m: cfg})["all"][m] for c in val_clips]))
 
-    if val_clips:
-        log(f"[occlusion] tuning weights for part={part} on {len(val_clips)} validation clip(s): " + ", ".join(c.name for c in val_clips))
-    base = FitConfig(steps=steps, latent=latent, optimizer=optimizer)
-    tuned = [m for m in priors if not is_motion_prior(priors[m])]
-    if not val_clips and not all(k in (fixed or {}) for k in ["smooth", *[m for m in tuned if m != "none"]]):
-        raise ValueError("weights must be tuned but there are no validation clips")
-    cfgs, chosen = tune_weights(evaluate, tuned, base, fixed, log=log if val_clips else (lambda *_: None), fast=fast)
-    for m in priors:
-        if m not in cfgs:                     # a motion prior (HuMoR): its test-time optimisation's own weights
-            cfgs[m], chosen[m] = base, "own"
-    return cfgs, chosen
+    return tune_fit_weights(evaluate, priors, val_clips, FitConfig(steps=steps, latent=latent, optimizer=optimizer),
+                            fixed, log=log, fast=fast, what=f"[occlusion] " + f"part={part}")
 
 
 def run_occlusion(body, clips_by_length: dict, priors: dict, parts, cfgs_by_part: dict,
