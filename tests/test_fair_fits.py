@@ -188,6 +188,9 @@ def test_humor_is_a_method_of_the_motion_experiments(body):
     assert all(math.isfinite(v) for v in out["metrics"]["humor"].values())
     occ = occlusion.complete_clip(body, clip, "leg", {"humor": humor}, {"humor": FitConfig(steps=10)})
     assert math.isfinite(occ["hidden"]["humor"])
-    # its weights are its own: tuning leaves it alone
-    cfgs, chosen = denoise.tune_denoise(body, [], {"none": None, "humor": humor}, 0.1, 10, fixed={"smooth": 1.0})
-    assert chosen["humor"] == "own" and cfgs["humor"].steps == 10
+    # its weight (the scale of its prior-side terms) is tuned like the others, or fixed
+    with pytest.raises(ValueError, match="validation clips"):
+        denoise.tune_denoise(body, [], {"none": None, "humor": humor}, 0.1, 10, fixed={"smooth": 1.0})
+    cfgs, chosen = denoise.tune_denoise(body, [], {"none": None, "humor": humor}, 0.1, 10,
+                                        fixed={"smooth": 1.0, "humor": 10.0})
+    assert chosen["humor"] == 10.0 and cfgs["humor"].w_prior == 10.0 and cfgs["humor"].steps == 10

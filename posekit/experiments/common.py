@@ -53,39 +53,42 @@ __all__ = [
 
 
 def fit_clip(body, clip, obs_joints, prior, init_body21, joint_mask=None, cfg=None):
-    """One method's fit of a clip: the motion fit (``posekit.fitting.motion.fit_motion``) with a pose prior
-    or none, HuMoR's test-time optimisation (``posekit.fitting.humor.fit_motion_humor``) with a motion
-    prior (``cfg.steps`` iterations, its own default weights). -> body21 (T, 21, 3)."""
+    """One method's fit of a clip -> body21 (T, 21, 3).
+
+    A pose prior or none: the motion fit (``posekit.fitting.motion.fit_motion``) from ``init_body21``.
+    A motion prior (HuMoR): the no-prior motion fit from the same start (``cfg`` with w_prior = 0: data +
+    smoothness), then HuMoR's test-time optimisation from there (``posekit.fitting.humor.fit_motion_humor``)
+    with its prior-side weights scaled by ``cfg.w_prior`` (``posekit.fitting.humor.scaled_config``).
+    """
+    from dataclasses import replace
+
     from ..fitting.motion import FitConfig, fit_motion
     from ..priors.base import is_motion_prior, is_pose_prior
 
     cfg = cfg or FitConfig()
     if is_motion_prior(prior) and not is_pose_prior(prior):
-        from ..fitting.humor import HumorFitConfig, fit_motion_humor
+        from ..fitting.humor import fit_motion_humor, scaled_config
 
-        return fit_motion_humor(body, clip, obs_joints, prior, init_body21=init_body21, joint_mask=joint_mask,
-                                cfg=HumorFitConfig(steps=cfg.steps))
+        start = fit_motion(body, clip, obs_joints, prior=None, init_body21=init_body21, joint_mask=joint_mask,
+                           cfg=replace(cfg, w_prior=0.0))
+        return fit_motion_humor(body, clip, obs_joints, prior, init_body21=start, joint_mask=joint_mask,
+                                cfg=scaled_config(cfg.w_prior, steps=cfg.steps, optimizer=cfg.optimizer))
     return fit_motion(body, clip, obs_joints, prior=prior, init_body21=init_body21, joint_mask=joint_mask, cfg=cfg)
 
 
 def tune_fit_weights(evaluate, priors: dict, val_clips: list, base, fixed: dict | None = None, log=print,
                      fast: bool = False, what: str = "") -> tuple[dict, dict]:
     """Weights of every method chosen on ``val_clips`` by ``posekit.fitting.tune.tune_weights`` (``evaluate(method,
-    cfg)`` -> validation error); a motion prior (HuMoR) keeps its test-time optimisation's own weights ("own").
+    cfg)`` -> validation error; HuMoR's weight is the scale of its prior-side terms, see ``fit_clip``).
     No validation clips is an error unless every weight is fixed. -> ({method: FitConfig}, {name: weight})."""
     from ..fitting.tune import tune_weights
-    from ..priors.base import is_motion_prior
 
-    tuned = [m for m in priors if not is_motion_prior(priors[m])]
-    if not val_clips and not all(k in (fixed or {}) for k in ["smooth", *[m for m in tuned if m != "none"]]):
-        raise ValueError("weights must be tuned but there are no validation clips")
+    if not val_clips and not all(k in (fixed or {}) for k in ["smooth", *[m for m in priors if m != "none"]]):
+        raise ValueError("weights must be tuned but there are no validation clips (or fix them: --no-tune, "
+                         "--prior-weights, --smooth-weight)")
     if val_clips:
         log(f"{what}: tuning weights on {len(val_clips)} validation clip(s): " + ", ".join(c.name for c in val_clips))
-    cfgs, chosen = tune_weights(evaluate, tuned, base, fixed, log=log if val_clips else (lambda *_: None), fast=fast)
-    for m in priors:
-        if m not in cfgs:
-            cfgs[m], chosen[m] = base, "own"
-    return cfgs, chosen
+    return tune_weights(evaluate, list(priors), base, fixed, log=log if val_clips else (lambda *_: None), fast=fast)
 
 
 def load_body(device=None, model: str = "open"):
@@ -200,7 +203,7 @@ def fixed_weights(args) -> dict:
         for item in text.split(","):
             k, _, v = item.partition("=")
             if k.strip() not in DEFAULT_PRIOR_WEIGHTS or k.strip() == "none" or not v:
-                raise ValueError(f"--prior-weights expects method=value items among gmm,vposer,posendf, got {item!r}")
+                raise ValueError(f"--prior-weights expects method=value items among gmm,vposer,posendf,humor, got {item!r}")
             fixed[k.strip()] = float(v)
     if getattr(args, "smooth_weight", None) is not None:
         fixed["smooth"] = float(args.smooth_weight)

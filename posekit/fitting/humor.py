@@ -26,8 +26,8 @@ evaluated for all frames at once, about thirty times cheaper on a CPU for 60 fra
 trained step cannot make a long rollout drift away. With a large ``w_dynamics`` the two agree.
 
 Initialisation: a per-frame fit without a prior (``fit_motion(prior=None, w_smooth=0)``) unless
-``init_body21`` is given; z_t = μ_q(x_{t-1}, x_t) from the encoder along it. Optimiser: Adam (as
-``fit_motion``), the best iterate returned.
+``init_body21`` is given; z_t = μ_q(x_{t-1}, x_t) from the encoder along it. Optimiser: L-BFGS with a
+strong-Wolfe line search (``optimizer="adam"`` for Adam), as ``fit_motion``; the best iterate is returned.
 """
 from __future__ import annotations
 
@@ -37,9 +37,9 @@ import torch
 
 from ..priors.humor.state import CONTACT_HEIGHT, FOOT_JOINTS, canonicalize_state, transform_state
 from .forward import posed_joints
-from .motion import Clip, FitConfig, fit_motion
+from .motion import Clip, FitConfig, fit_motion, minimise
 
-__all__ = ["HumorFitConfig", "fit_motion_humor", "humor_objective", "objective_terms", "init_latents", "estimate_floor"]
+__all__ = ["HumorFitConfig", "scaled_config", "fit_motion_humor", "humor_objective", "objective_terms", "init_latents", "estimate_floor"]
 
 
 @dataclass
@@ -52,8 +52,18 @@ class HumorFitConfig:
     w_contact_vel: float = 1.0
     w_ground: float = 1.0
     steps: int = 200
-    lr: float = 0.05
-    init_steps: int = 150          # Adam steps of the per-frame initial fit (when init_body21 is None)
+    lr: float = 0.05               # Adam's step size (``optimizer="adam"``)
+    init_steps: int = 150          # iterations of the per-frame initial fit (when init_body21 is None)
+    optimizer: str = "lbfgs"       # "lbfgs" (strong Wolfe, as the other motion fits) or "adam"
+
+
+def scaled_config(scale: float, **overrides) -> HumorFitConfig:
+    """A ``HumorFitConfig`` whose prior-side weights (w_prior, w_dynamics, w_contact_vel, w_ground) are the
+    defaults times ``scale``, the data weight unchanged: the one number the experiments tune per setting on
+    validation clips, as they tune a pose prior's weight."""
+    d = HumorFitConfig()
+    return replace(d, w_prior=d.w_prior * scale, w_dynamics=d.w_dynamics * scale,
+                   w_contact_vel=d.w_contact_vel * scale, w_ground=d.w_ground * scale, **overrides)
 
 
 def objective_terms(model, body, clip: Clip, body21: torch.Tensor, z: torch.Tensor, obs_cm: torch.Tensor,
@@ -138,24 +148,21 @@ def fit_motion_humor(body, clip: Clip, obs_joints: torch.Tensor, model, init_bod
     floor = estimate_floor(body, clip, init_body21)
     pose = init_body21.clone().requires_grad_(True)
     z = init_latents(model, clip, init_body21, floor).clone().requires_grad_(True)
-    opt = torch.optim.Adam([pose, z], lr=cfg.lr)
     obs_cm = obs_joints.detach() * 100.0
     best, best_pose, best_c, best_terms, hist = float("inf"), None, None, None, []
-    for it in range(cfg.steps + 1):
-        opt.zero_grad()
+
+    def energy():
+        nonlocal best, best_pose, best_c, best_terms
         terms, c = objective_terms(model, body, clip, pose, z, obs_cm, mask, floor)
         total = _total(terms, cfg)
         value = float(total.detach())
         hist.append(value)
-        if value < best:
+        if value < best:                              # the best iterate seen (line-search trials included)
             best, best_pose, best_c = value, pose.detach().clone(), c.clone()
             best_terms = {k: float(v.detach()) for k, v in terms.items()}
-        if it == cfg.steps:
-            break
-        total.backward()
-        opt.step()
-        if callback is not None:
-            callback(it, value)
+        return total
+
+    minimise([pose, z], energy, FitConfig(steps=cfg.steps, lr=cfg.lr, optimizer=cfg.optimizer), callback)
     if not return_info:
         return best_pose
     return best_pose, {"history": hist, "init_body21": init_body21, "contacts": best_c, "floor": float(floor),
