@@ -315,6 +315,47 @@ def test_sample_gives_low_distance_poses(trained):
     assert model.distance(s).mean() < 0.5 * model.distance(rnd).mean()
 
 
+class _CountingBar:
+    """Stands in for tqdm: records every bar made, its total, updates and postfix."""
+    made = []
+
+    def __init__(self, iterable=None, total=None, initial=0, **kw):
+        self.iterable, self.total, self.n, self.postfix, self.closed = iterable, total, initial, {}, False
+        _CountingBar.made.append(self)
+
+    def __iter__(self):
+        for x in self.iterable:
+            yield x
+            self.n += 1
+
+    def update(self, k=1):
+        self.n += k
+
+    def set_postfix(self, refresh=True, **kw):
+        self.postfix = kw
+
+    def close(self):
+        self.closed = True
+
+    @staticmethod
+    def write(*a, **kw):
+        pass
+
+
+def test_training_draws_one_bar_over_all_epochs(trained, monkeypatch):
+    import posekit.priors.posendf.train as T
+    monkeypatch.setattr(T, "tqdm", _CountingBar)
+    _CountingBar.made = []
+    tr = {k: v[:600] for k, v in trained["tr"].items()}
+    cfg = {**trained["cfg"], "epochs": 3, "patience": 10}
+    torch.manual_seed(0)
+    hist = fit(PoseNDF(default_config(fast=True)), tr, trained["va"], cfg, progress=True)
+    assert len(_CountingBar.made) == 1, f"{len(_CountingBar.made)} progress bars for {cfg['epochs']} epochs"
+    bar = _CountingBar.made[0]
+    assert bar.total == 3 and bar.n == 3 and bar.closed
+    assert set(bar.postfix) == {"udf", "eik", "val"} and float(bar.postfix["val"]) == pytest.approx(hist["val"][-1], abs=1e-4)
+
+
 def test_resume_equals_uninterrupted(trained, tmp_path):
     tr = {k: v[:1500] for k, v in trained["tr"].items()}
     va = trained["va"]

@@ -189,6 +189,31 @@ def test_fit_is_deterministic_with_a_seed(data):
     assert not torch.equal(a.enc_mu.weight, c.enc_mu.weight)
 
 
+def test_fit_draws_one_bar_over_all_epochs(data, monkeypatch):
+    import tqdm.auto
+    made = []
+
+    class Bar:
+        def __init__(self, *a, total=None, initial=0, **kw):
+            self.total, self.n, self.postfix, self.closed = total, initial, {}, False
+            made.append(self)
+
+        def update(self, k=1):
+            self.n += k
+
+        def set_postfix(self, **kw):
+            self.postfix = kw
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
+    train, val = data
+    fit(train[:256], val[:64], epochs=3, batch_size=64, lr=3e-3, patience=10, seed=3, config=TINY, progress=True)
+    assert len(made) == 1 and made[0].total == 3 and made[0].n == 3 and made[0].closed
+    assert set(made[0].postfix) == {"train", "val"}
+
+
 class _Kill(Exception):
     pass
 

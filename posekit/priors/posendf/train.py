@@ -123,54 +123,60 @@ def fit(model, train_set: dict, val_set: dict, cfg: dict | None = None, checkpoi
     bs = int(c["batch_size"])
     t_start = time.time() - (st["history"]["seconds"][-1] if st["history"]["seconds"] else 0.0)
     ran = 0
-    while not st["done"] and st["epoch"] < c["epochs"]:
-        e = st["epoch"]
-        for group in opt.param_groups:
-            group["lr"] = _lr(c, e)
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + e))
-        model.train()
-        sums = {"loss": 0.0, "udf": 0.0, "eik": 0.0}
-        nb = 0
-        bar = tqdm(range(0, n, bs), desc=f"Pose-NDF epoch {e + 1}/{c['epochs']}", disable=not progress, leave=False)
-        for s in bar:
-            idx = perm[s:s + bs]
-            loss, parts = loss_terms(model, q_tr[idx].to(dev), d_tr[idx].to(dev), c["eikonal_weight"], c["eikonal_target"])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sums["loss"] += loss.item()
-            sums["udf"] += parts["udf"].item()
-            sums["eik"] += parts["eik"].item()
-            nb += 1
-            if nb % 20 == 0:
-                bar.set_postfix(udf=f"{sums['udf'] / nb:.4f}", eik=f"{sums['eik'] / nb:.4f}")
-        val = evaluate(model, q_va, d_va)
-        h = st["history"]
-        h["epoch"].append(e + 1)
-        h["train"].append(sums["loss"] / max(nb, 1))
-        h["train_udf"].append(sums["udf"] / max(nb, 1))
-        h["train_eik"].append(sums["eik"] / max(nb, 1))
-        h["val"].append(val)
-        h["lr"].append(_lr(c, e))
-        h["seconds"].append(time.time() - t_start)
-        if val < st["best_val"]:
-            st["best_val"], st["bad"] = val, 0
-            st["best_state"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        else:
-            st["bad"] += 1
-        st["epoch"] = e + 1
-        if st["bad"] >= c["patience"]:
-            st["done"], h["stopped"] = True, f"early stop after epoch {e + 1} (no val improvement for {c['patience']} epochs)"
-        elif h["seconds"][-1] > 60 * c["max_minutes"]:
-            st["done"], h["stopped"] = True, f"time budget of {c['max_minutes']} min reached after epoch {e + 1}"
-        if progress:
-            tqdm.write(f"epoch {e + 1}: train L1 {h['train_udf'][-1]:.4f}  eik {h['train_eik'][-1]:.4f}  val L1 {val:.4f}")
-        if ckpt is not None:
-            atomic_torch_save({"config": c, "seed": seed, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                               **{k: st[k] for k in ("epoch", "best_val", "bad", "done", "best_state", "history")}}, ckpt)
-        ran += 1
-        if stop_after is not None and ran >= stop_after and not st["done"] and st["epoch"] < c["epochs"]:
-            return st["history"]
+    bar = tqdm(total=c["epochs"], initial=st["epoch"], desc="Pose-NDF", unit="epoch", leave=False,
+               disable=not progress or st["done"])
+    h = st["history"]
+    try:
+        while not st["done"] and st["epoch"] < c["epochs"]:
+            e = st["epoch"]
+            for group in opt.param_groups:
+                group["lr"] = _lr(c, e)
+            perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + e))
+            model.train()
+            sums = {"loss": 0.0, "udf": 0.0, "eik": 0.0}
+            nb = 0
+            for s in range(0, n, bs):
+                idx = perm[s:s + bs]
+                loss, parts = loss_terms(model, q_tr[idx].to(dev), d_tr[idx].to(dev), c["eikonal_weight"], c["eikonal_target"])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sums["loss"] += loss.item()
+                sums["udf"] += parts["udf"].item()
+                sums["eik"] += parts["eik"].item()
+                nb += 1
+                if nb % 20 == 0:                     # running means of the epoch in progress
+                    bar.set_postfix(udf=f"{sums['udf'] / nb:.4f}", eik=f"{sums['eik'] / nb:.4f}",
+                                    val=f"{h['val'][-1]:.4f}" if h["val"] else "-")
+            val = evaluate(model, q_va, d_va)
+            h["epoch"].append(e + 1)
+            h["train"].append(sums["loss"] / max(nb, 1))
+            h["train_udf"].append(sums["udf"] / max(nb, 1))
+            h["train_eik"].append(sums["eik"] / max(nb, 1))
+            h["val"].append(val)
+            h["lr"].append(_lr(c, e))
+            h["seconds"].append(time.time() - t_start)
+            if val < st["best_val"]:
+                st["best_val"], st["bad"] = val, 0
+                st["best_state"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            else:
+                st["bad"] += 1
+            st["epoch"] = e + 1
+            if st["bad"] >= c["patience"]:
+                st["done"], h["stopped"] = True, f"early stop after epoch {e + 1} (no val improvement for {c['patience']} epochs)"
+            elif h["seconds"][-1] > 60 * c["max_minutes"]:
+                st["done"], h["stopped"] = True, f"time budget of {c['max_minutes']} min reached after epoch {e + 1}"
+            bar.set_postfix(udf=f"{h['train_udf'][-1]:.4f}", eik=f"{h['train_eik'][-1]:.4f}", val=f"{val:.4f}",
+                            refresh=False)
+            bar.update(1)
+            if ckpt is not None:
+                atomic_torch_save({"config": c, "seed": seed, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                                   **{k: st[k] for k in ("epoch", "best_val", "bad", "done", "best_state", "history")}}, ckpt)
+            ran += 1
+            if stop_after is not None and ran >= stop_after and not st["done"] and st["epoch"] < c["epochs"]:
+                return st["history"]
+    finally:
+        bar.close()
     if not st["history"]["stopped"]:
         st["history"]["stopped"] = f"all {c['epochs']} epochs"
     if st["best_state"] is not None:
