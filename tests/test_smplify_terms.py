@@ -68,3 +68,17 @@ def test_sphere_energy_depends_on_shape():
     e = sphere_energy(j, capsule_radii(vs, js, bm.lbs_weights))
     e.sum().backward()
     assert float(e) > 0 and betas.grad.abs().max() > 0
+
+
+def test_a_stage_stops_at_the_last_finite_point():
+    """A step into a region where the energy is not finite (NaN) is undone and the stage ends there."""
+    from posekit.fitting.smplify import SMPLifyConfig, _run
+
+    x = torch.tensor([2.0], requires_grad=True)
+
+    def energy():
+        e = (x - 1.0) ** 2 + torch.where(x < 1.5, torch.full_like(x, float("nan")), torch.zeros_like(x))
+        return {"total": e}
+
+    _run([x], energy, 20, SMPLifyConfig(optimizer="lbfgs"))
+    assert torch.isfinite(x).all() and float(x) >= 1.5

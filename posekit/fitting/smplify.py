@@ -149,6 +149,11 @@ def _run(params, energy_fn, iters: int, cfg: SMPLifyConfig, record=None):
         e = terms["total"].sum()
         e.backward()
         last["terms"] = {k: v.detach() for k, v in terms.items()}
+        if not torch.isfinite(e):                 # the line search must see "too far", not NaN
+            for p in params:
+                if p.grad is not None:
+                    p.grad.zero_()
+            return e.detach().new_tensor(float("inf"))
         return e
 
     def evaluate():
@@ -157,12 +162,26 @@ def _run(params, energy_fn, iters: int, cfg: SMPLifyConfig, record=None):
 
     prev = None
     for _ in range(iters):
-        opt.step(closure)
+        saved = [p.detach().clone() for p in params]
+        try:
+            opt.step(closure)
+        except IndexError:                        # torch's strong-Wolfe search found no finite bracket
+            with torch.no_grad():
+                for p, v in zip(params, saved):
+                    p.copy_(v)
+            break
         if sched is not None:
             sched.step()
         # Adam: the closure ran once, at the point before this step; L-BFGS: evaluate after the step
         terms = last["terms"] if adam else evaluate()
         cur = float(terms["total"].sum())
+        if not math.isfinite(cur) or not all(torch.isfinite(p).all() for p in params):
+            # a step left the region where the energy is defined (e.g. a body behind the camera):
+            # go back to the last finite point and end the stage there
+            with torch.no_grad():
+                for p, v in zip(params, saved):
+                    p.copy_(v)
+            break
         if record is not None:
             record(terms)
         if prev is not None and abs(prev - cur) <= cfg.ftol * max(abs(prev), 1.0):
