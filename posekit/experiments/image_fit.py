@@ -145,7 +145,7 @@ def _load_priors(args, methods, fast, device):
             priors[m] = injected[m]
             continue
         print(f"[image-fit] prior {m}: {prior_path(m, args.priors)}"
-              + ("" if prior_path(m, args.priors).exists() else " (absent: training it now)"))
+              + ("" if prior_path(m, args.priors).exists() else " (absent: the pretrained one, else trained there)"))
         priors[m] = load_prior(m, args.priors, motions=args.motions, fast=fast, seed=args.seed, device=device)
     return priors
 
