@@ -56,8 +56,8 @@ COMMON_OPTIONS = {"init": "rest", "optimizer": "lbfgs"}
 
 def add_arguments(parser) -> None:
     parser.add_argument("--methods", default=None,
-                        help="comma-separated priors among none,gmm,vposer,posendf (default: none,gmm + any "
-                             "vposer/posendf file found in --priors)")
+                        help="comma-separated priors among none,gmm,vposer,posendf (default: none,gmm + "
+                             "vposer/posendf when --priors holds them or posekit ships them pretrained)")
     parser.add_argument("--n-images", type=int, default=None, help="number of views (default 8 fast / 48 full)")
     parser.add_argument("--iters", type=int, default=None, help="L-BFGS iterations per stage (default 30 fast / 100 full)")
     parser.add_argument("--prior-scales", default=None,
@@ -161,7 +161,10 @@ def run(args) -> list[dict]:
     if getattr(args, "methods", None):
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     else:
-        methods = ["none", "gmm"] + [m for m in ("vposer", "posendf") if prior_path(m, args.priors).exists()]
+        from ..priors.store import pretrained_path
+
+        methods = ["none", "gmm"] + [m for m in ("vposer", "posendf")
+                                     if prior_path(m, args.priors).exists() or pretrained_path(m, verify=False)]
     n = getattr(args, "n_images", None) or (8 if fast else 48)
     iters = getattr(args, "iters", None) or (30 if fast else 100)
     priors = _load_priors(args, methods, fast, device)
