@@ -108,7 +108,7 @@ def test_results_csv_round_trip_and_validation(tmp_path):
     md = (tmp_path / "results.md").read_text()
     assert "| 60f sigma=0.1 |" in md and "gmm" in md
     with pytest.raises(ValueError, match="method must be one of"):
-        report.write_results([{**rows[0], "method": "humor"}], tmp_path)
+        report.write_results([{**rows[0], "method": "no-such-prior"}], tmp_path)
     with pytest.raises(ValueError, match="lacks columns"):
         report.write_results([{"experiment": "denoise"}], tmp_path)
     assert len(report.read_results(path)) == 3       # a refused write leaves the file as it was
