@@ -178,6 +178,8 @@ def surface_samples(vertices: torch.Tensor, faces, n: int = 20000, seed: int = 0
         mesh = trimesh.Trimesh(v, f, process=False)
         points, face_idx = trimesh.sample.sample_surface(mesh, n, seed=seed)
         bary = trimesh.triangles.points_to_barycentric(mesh.triangles[face_idx], points)
+        if len(_SURFACE_CACHE) >= 8:                              # a few meshes at a time, not every image ever seen
+            _SURFACE_CACHE.pop(next(iter(_SURFACE_CACHE)))
         _SURFACE_CACHE[key] = SurfaceSamples(torch.as_tensor(f[face_idx]), torch.as_tensor(bary, dtype=torch.float32))
     return _SURFACE_CACHE[key]
 
