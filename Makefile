@@ -71,7 +71,8 @@ photo: setup
 	$(PY) -m pip install --quiet -r requirements-photo.txt
 	$(PY) -m pip install --quiet --no-deps mediapipe==0.10.21
 
-# The papers' tables in full mode on held-out subjects (tens of minutes on 2 cores), and the data-scale study:
+# The papers' tables in full mode on held-out subjects (one to two hours on 2 cores; 25 min with --lengths 60
+# --clips 8 --val-clips 4 --steps 120), and the data-scale study:
 # every prior trained on 3, 5 and all train subjects, tested on the same clips (about an hour).
 MOTIONS ?= ../shared/data/cmu
 experiments: setup
