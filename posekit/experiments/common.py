@@ -36,7 +36,7 @@ METHODS = ("none", "gmm", "vposer", "posendf", "humor")
 POSE_METHODS = ("none", "gmm", "vposer", "posendf")
 
 __all__ = [
-    "METHODS", "POSE_METHODS", "fit_clip", "tune_fit_weights", "load_body", "load_priors", "priors_from_args", "parse_methods", "is_fast", "body_from_args",
+    "METHODS", "POSE_METHODS", "fit_clip", "parse_method_values", "tune_fit_weights", "load_body", "load_priors", "priors_from_args", "parse_methods", "is_fast", "body_from_args",
     "add_common_arguments", "add_fit_arguments", "fixed_weights", "save_weights", "run_setup", "timed", "row",
     # from the layers below
     "Clip", "FitConfig", "PoseVariable", "fit_motion", "prior_energy", "tune_weights", "DEFAULT_PRIOR_WEIGHTS",
@@ -194,17 +194,23 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
                              "denoise and 20 for occlusion; default 5 clips, fast: 2, taken from the validation subjects in turn)")
 
 
+def parse_method_values(text, option: str, allowed) -> dict:
+    """``"gmm=1,posendf=100"`` -> {"gmm": 1.0, "posendf": 100.0}; every method must be in ``allowed``."""
+    out = {}
+    for item in text.split(",") if text else ():
+        k, _, v = item.partition("=")
+        if k.strip() not in allowed or not v:
+            raise ValueError(f"{option} expects method=value items among {','.join(allowed)}, got {item!r}")
+        out[k.strip()] = float(v)
+    return out
+
+
 def fixed_weights(args) -> dict:
     """Weights the user fixed (``--prior-weights``, ``--smooth-weight``; all of them with ``--no-tune``)."""
     fixed = dict(DEFAULT_PRIOR_WEIGHTS, smooth=DEFAULT_SMOOTH) if getattr(args, "no_tune", False) else {}
     fixed.pop("none", None)
-    text = getattr(args, "prior_weights", None)
-    if text:
-        for item in text.split(","):
-            k, _, v = item.partition("=")
-            if k.strip() not in DEFAULT_PRIOR_WEIGHTS or k.strip() == "none" or not v:
-                raise ValueError(f"--prior-weights expects method=value items among gmm,vposer,posendf,humor, got {item!r}")
-            fixed[k.strip()] = float(v)
+    fixed.update(parse_method_values(getattr(args, "prior_weights", None), "--prior-weights",
+                                     [m for m in DEFAULT_PRIOR_WEIGHTS if m != "none"]))
     if getattr(args, "smooth_weight", None) is not None:
         fixed["smooth"] = float(args.smooth_weight)
     return fixed

@@ -22,7 +22,7 @@ import torch
 
 from ..fitting.forward import posed_joints, posed_vertices
 from ..fitting.metrics import MOTION_METRICS, motion_errors
-from ..fitting.motion import Clip, FitConfig, fit_motion
+from ..fitting.motion import Clip, FitConfig
 from ..utils import atomic_save_npz
 from ..viz.plots import save_figure
 from .clips import axis_angle_noise, clips_for_run
@@ -98,7 +98,7 @@ def tune_denoise(body, val_clips: list, priors: dict, sigma: float, steps: int, 
                               for c, n in zip(val_clips, noisy)]))
 
     return tune_fit_weights(evaluate, priors, val_clips, FitConfig(steps=steps, latent=latent, optimizer=optimizer),
-                            fixed, log=log, fast=fast, what=f"[denoise] " + f"sigma={sigma:g}")
+                            fixed, log=log, fast=fast, what=f"[denoise] sigma={sigma:g}")
 
 
 def run_denoise(body, clips_by_length: dict, priors: dict, sigmas, cfgs_by_sigma: dict, seed: int = 0,

@@ -116,18 +116,6 @@ def tune_prior_scale(views: dict, body_model, prior, base: dict, grid, metric: s
     return best, errs
 
 
-def _fixed_scales(text) -> dict:
-    out = {}
-    for item in (text or "").split(","):
-        if not item.strip():
-            continue
-        k, _, v = item.partition("=")
-        if k.strip() not in METHODS or k.strip() == "none" or not v:
-            raise ValueError(f"--prior-scales expects method=value items among gmm,vposer,posendf, got {item!r}")
-        out[k.strip()] = float(v)
-    return out
-
-
 def _load_priors(args, methods, fast, device):
     """{method: prior}; priors already loaded by the caller (``args.prior_objects``, as ``all`` does)
     are reused, the others loaded (or trained) from ``--priors``."""
@@ -174,7 +162,9 @@ def run(args) -> list[dict]:
     poses = test_poses(args.motions, n, seed=args.seed, fast=fast)
     views = make_views(body_model, poses, seed=args.seed)
     base = {"stage_iters": iters, "camera_iters": 20 if fast else 30}
-    fixed = _fixed_scales(getattr(args, "prior_scales", None))
+    from .common import parse_method_values
+
+    fixed = parse_method_values(getattr(args, "prior_scales", None), "--prior-scales", [m for m in METHODS if m != "none"])
     scales: dict = {}
     if any(m != "none" and (m not in fixed or m == "posendf") for m in methods):
         n_val = max(4, n // 4) if fast else max(8, n // 3)

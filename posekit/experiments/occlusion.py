@@ -21,7 +21,7 @@ import torch
 
 from ..fitting.forward import posed_joints, posed_vertices
 from ..fitting.metrics import MOTION_METRICS, motion_errors
-from ..fitting.motion import Clip, FitConfig, fit_motion
+from ..fitting.motion import Clip, FitConfig
 from ..utils import atomic_save_npz
 from ..viz.plots import save_figure
 from .clips import PARTS, clips_for_run, part_joints
@@ -96,7 +96,7 @@ def tune_occlusion(body, val_clips: list, priors: dict, part: str, steps: int, f
         return float(np.mean([complete_clip(body, c, part, {m: priors[m]}, {m: cfg})["all"][m] for c in val_clips]))
 
     return tune_fit_weights(evaluate, priors, val_clips, FitConfig(steps=steps, latent=latent, optimizer=optimizer),
-                            fixed, log=log, fast=fast, what=f"[occlusion] " + f"part={part}")
+                            fixed, log=log, fast=fast, what=f"[occlusion] part={part}")
 
 
 def run_occlusion(body, clips_by_length: dict, priors: dict, parts, cfgs_by_part: dict,
