@@ -11,6 +11,11 @@ validation metrics measured the same way for every pose prior on the validation 
 - ``val_rank_accuracy``: the fraction of validation poses whose noisy copy gets the higher energy
   (0.5 = a prior that cannot tell real poses from perturbed ones, 1.0 = always right).
 
+HuMoR's entry records its own validation figures (``posekit.train.humor.validation_summary``).
+
+``--priors`` trains a subset: the folder's existing manifest keeps the entries of the other priors when it
+was made from the same motions, split, fast flag and seed and their files are unchanged (sha256).
+
 This is how the pretrained priors shipped in ``posekit/priors/pretrained`` were made.
 """
 from __future__ import annotations
@@ -75,6 +80,24 @@ def write_manifest(out_dir: Path, entries: dict, motions, trials: dict, fast: bo
     return path
 
 
+def kept_entries(out_dir: Path, motions, trials: dict, fast: bool, seed: int, retrained) -> dict:
+    """Entries of ``out_dir/manifest.json`` for priors not in ``retrained`` that still describe their files
+    and were made the same way (motions, trials, fast, seed); {} when there is no such manifest."""
+    path = Path(out_dir) / "manifest.json"
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    same = (old.get("motions"), old.get("trials"), old.get("fast"), old.get("seed")) == \
+        (str(motions), trials, bool(fast), int(seed))
+    kept = {}
+    for name, e in (old.get("priors") or {}).items() if same else ():
+        f = Path(out_dir) / str(e.get("file", ""))
+        if name not in retrained and f.is_file() and sha256_file(f) == e.get("sha256"):
+            kept[name] = e
+    return kept
+
+
 def train(motions, out, fast: bool = False, seed: int = 0, device=None, priors=None) -> Path:
     """Train every prior (or ``priors``) on ``motions`` into the folder ``out``; returns the manifest path."""
     from ..data import pose_dataset
@@ -90,7 +113,7 @@ def train(motions, out, fast: bool = False, seed: int = 0, device=None, priors=N
     ds = pose_dataset(motions, fps=30, progress=False)
     trials = {s: sorted({r["trial"] for r in ds.files if r["split"] == s}) for s in ("train", "val", "test")}
     val = ds.body21("val") if len(ds.val) else ds.body21("train")
-    entries = {}
+    entries = kept_entries(out, motions, trials, fast, seed, names)
     for name in names:
         path = out / PRIOR_FILES[name]
         cmd = f"python -m posekit.train {name} --motions {shlex.quote(str(motions))} --out {shlex.quote(str(path))}" + \
@@ -104,6 +127,8 @@ def train(motions, out, fast: bool = False, seed: int = 0, device=None, priors=N
                  "train_seconds": round(seconds, 1)}
         if name in POSE_PRIORS:
             entry["validation"] = validation_metrics(load_prior_file(name, path), val)
+        else:
+            entry["validation"] = importlib.import_module(f"posekit.train.{name}").validation_summary(path)
         entries[name] = entry
         print(f"[{name}] {seconds:.0f} s, {entry['bytes'] / 1e6:.2f} MB, validation {entry.get('validation')}",
               flush=True)
