@@ -155,6 +155,12 @@ def test_fast_training_on_the_embedded_sample(tmp_path):
     h = HumorPrior.load(out).history
     assert h["epochs"] == 2 and len(h["val"]) == 2 and all(np.isfinite(v["loss"]) for v in h["val_rollout"])
     assert h["val"][-1]["rec"] < h["val"][0]["rec"], "teacher-forced validation error should fall"
+    assert set(h["val"][-1]) == {"loss", "rec", "kl", "contact", "contact_vel", "consistency"}
+    f = h["floor"]
+    assert {"real", "rollout", "rollout_raw"} <= set(f) and 0.0 <= f["rollout"]["on_floor"] <= 1.0
+    with pytest.raises(ValueError, match="unknown HuMoR training settings"):
+        train(embedded_sample_dir(), tmp_path / "x.pt", fast=True, progress=False, windw=3)
+    assert not (tmp_path / "x.pt").exists()
 
 
 def test_cli_trains_humor(tmp_path):
@@ -172,17 +178,96 @@ def pretrained():
     return HumorPrior.load(PRETRAINED)
 
 
-def test_rollout_of_300_frames_stays_finite_and_near_the_floor(pretrained):
-    poses, trans = _sample_motion()
-    x = pretrained.states(poses[:, 0], poses[:, 1:22], trans)
-    from posekit.priors.humor.state import floor_height
-    x = pretrained.states(poses[:, 0], poses[:, 1:22], trans, floor=floor_height(pretrained.fk_joints(x)))
+def _start_states(model, names=("12_01", "17_03")):
+    """First states of held-out walks (test subjects), heights above their own floor."""
+    xs = []
+    for name in names:
+        poses, trans = _sample_motion(name)
+        xs.append(model.states_on_floor(poses[:, 0], poses[:, 1:22], trans)[0][0])
+    return torch.stack(xs)
+
+
+def test_rollout_of_300_frames_stays_finite_and_on_the_floor(pretrained):
+    from posekit.priors.humor.floor import floor_stats
+
+    x0 = _start_states(pretrained).repeat(4, 1)                     # 8 samples from two held-out starts
     with torch.no_grad():
-        xs, c, nll = pretrained.rollout(x[:1].repeat(2, 1), 300, generator_seed=0)
-    assert xs.shape == (2, 301, STATE_DIM) and c.shape == (2, 300, 10) and torch.isfinite(xs).all()
-    feet = pretrained.fk_joints(xs)[..., [7, 8, 10, 11], 1]
-    assert feet.min() > -1.0 and feet.max() < 2.5, "the feet should stay within a body height of the floor"
+        xs, c, nll = pretrained.rollout(x0, 300, generator_seed=0)
+    assert xs.shape == (8, 301, STATE_DIM) and c.shape == (8, 300, 10) and torch.isfinite(xs).all()
     assert ((c >= 0) & (c <= 1)).all() and torch.isfinite(nll).all()
+    f = floor_stats(pretrained, xs)
+    assert f["lowest_foot_min"] > -1e-4, "the rollout's contact step never leaves a foot below the floor"
+    assert f["lowest_foot_max"] < 1.0, "no sample should float a metre above the floor"
+    assert f["on_floor"] > 0.9, f
+    assert f["upright"] > 0.95, f
+    assert f["speed"] > 0.1, "a body that only stands still is trivially on the floor"
+    # the model itself, without the contact step, stays near the floor too (the step only corrects it)
+    with torch.no_grad():
+        raw, _, _ = pretrained.rollout(x0, 300, generator_seed=0, ground=False)
+    r = floor_stats(pretrained, raw)
+    assert torch.isfinite(raw).all() and r["on_floor"] > 0.7 and r["upright"] > 0.95, r
+
+
+def test_ground_moves_a_state_onto_the_floor_by_its_contacts():
+    m = _small_model()
+    poses, trans = _sample_motion()
+    x, _ = m.states_on_floor(poses[:, 0], poses[:, 1:22], trans)
+    x = x[:3].clone()
+    lift = torch.tensor([0.3, 0.3, -0.2])                           # float, float, sink below the floor
+    x[:, STATE_SLICES["root_pos"].start + 1] += lift
+    x[:, STATE_SLICES["joints"]] += (lift[:, None] * torch.tensor([0.0, 1.0, 0.0])).repeat(1, 22)
+    logits = torch.full((3, 10), -5.0)
+    logits[0, 6] = 5.0                                              # sample 0: the left toe in contact
+    logits[1, 0] = 5.0                                              # sample 1: only a hip "in contact"
+    g = m.ground(x, logits)
+    low = posed_joints(BODY, *m.to_smpl(g))[:, [7, 8, 10, 11], 1].amin(-1)   # through the body model
+    low_before = posed_joints(BODY, *m.to_smpl(x))[:, [7, 8, 10, 11], 1].amin(-1)
+    torch.testing.assert_close(low[0], torch.tensor(0.0), atol=1e-5, rtol=0)            # put down
+    torch.testing.assert_close(low[1], low_before[1], atol=1e-5, rtol=0)                # no foot contact: left
+    torch.testing.assert_close(low[2], torch.tensor(0.0), atol=1e-5, rtol=0)            # lifted out of the floor
+    torch.testing.assert_close(unpack_state(g)["joints"], m.fk_joints(g), atol=1e-5, rtol=0)
+    d = g - x                                                       # only heights change
+    moved = torch.zeros(STATE_DIM, dtype=torch.bool)
+    moved[STATE_SLICES["root_pos"].start + 1] = True
+    moved[STATE_SLICES["joints"].start + 1:STATE_SLICES["joints"].stop:3] = True
+    assert (d[:, ~moved] == 0).all()
+
+
+def test_absolute_parts_are_predicted_as_values_and_errors_are_in_step_units(tmp_path):
+    torch.manual_seed(0)
+    D = STATE_DIM
+    for parts in ((), ("root_pos", "body_rot")):
+        m = HumorPrior.from_body_model(BODY, latent_dim=8, hidden=32, absolute_parts=parts)
+        mean, std, dmean, dstd, sstd = torch.rand(D), torch.rand(D) + 0.5, torch.rand(D), torch.rand(D) + 0.5, torch.rand(D) + 0.1
+        m.cvae.set_normalization(mean, std, dmean, dstd, sstd)
+        res = torch.ones(D, dtype=torch.bool)
+        for n in parts:
+            res[STATE_SLICES[n]] = False
+        x0, x1 = torch.randn(4, D), torch.randn(4, D)
+        torch.testing.assert_close(m.cvae.apply_step(m.cvae.normalized_step(x0, x1), x0), x1, atol=1e-5, rtol=1e-5)
+        target = torch.where(res, x1 - x0, x1)                              # by hand, per dimension
+        torch.testing.assert_close(m.cvae.normalized_step(x0, x1), (target - dmean) / dstd)
+        step = torch.randn(4, D)
+        pred = torch.where(res, x0, torch.zeros(())) + dmean + dstd * step
+        torch.testing.assert_close(m.cvae.step_error(step, x0, x1), (pred - x1) / sstd, atol=1e-5, rtol=1e-5)
+        m2 = HumorPrior.load(m.save(tmp_path / f"h{len(parts)}.pt"))
+        assert m2.config["absolute_parts"] == list(parts)
+        z = torch.randn(4, 8)
+        torch.testing.assert_close(m2.cvae.decode(z, x0)[0], m.cvae.decode(z, x0)[0])
+    with pytest.raises(ValueError, match="unknown state parts"):
+        HumorPrior.from_body_model(BODY, absolute_parts=("pelvis",))
+
+
+def test_a_file_from_before_step_units_loads_with_its_change_spread(tmp_path):
+    m = _small_model()
+    m.cvae.set_normalization(torch.zeros(STATE_DIM), torch.ones(STATE_DIM), torch.zeros(STATE_DIM),
+                             torch.full((STATE_DIM,), 0.3))
+    obj = torch.load(m.save(tmp_path / "h.pt"), weights_only=True)
+    del obj["state_dict"]["cvae.step_std"]
+    del obj["config"]["absolute_parts"]
+    torch.save(obj, tmp_path / "old.pt")
+    old = HumorPrior.load(tmp_path / "old.pt")
+    torch.testing.assert_close(old.cvae.step_std, torch.full((STATE_DIM,), 0.3))
 
 
 def test_tto_lowers_its_objective_and_beats_its_initialisation(pretrained):
@@ -199,10 +284,36 @@ def test_tto_lowers_its_objective_and_beats_its_initialisation(pretrained):
     assert min(info["history"]) < 0.2 * info["history"][0]
     e_init, _ = humor_objective(pretrained, BODY, clip, obs, info["init_body21"], cfg=cfg, floor=info["floor"])
     e_fit, _ = humor_objective(pretrained, BODY, clip, obs, b21, cfg=cfg, floor=info["floor"])
+    e_true, _ = humor_objective(pretrained, BODY, clip, obs, clip.body21, cfg=cfg, floor=info["floor"])
     assert e_fit < e_init
+    assert e_fit < e_true, "the optimiser should find a motion at least as good, by its objective, as the true one"
 
     def err(b):
         return float((posed_joints(BODY, clip.global_orient, b, clip.transl) - J).norm(dim=-1).mean())
     assert err(b21) < 0.9 * err(info["init_body21"])
     with pytest.raises(ValueError, match="obs_joints"):
         fit_motion_humor(BODY, clip, obs[:10], pretrained)
+
+
+def test_floor_stats_of_a_real_walk_lifted_and_tipped_over():
+    import roma
+
+    from posekit.priors.humor.floor import floor_stats
+
+    m = _small_model()
+    poses, trans = _sample_motion()
+    x, floor = m.states_on_floor(poses[:, 0], poses[:, 1:22], trans)
+    f = floor_stats(m, x)
+    J = posed_joints(BODY, poses[:, 0], poses[:, 1:22], trans)
+    low = J[:, [7, 8, 10, 11], 1].amin(-1) - floor                                  # via the body model
+    torch.testing.assert_close(torch.tensor(f["lowest_foot_min"]), low.min(), atol=1e-5, rtol=0)
+    assert f["on_floor"] > 0.9 and f["upright"] == 1.0
+    speed = (J[1:, 0, [0, 2]] - J[:-1, 0, [0, 2]]).norm(dim=-1) * 30.0
+    assert abs(f["speed"] - float(torch.cat([speed[:1], speed]).mean())) < 1e-4
+    lifted = x.clone()
+    lifted[:, STATE_SLICES["root_pos"].start + 1] += 0.5
+    g = floor_stats(m, m.project(lifted, lifted))
+    assert g["on_floor"] == 0.0 and abs(g["lowest_foot_min"] - (f["lowest_foot_min"] + 0.5)) < 1e-5
+    R = roma.rotvec_to_rotmat(torch.tensor([1.6, 0.0, 0.0])).expand(len(x), 3, 3)   # lying down
+    tipped = transform_state(x, R, torch.zeros(len(x), 3), inverse=True)
+    assert floor_stats(m, tipped)["upright"] == 0.0

@@ -11,13 +11,13 @@ means over frames and visible joints):
 
     E = w_data        · ‖J(Φ_clip, Θ_t, r_clip) − Ĵ_t‖²                           observed joints
       + w_prior       · mean_t −log p(z_t | x_{t-1})                              the learned conditional prior
-      + w_dynamics    · mean_t ½ ‖Δ(z_t, x_{t-1}) − Δ_t‖²                         x_t is the decoder's step from x_{t-1}
+      + w_dynamics    · mean_t ½ ‖(x̂_t(z_t, x_{t-1}) − x_t) / σ_s‖²              x_t is the decoder's step from x_{t-1}
       + w_contact_vel · c_t,j ‖J_j(t) − J_j(t−1)‖²                                no sliding while in contact
       + w_ground      · (c_t,j · relu(h_j(t) − CONTACT_HEIGHT)² + relu(−h_j(t))²)  contacts on the floor, nothing below
 
-with Δ the normalised step of the CVAE (``HumorCVAE.normalized_step``), c_t,j the contact probabilities
-the decoder predicts for step t (held fixed within an iteration), h the height above the floor,
-estimated once from the initial fit (its lowest ankle/toe joint).
+with x̂_t the decoder's next state and σ_s the spread of true changes (``HumorCVAE.step_error``), c_t,j the
+contact probabilities the decoder predicts for step t (held fixed within an iteration), h the height above
+the floor, estimated once from the initial fit (its lowest ankle/toe joint).
 
 **What differs from HuMoR.** HuMoR optimises the initial state and z_1..T and takes the motion to be
 their rollout (single shooting: a recurrent graph T steps deep). Here the states are free and the
@@ -78,7 +78,7 @@ def objective_terms(model, body, clip: Clip, body21: torch.Tensor, z: torch.Tens
     cv = model.cvae
     terms["prior"] = cv.prior_nll(z, xc).mean()
     step, logits = cv.decode_step(z, xc)
-    terms["dynamics"] = 0.5 * (step - cv.normalized_step(xc, xt)).pow(2).sum(-1).mean()
+    terms["dynamics"] = 0.5 * cv.step_error(step, xc, xt).pow(2).sum(-1).mean()
     c = torch.sigmoid(logits).detach()                                                      # (T-1, K)
     Jc = J[:, list(model.contact_joints)]                                                    # (T, K, 3)
     terms["contact_vel"] = (c * (Jc[1:] - Jc[:-1]).pow(2).sum(-1)).mean()

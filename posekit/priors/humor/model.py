@@ -5,9 +5,13 @@ One step (Rempe et al. 2021, https://arxiv.org/abs/2105.04668, Sec. 3.1):
     x_{t-1} (world)  --canonicalize-->  c_{t-1}            (heading of x_{t-1} removed, origin below its pelvis)
     z_t ~ p(z | c_{t-1})   (sampling)   or   z_t ~ q(z | c_{t-1}, c_t)   (training)
     c_t = c_{t-1} + μ_Δ + σ_Δ ⊙ Δ(z_t, c_{t-1}),  contact logits κ_t      (``HumorCVAE.decode``)
+          (or c_t = μ_Δ + σ_Δ ⊙ Δ(z_t, c_{t-1}) for the parts in ``absolute_parts``)
     c_t  --Gram-Schmidt on every 6D rotation, uncanonicalize with the frame of x_{t-1}-->  x_t (world)
+    x_t  --on the floor by the predicted foot contacts (``ground``), consistent (``project``)-->  x_t
 
 The floor is the plane y = 0 (training motions are shifted so that their lowest ankle/toe joint is there).
+The last line is not in HuMoR, which feeds the decoded state back as it is; ``step`` and ``rollout`` take
+``ground=False`` and ``project=False`` to do the same.
 """
 from __future__ import annotations
 
@@ -48,19 +52,32 @@ class HumorPrior(nn.Module):
 
     rest_joints: (22, 3) rest-pose joints of the body model (J_regressor @ v_template), used for the
     joint positions in the state and for the SMPL translation (transl = pelvis − rest_joints[0]).
+    absolute_parts: names of state parts (``STATE_LAYOUT``) whose next value the decoder predicts itself, in
+    the canonical frame of the previous state; the others it predicts as changes, as in the paper (the
+    default: none). ``posekit.train.humor`` says why its models predict every part itself.
     """
 
-    def __init__(self, rest_joints: torch.Tensor, latent_dim: int = 32, hidden: int = 256, fps: float = 30.0):
+    def __init__(self, rest_joints: torch.Tensor, latent_dim: int = 32, hidden: int = 256, fps: float = 30.0,
+                 absolute_parts=()):
         super().__init__()
+        from .state import STATE_SLICES
+
+        unknown = sorted(set(absolute_parts) - set(STATE_SLICES))
+        if unknown:
+            raise ValueError(f"absolute_parts: unknown state parts {unknown}; expected some of {list(STATE_SLICES)}")
+        residual = torch.ones(STATE_DIM, dtype=torch.bool)
+        for name in absolute_parts:
+            residual[STATE_SLICES[name]] = False
         rest_joints = torch.as_tensor(rest_joints, dtype=torch.float32).reshape(-1, 3)[:NUM_STATE_JOINTS]
         if rest_joints.shape != (NUM_STATE_JOINTS, 3):
             raise ValueError(f"rest_joints must hold at least {NUM_STATE_JOINTS} joints (J, 3), got {tuple(rest_joints.shape)}")
-        self.config = {"latent_dim": int(latent_dim), "hidden": int(hidden), "fps": float(fps)}
+        self.config = {"latent_dim": int(latent_dim), "hidden": int(hidden), "fps": float(fps),
+                       "absolute_parts": [str(n) for n in absolute_parts]}
         self.fps = float(fps)
         self.latent_dim = int(latent_dim)
         self.parents = _SMPL_PARENTS22
         self.register_buffer("rest_joints", rest_joints.clone())
-        self.cvae = HumorCVAE(STATE_DIM, latent_dim=latent_dim, hidden=hidden)
+        self.cvae = HumorCVAE(STATE_DIM, latent_dim=latent_dim, hidden=hidden, residual=residual)
         self.contact_joints = CONTACT_JOINTS
         self.history: dict = {}
 
@@ -83,6 +100,15 @@ class HumorPrior(nn.Module):
         pelvis = transl + self.rest_joints[0].to(transl) - up * floor                 # (T, 3)
         return motion_states(aa_to_matrix(global_orient), pelvis, aa_to_matrix(body21),
                              self.rest_joints.to(transl), self.parents, self.fps)
+
+    def states_on_floor(self, global_orient: torch.Tensor, body21: torch.Tensor, transl: torch.Tensor):
+        """World states (T, D) of an SMPL motion with heights above its own floor (the lowest height any of its
+        ankle/toe joints reaches, as for training), and that floor's world height (a 0-d tensor)."""
+        from .state import floor_height
+
+        x = self.states(global_orient, body21, transl)
+        floor = floor_height(self.fk_joints(x))
+        return self.states(global_orient, body21, transl, floor=floor), floor
 
     def to_smpl(self, x: torch.Tensor, floor: float | torch.Tensor = 0.0):
         """States (..., D) -> global_orient (..., 3), body21 (..., 21, 3) axis-angle, transl (..., 3)."""
@@ -110,12 +136,30 @@ class HumorPrior(nn.Module):
                            "body_rot": x_t[..., STATE_SLICES["body_rot"]], "joints": J,
                            "joints_vel": (J - p["joints"]) * self.fps})
 
+    def ground(self, x_t: torch.Tensor, contact_logits: torch.Tensor) -> torch.Tensor:
+        """Put predicted states (B, D) on the floor (y = 0) by moving them vertically: when the decoder predicts
+        a foot joint (ankle or toe) in contact, the lowest foot joint is moved onto the floor; otherwise the
+        body is only lifted out of the floor when a foot joint is below it. Joint positions follow the pelvis;
+        velocities are left to ``project``. Not in HuMoR (its rollouts feed the decoded state back as it is);
+        the test-time optimisation's ground and contact terms (``posekit.fitting.humor``) are the same idea."""
+        from .state import FOOT_JOINTS, STATE_SLICES
+
+        feet = [self.contact_joints.index(j) for j in FOOT_JOINTS]
+        h = self.fk_joints(x_t)[..., list(FOOT_JOINTS), 1].amin(-1)                          # (B,) lowest foot
+        contact = (contact_logits[..., feet] > 0).any(-1)                                    # p > 0.5
+        dy = torch.where(contact, -h, torch.relu(-h))                                         # (B,)
+        shift = torch.zeros_like(x_t)
+        shift[..., STATE_SLICES["root_pos"].start + 1] = dy
+        shift[..., STATE_SLICES["joints"]] = (dy[..., None, None] * torch.tensor([0.0, 1.0, 0.0]).to(x_t)).expand(
+            *dy.shape, NUM_STATE_JOINTS, 3).reshape(*dy.shape, -1)
+        return x_t + shift
+
     def step(self, x_prev: torch.Tensor, z: torch.Tensor | None = None, temperature: float = 1.0,
-             project: bool = True):
+             project: bool = True, ground: bool = True):
         """One step from world states x_prev (B, D). z (B, latent): given, else drawn from p(z | x_{t-1})
         (``temperature`` scales its standard deviation; 0 = the prior mean). ``project``: make the new
         state consistent (``project``; not in HuMoR, which feeds the decoded state back as it is; a model
-        this small drifts without it).
+        this small drifts without it). ``ground``: keep it on the floor by its predicted contacts (``ground``).
         Returns x_t (B, D) world, contact logits (B, K), −log p(z | x_{t-1}) (B,)."""
         xc, H, o = canonicalize_state(x_prev)
         mu, logvar = self.cvae.conditional_prior(xc)
@@ -124,10 +168,12 @@ class HumorPrior(nn.Module):
         nll = -torch.distributions.Normal(mu, (0.5 * logvar).exp()).log_prob(z).sum(-1)
         x_c, contacts = self.cvae.decode(z, xc)
         x_t = uncanonicalize_state(orthonormalize_state(x_c), H, o)
+        if ground:
+            x_t = self.ground(x_t, contacts)
         return (self.project(x_prev, x_t) if project else x_t), contacts, nll
 
     def rollout(self, x0: torch.Tensor, steps: int, z: torch.Tensor | None = None, temperature: float = 1.0,
-                generator_seed: int | None = None, project: bool = True):
+                generator_seed: int | None = None, project: bool = True, ground: bool = True):
         """Generate motion from start states x0 (B, D): ``steps`` transitions.
 
         z: (B, steps, latent) latent codes (then the rollout is deterministic), else sampled from the
@@ -140,7 +186,7 @@ class HumorPrior(nn.Module):
             torch.manual_seed(int(generator_seed))
         xs, cs, nlls = [x0], [], []
         for t in range(int(steps)):
-            x, c, nll = self.step(xs[-1], None if z is None else z[:, t], temperature, project)
+            x, c, nll = self.step(xs[-1], None if z is None else z[:, t], temperature, project, ground)
             xs.append(x)
             cs.append(torch.sigmoid(c))
             nlls.append(nll)
@@ -158,7 +204,8 @@ class HumorPrior(nn.Module):
     # -- the motion energy (MotionPrior protocol) ----------------------------------------------
     def sequence_energy(self, x: torch.Tensor) -> torch.Tensor:
         """Energy of world state sequences (B, T, D): the mean over transitions of
-        −log p(μ_q | x_{t-1}) + ½ ‖Δ(μ_q, x_{t-1}) − Δ_t‖² (normalised step units), with μ_q the posterior mean."""
+        −log p(μ_q | x_{t-1}) + ½ ‖(x̂_t(μ_q, x_{t-1}) − x_t) / σ_s‖² (``HumorCVAE.step_error``), with μ_q the
+        posterior mean."""
         B, T, D = x.shape
         if T < 2:
             return x.new_zeros(B)
@@ -170,7 +217,7 @@ class HumorPrior(nn.Module):
         mu_q, _ = self.cvae.posterior(xc, xt)
         nll = self.cvae.prior_nll(mu_q, xc)
         step, _ = self.cvae.decode_step(mu_q, xc)
-        rec = 0.5 * (step - self.cvae.normalized_step(xc, xt)).pow(2).sum(-1)
+        rec = 0.5 * self.cvae.step_error(step, xc, xt).pow(2).sum(-1)
         return (nll + rec).reshape(B, T - 1).mean(-1)
 
     def motion_energy(self, body21_seq: torch.Tensor, global_orient: torch.Tensor | None = None,
@@ -207,6 +254,9 @@ class HumorPrior(nn.Module):
         if not isinstance(obj, dict) or obj.get("format") != FORMAT or "state_dict" not in obj:
             raise ValueError(f"{path} is not a posekit HuMoR file (expected format {FORMAT!r} with a state_dict)")
         model = cls(obj["state_dict"]["rest_joints"], **obj["config"])
-        model.load_state_dict(obj["state_dict"])
+        sd = dict(obj["state_dict"])
+        if "cvae.step_std" not in sd and not model.config["absolute_parts"]:   # older files: σ_s is σ_Δ for them
+            sd["cvae.step_std"] = sd["cvae.delta_std"]
+        model.load_state_dict(sd)
         model.history = obj.get("history", {})
         return model.to(get_device(device)).eval()
