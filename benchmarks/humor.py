@@ -1,5 +1,6 @@
 """HuMoR-like motion prior on a CPU: training time (fast mode on the embedded sample), rollout frames per
-second, and the test-time optimisation's time and error per 60-frame held-out clip.
+second, how 300-frame rollouts from held-out starts stay on the floor (with and without the rollout's contact
+step, beside the real clips), and the test-time optimisation's time and error per 60-frame held-out clip.
 
     OMP_NUM_THREADS=1 python benchmarks/humor.py [--full]     (--full: also the full training on the data found)
 
@@ -27,7 +28,7 @@ def main(argv=None) -> None:
     from posekit.fitting.humor import HumorFitConfig, fit_motion_humor
     from posekit.fitting.motion import Clip
     from posekit.priors.humor import HumorPrior
-    from posekit.priors.humor.state import floor_height
+    from posekit.priors.humor.floor import floor_stats
     from posekit.priors.store import pretrained_path
     from posekit.train.humor import train
 
@@ -44,14 +45,26 @@ def main(argv=None) -> None:
     model = HumorPrior.load(pretrained_path("humor"))
     body = load_body_model(device="cpu")
     m = load_motion(embedded_sample_dir() / "12_01.npz", fps=30)
-    x = model.states(m.poses[:, 0], m.poses[:, 1:22], m.trans)
-    x = model.states(m.poses[:, 0], m.poses[:, 1:22], m.trans, floor=floor_height(model.fk_joints(x)))
+    x, _ = model.states_on_floor(m.poses[:, 0], m.poses[:, 1:22], m.trans)
     for B in (1, 16):
         with torch.no_grad():
             t = time.perf_counter()
             model.rollout(x[:1].repeat(B, 1), 300, generator_seed=0)
             dt = time.perf_counter() - t
         print(f"rollout, batch {B:>2}: {B * 300 / dt:,.0f} frames/s")
+    # on the floor: every held-out (test-subject) clip of the embedded sample, its first state, 4 samples each
+    held_out = [p for p in sorted(embedded_sample_dir().glob("*.npz")) if p.stem.split("_")[0] in ("12", "17", "135")]
+    real = [model.states_on_floor(mo.poses[:, 0], mo.poses[:, 1:22], mo.trans)[0]
+            for mo in (load_motion(p, fps=30) for p in held_out)]
+    x0 = torch.stack([r[0] for r in real]).repeat(4, 1)
+    rows = {"real clips": floor_stats(model, torch.cat(real))}
+    for name, ground in (("rollouts, network alone", False), ("rollouts, contact step", True)):
+        with torch.no_grad():
+            rows[name] = floor_stats(model, model.rollout(x0, 300, generator_seed=0, ground=ground)[0])
+    print(f"on the floor, {len(x0)} rollouts of 300 frames from the starts of {len(real)} held-out clips:")
+    for name, f in rows.items():
+        print(f"  {name:<24} on the floor {f['on_floor']:6.1%}  upright {f['upright']:6.1%}  speed {f['speed']:.2f} m/s  "
+              f"lowest foot {round(f['lowest_foot_min'], 2) + 0.0:.2f} .. {f['lowest_foot_max']:.2f} m")
     g = torch.Generator().manual_seed(0)
     for name, s in (("12_01", 0), ("12_02", 0), ("17_03", 30)):
         m = load_motion(embedded_sample_dir() / f"{name}.npz", fps=30)
