@@ -30,9 +30,9 @@ gave 8 % and 29 %; predicting everything itself, 0 % and 89 %. The price is prec
 one-step error, in units of the true change (``HumorCVAE.step_error``, the reconstruction term above), is
 about twenty times that of a change-predicting one, and on test clips with small noise (0.05 rad) its
 test-time optimisation was 2.5 cm (per-vertex) against 2.2 cm for the earlier change-predicting model
-(no prior: 2.3 cm); with more noise it was far better (0.5 rad: 13.0 cm against 18.6). Twenty-frame windows and 30 epochs (instead of ten and 15) gave steadier rollouts and
-a better test-time optimisation on validation clips. The training history records the floor figures
-(``floor_report``).
+(no prior: 2.3 cm); with more noise it was far better (0.5 rad: 13.0 cm against 18.6). Twenty-frame
+windows and 30 epochs (instead of ten and 15) gave steadier rollouts and a better test-time optimisation on
+validation clips. The training history records the floor figures (``floor_report``).
 
 Fast mode (``--fast`` or ``POSEKIT_FAST=1``): a small model for a few seconds.
 """
