@@ -3,8 +3,9 @@
 - ``state``: the state x_t (root, 6D rotations, joints and their velocities), its canonical frame
   (heading removed), forward kinematics of the mean-shape skeleton, contact labels;
 - ``cvae``: the conditional VAE with a learned conditional prior p(z | x_{t-1}) and its KL;
-- ``model``: ``HumorPrior`` (the CVAE + skeleton): one step, rollouts, ``motion_energy`` (the
-  ``MotionPrior`` protocol), save / load.
+- ``model``: ``HumorPrior`` (the CVAE + skeleton): one step, rollouts (kept on the floor by the predicted
+  contacts), ``motion_energy`` (the ``MotionPrior`` protocol), save / load;
+- ``floor``: how motion sits on the floor (``floor_stats``), for rollouts and real motion alike.
 
 Training: ``posekit.train.humor``; test-time optimisation: ``posekit.fitting.humor``.
 """
