@@ -58,7 +58,7 @@ def test_search_order_falls_back_to_the_embedded_sample(tmp_path, monkeypatch):
     assert paths.find_motion_dir() == SAMPLE
     assert paths.data_source() == "embedded sample"
     ds = pose_dataset(progress=False, cache=False)          # no SYNTHETIC fallback on a fresh machine
-    assert not ds.synthetic
+    assert not ds.synthetic and ds.kind == "real"
     assert all(len(ds.split(s)) > 0 for s in ("train", "val", "test"))
     d = tmp_path / "empty" / "cmu"
     d.mkdir(parents=True)

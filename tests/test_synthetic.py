@@ -124,7 +124,7 @@ def test_fallback_warns_and_is_labelled(tmp_path, monkeypatch):
     assert paths.find_motion_dir() is None
     with pytest.warns(UserWarning, match=r"SYNTHETIC.*POSEKIT_DATA.*download_cmu.*shared"):
         ds = ds_mod.pose_dataset(synthetic_n=300, progress=False, cache=False)
-    assert ds.synthetic is True
+    assert ds.synthetic is True and ds.kind == "SYNTHETIC"
     assert "SYNTHETIC" in repr(ds) and "SYNTHETIC" in ds.summary_table()
     assert len(ds.train) + len(ds.val) + len(ds.test) == 300
     assert len(ds.val) > 0 and len(ds.test) > 0

@@ -315,6 +315,11 @@ class PoseDataset:
         return sorted({s for n in names for s in self.ids[n]["subject"].tolist()})
 
     @property
+    def kind(self) -> str:
+        """``"SYNTHETIC"`` for the fallback sampler's poses, ``"real"`` for motion capture: a label for plots."""
+        return "SYNTHETIC" if self.synthetic else "real"
+
+    @property
     def summary(self) -> list[dict]:
         """Rows {split, subject, activity, files, frames}, sorted by split then subject."""
         rows: dict[tuple, dict] = {}
