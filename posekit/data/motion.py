@@ -20,11 +20,12 @@ import roma
 import torch
 
 from ..skeleton import SMPL_JOINT_NAMES
+from ..errors import InputError
 
 __all__ = ["Motion", "MotionFormatError", "resample_motion", "slerp_resample", "cmu_ids", "drop_nonfinite_frames"]
 
 
-class MotionFormatError(ValueError):
+class MotionFormatError(InputError):
     """A motion file that cannot be read; the message names the file and the line or key."""
 
 
