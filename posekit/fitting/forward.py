@@ -72,11 +72,19 @@ def full_forward(body_model, betas, global_orient, body_pose, transl):
 
 
 def shaped_rest(body_model, betas):
-    """Rest-pose shaped mesh and joints, no translation: -> v_shaped (B,V,3), J (B,24,3)."""
-    from smplx.lbs import blend_shapes, vertices2joints
+    """Rest-pose shaped mesh and joints, no translation: -> v_shaped (B,V,3), J (B,24,3).
 
-    v = body_model.v_template + blend_shapes(betas, body_model.shapedirs)          # (B,V,3)
-    return v, vertices2joints(body_model.J_regressor, v)                           # (B,24,3)
+    T̄ + B_S(β) and J(β) = J_regressor (T̄ + B_S(β)) as smplx's ``blend_shapes`` and ``vertices2joints`` compute
+    them, written as products and sums over β's NB entries per row rather than one matrix product over the
+    batch: a row's result then does not depend on which other rows share the batch (a matrix-product
+    kernel may sum in another order for another batch size), so a batched fit repeats a single fit exactly.
+    """
+    bm = body_model
+    b = betas[:, None, None, :]                                                    # (B,1,1,NB)
+    v = bm.v_template + (bm.shapedirs * b).sum(-1)                                 # (B,V,3)
+    j_template = bm.J_regressor @ bm.v_template                                    # (24,3)
+    j_shapedirs = torch.einsum("jv,vcb->jcb", bm.J_regressor, bm.shapedirs)       # (24,3,NB)
+    return v, j_template + (j_shapedirs * b).sum(-1)                               # (B,24,3)
 
 
 def full_pose(global_orient: torch.Tensor, body21: torch.Tensor) -> torch.Tensor:

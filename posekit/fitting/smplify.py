@@ -15,9 +15,10 @@ Optimiser: SMPLify (Bogo et al. 2016, https://arxiv.org/abs/1607.08128) minimise
 prior weights mean what they say also on pose coordinates that no keypoint constrains (bone twists). Adam
 (``optimizer="adam"``, lr 0.02) normalises each coordinate's step and is kept for comparison.
 
-All images of a batch are independent: their energies are summed so one optimiser call moves all of
-them (the gradient of image b depends only on image b's variables; L-BFGS shares one line search and one
-curvature memory across the batch, so a batched fit is close to, not equal to, per-image fits).
+All images of a batch are independent: one batched forward pass evaluates them together, but every
+image (and each of its two orientation hypotheses) has its own L-BFGS memory, line search and stopping
+test (``rowwise.minimise_rows``), so a batched fit equals fitting each image alone and no image's energy
+rises during a stage.
 
 Remaining deviations from SMPLify: translation is optimised in every stage (SMPLify fixes it after the
 camera stage only in spirit: it too keeps it free); the orientation flip is chosen by the lower final
@@ -35,19 +36,20 @@ data weight; E_sp: see the deviations above (the capsule hinge, ``interpenetrati
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
 import torch
 from tqdm.auto import tqdm
 
+from ..errors import InputError, check_finite
 from ..skeleton import as_body21, body21_to_body_pose
 from .camera import FACING_CAMERA, estimate_depth, flip_orient, perspective_projection, principal_point
 from .capsules import capsule_pairs, capsule_radii, interpenetration_energy, sphere_energy
 from .forward import JointsForward, full_forward, shaped_rest
 from .keypoints import TORSO, KeypointMap
 from .losses import angle_prior, is_latent_prior, joint_energy, pose_prior_energy, shape_prior
+from .rowwise import ROW_METHODS, minimise_rows
 from ..priors.base import encode_latent, has_encoder, prior_mean_pose
 
 __all__ = ["smplify", "SMPLIFY_STAGES", "SMPLifyConfig", "check_inputs", "TERMS"]
@@ -91,104 +93,94 @@ def check_inputs(keypoints_2d, confidence, focal_length, image_size, n_keypoints
     if conf.dim() == 1:
         conf = conf[None]
     if kp.dim() != 3 or kp.shape[1:] != (n_keypoints, 2):
-        raise ValueError(f"keypoints_2d must have shape (B, {n_keypoints}, 2) in pixels (LSP-14 order), "
+        raise InputError(f"keypoints_2d must have shape (B, {n_keypoints}, 2) in pixels (LSP-14 order), "
                          f"got {tuple(torch.as_tensor(keypoints_2d).shape)}")
     if conf.shape != kp.shape[:2]:
-        raise ValueError(f"confidence must have shape (B, {n_keypoints}) matching keypoints_2d {tuple(kp.shape)}, "
+        raise InputError(f"confidence must have shape (B, {n_keypoints}) matching keypoints_2d {tuple(kp.shape)}, "
                          f"got {tuple(torch.as_tensor(confidence).shape)}")
     kp, conf = kp.float(), conf.float()
     if not torch.isfinite(kp).all():
         bad = torch.nonzero(~torch.isfinite(kp).all(-1))[:3].tolist()
-        raise ValueError(f"keypoints_2d contain NaN/inf at (image, keypoint) {bad}...: give missing keypoints "
+        raise InputError(f"keypoints_2d contain NaN/inf at (image, keypoint) {bad}...: give missing keypoints "
                          "any finite value (e.g. 0) with confidence 0")
     if not torch.isfinite(conf).all() or (conf < 0).any():
-        raise ValueError("confidence must be finite and >= 0")
+        raise InputError("confidence must be finite and >= 0")
     empty = torch.nonzero(conf.sum(-1) <= 0).flatten()
     if empty.numel():
-        raise ValueError(f"images {empty[:5].tolist()} have all-zero confidence: nothing to fit")
+        raise InputError(f"images {empty[:5].tolist()} have all-zero confidence: nothing to fit")
     B = kp.shape[0]
     f = torch.as_tensor(focal_length, dtype=torch.float32).flatten()
     if f.numel() == 1:
         f = f.expand(B)
     if f.shape != (B,) or not torch.isfinite(f).all() or (f <= 0).any():
-        raise ValueError(f"focal_length must be a positive finite number of pixels (scalar or (B,)), got {focal_length}")
+        raise InputError(f"focal_length must be a positive finite number of pixels (scalar or (B,)), got {focal_length}")
     size = torch.as_tensor(image_size, dtype=torch.float32)
     if size.dim() == 1:
         size = size[None].expand(B, -1)
     if size.shape != (B, 2) or not torch.isfinite(size).all() or (size <= 0).any():
-        raise ValueError(f"image_size must be (width, height) > 0 px, shape (2,) or (B, 2), got {image_size}")
+        raise InputError(f"image_size must be (width, height) > 0 px, shape (2,) or (B, 2), got {image_size}")
+    if (size < MIN_IMAGE_PX).any():
+        raise InputError(f"image_size {size[size.min(-1).values < MIN_IMAGE_PX][0].tolist()} px is degenerate: "
+                         f"expected an image of at least {MIN_IMAGE_PX}×{MIN_IMAGE_PX} px")
+    fov_ratio = f / size.max(-1).values                               # f / longer side: 0.05 ~ 169°, 100 ~ 0.6°
+    odd = torch.nonzero((fov_ratio < FOCAL_RATIO[0]) | (fov_ratio > FOCAL_RATIO[1])).flatten()
+    if odd.numel():
+        i = int(odd[0])
+        raise InputError(f"focal_length {float(f[i]):g} px is degenerate for a {size[i, 0]:.0f}×{size[i, 1]:.0f} px "
+                         f"image (image {i}): expected {FOCAL_RATIO[0]:g} to {FOCAL_RATIO[1]:g} times its longer side "
+                         "(a field of view between about 0.6° and 169°)")
+    _check_spread(kp, conf, size)
     return kp, conf, f.clone(), size.clone()
 
 
-def _make_optimizer(params, cfg: SMPLifyConfig):
-    if cfg.optimizer == "lbfgs":
-        return torch.optim.LBFGS(params, lr=cfg.lr or 1.0, max_iter=1, max_eval=25, history_size=10,
-                                 line_search_fn="strong_wolfe")
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr or 0.02)
-    raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {cfg.optimizer!r}")
+#: smallest image side (px) and the focal lengths accepted, as multiples of the image's longer side
+MIN_IMAGE_PX = 16
+FOCAL_RATIO = (0.05, 100.0)
+#: confident keypoints must span at least this many pixels, and lie within one image size of the image
+MIN_SPREAD_PX = 2.0
 
 
-def _run(params, energy_fn, iters: int, cfg: SMPLifyConfig, record=None):
-    """Minimise sum_b energy_fn()[b] for ``iters`` steps.
+def _check_spread(kp, conf, size):
+    """Degenerate keypoints: every confident keypoint at one point, or far outside the image -> InputError."""
+    seen = conf > 0                                                    # (B,N)
+    big = float("inf")
+    lo = torch.where(seen[..., None], kp, big).amin(1)                 # (B,2)
+    hi = torch.where(seen[..., None], kp, -big).amax(1)
+    spread = (hi - lo).norm(dim=-1)                                    # (B,) diagonal of their box
+    flat = torch.nonzero(spread < MIN_SPREAD_PX).flatten()
+    if flat.numel():
+        i = int(flat[0])
+        raise InputError(f"keypoints of image {i} are degenerate: every keypoint with confidence > 0 lies at "
+                         f"({lo[i, 0]:.1f}, {lo[i, 1]:.1f}) px (within {MIN_SPREAD_PX:g} px); expected a person's "
+                         "keypoints spread over the image (LSP-14 order, pixels)")
+    outside = seen & ((kp < -size[:, None]) | (kp > 2 * size[:, None])).any(-1)
+    far = torch.nonzero(outside.any(-1)).flatten()
+    if far.numel():
+        i = int(far[0])
+        j = int(torch.nonzero(outside[i]).flatten()[0])
+        raise InputError(f"keypoint {j} of image {i} at ({kp[i, j, 0]:.0f}, {kp[i, j, 1]:.0f}) px lies far outside "
+                         f"the {size[i, 0]:.0f}×{size[i, 1]:.0f} px image: expected pixel coordinates of this image "
+                         "(give keypoints you do not have confidence 0)")
 
-    ``energy_fn()`` returns a dict of per-image terms with a "total" (B,); ``record(terms)`` is
-    called with the detached terms at the start of every step and once at the end. Adam's
-    learning rate follows a cosine from ``lr`` down to ``lr * lr_floor`` over the stage.
-    """
-    opt = _make_optimizer(params, cfg)
-    adam = isinstance(opt, torch.optim.Adam)
-    sched = (torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda t: cfg.lr_floor + (1 - cfg.lr_floor) * 0.5 * (1 + math.cos(math.pi * min(t, iters) / max(iters, 1))))
-        if adam else None)
-    last = {}
 
-    def closure():
-        opt.zero_grad()
-        terms = energy_fn()
-        e = terms["total"].sum()
-        e.backward()
-        last["terms"] = {k: v.detach() for k, v in terms.items()}
-        if not torch.isfinite(e):                 # the line search must see "too far", not NaN
-            for p in params:
-                if p.grad is not None:
-                    p.grad.zero_()
-            return e.detach().new_tensor(float("inf"))
-        return e
+def _check_config(cfg: SMPLifyConfig):
+    """Every choice of the config is known, before any work."""
+    for name, value, allowed in (("optimizer", cfg.optimizer, ROW_METHODS), ("init", cfg.init, ("prior_mean", "rest")),
+                                 ("interpenetration", cfg.interpenetration, ("spheres", "capsules")),
+                                 ("flip_select", cfg.flip_select, ("total", "data"))):
+        if value not in allowed:
+            raise InputError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+    if cfg.stage_iters < 0 or cfg.camera_iters < 0 or not cfg.stages:
+        raise InputError(f"stage_iters and camera_iters must be ≥ 0 and stages non-empty, got {cfg.stage_iters}, "
+                         f"{cfg.camera_iters}, {cfg.stages!r}")
 
-    def evaluate():
-        with torch.no_grad():
-            return {k: v.detach() for k, v in energy_fn().items()}
 
-    prev = None
-    for _ in range(iters):
-        saved = [p.detach().clone() for p in params]
-        try:
-            opt.step(closure)
-        except IndexError:                        # torch's strong-Wolfe search found no finite bracket
-            with torch.no_grad():
-                for p, v in zip(params, saved):
-                    p.copy_(v)
-            break
-        if sched is not None:
-            sched.step()
-        # Adam: the closure ran once, at the point before this step; L-BFGS: evaluate after the step
-        terms = last["terms"] if adam else evaluate()
-        cur = float(terms["total"].sum())
-        if not math.isfinite(cur) or not all(torch.isfinite(p).all() for p in params):
-            # a step left the region where the energy is defined (e.g. a body behind the camera):
-            # go back to the last finite point and end the stage there
-            with torch.no_grad():
-                for p, v in zip(params, saved):
-                    p.copy_(v)
-            break
-        if record is not None:
-            record(terms)
-        if prev is not None and abs(prev - cur) <= cfg.ftol * max(abs(prev), 1.0):
-            break
-        prev = cur
-    if record is not None:
-        record(evaluate())
+def _minimise(params, energy, iters: int, cfg: SMPLifyConfig, record=None):
+    """Minimise every image's (every hypothesis's) energy on its own: see ``rowwise.minimise_rows``."""
+    if cfg.optimizer not in ROW_METHODS:
+        raise InputError(f"optimizer must be 'lbfgs' or 'adam', got {cfg.optimizer!r}")
+    minimise_rows(params, energy, iters, method=cfg.optimizer, lr=cfg.lr, ftol=cfg.ftol, lr_floor=cfg.lr_floor,
+                  record=record)
 
 
 def _initial_body_pose(prior, B, device):
@@ -219,6 +211,7 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
         if not hasattr(cfg, k):
             raise TypeError(f"unknown smplify option {k!r}; see SMPLifyConfig")
         setattr(cfg, k, v)
+    _check_config(cfg)
     t0 = time.perf_counter()
     kmap = KeypointMap(body_model)
     kp, conf, f, size = check_inputs(keypoints_2d, confidence, focal_length, image_size, kmap.n)
@@ -238,7 +231,7 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
     # ---- 1. depth from torso lengths, on the mean shape in the initial pose
     betas = torch.zeros(H * B, nb, device=device)
     if cfg.init not in ("prior_mean", "rest"):
-        raise ValueError(f"init must be 'prior_mean' or 'rest', got {cfg.init!r}")
+        raise InputError(f"init must be 'prior_mean' or 'rest', got {cfg.init!r}")
     pose0 = _initial_body_pose(None if (latent or cfg.init == "rest") else prior, H * B, device)
     if latent:
         with torch.no_grad():
@@ -267,14 +260,16 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
     torso_conf[:, tor] = confH[:, tor]
     torso_conf[torso_conf.sum(-1) <= 0] = confH[torso_conf.sum(-1) <= 0]         # no torso visible: use all
 
-    def camera_energy():
-        j, v = fwd(betas, orient, pose0, transl)
-        proj = perspective_projection(kmap(j, v), fH, cH)
-        return {"total": joint_energy(proj, kpH, torso_conf, cfg.sigma) + cfg.depth_weight * (transl[:, 2] - depth) ** 2}
+    def camera_energy(parts, rows):
+        o, tr = parts
+        j, v = fwd(betas[rows], o, pose0[rows], tr)
+        proj = perspective_projection(kmap(j, v), fH[rows], cH[rows])
+        return {"total": joint_energy(proj, kpH[rows], torso_conf[rows], cfg.sigma)
+                + cfg.depth_weight * (tr[:, 2] - depth[rows]) ** 2}
 
     trace = []
     cam_trace = []
-    _run([orient, transl], camera_energy, cfg.camera_iters, cfg, lambda t: cam_trace.append(t["total"].cpu()))
+    _minimise([orient, transl], camera_energy, cfg.camera_iters, cfg, lambda t: cam_trace.append(t["total"].cpu()))
     trace.append({"stage": "camera", "weights": {}, "total": torch.stack(cam_trace)})
 
     # ---- 3. staged fit
@@ -290,29 +285,32 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
         return pv
 
     if cfg.interpenetration not in ("spheres", "capsules"):
-        raise ValueError(f"interpenetration must be 'spheres' or 'capsules', got {cfg.interpenetration!r}")
+        raise InputError(f"interpenetration must be 'spheres' or 'capsules', got {cfg.interpenetration!r}")
     sp_weight = cfg.sp_weight if cfg.sp_weight is not None else (1e3 if cfg.interpenetration == "spheres" else 1e6)
     collide = sphere_energy if cfg.interpenetration == "spheres" else interpenetration_energy
 
-    def terms(wθ, wβ, radii=None):
-        bp = body_pose_of(pose_var)
-        j, v = fwd(betas, orient, bp, transl)
-        proj = perspective_projection(kmap(j, v), fH, cH)
-        e_pose = pose_prior_energy(prior, bp, latent=pose_var if latent else None, **cfg.prior_kwargs)
+    def terms(wθ, wβ, parts=None, rows=None):
+        """Per-image energy terms of the hypotheses ``rows`` (all when None) at ``parts`` (the variables' rows)."""
+        rows = torch.arange(H * B, device=device) if rows is None else rows
+        pv, o, tr, bt = parts if parts is not None else (pose_var, orient, transl, betas)
+        if parts is not None and not cfg.fit_shape:
+            bt = betas[rows]
+        bp = body_pose_of(pv)
+        j, v = fwd(bt, o, bp, tr)
+        proj = perspective_projection(kmap(j, v), fH[rows], cH[rows])
+        e_pose = pose_prior_energy(prior, bp, latent=pv if latent else None, **cfg.prior_kwargs)
         if cfg.prior_adaptive:
             e_pose = e_pose.detach() * e_pose
         zero = bp.new_zeros(bp.shape[0])
-        if sp_weight > 0:
-            if radii is None:                                      # radii of the current shape: E_sp depends on β
-                vs, js = shaped_rest(body_model, betas)
-                radii = capsule_radii(vs, js, lbs_w)
-            e_sp = sp_weight * collide(j, radii, pairs)
+        if sp_weight > 0:                                          # radii of the current shape: E_sp depends on β
+            vs, js = shaped_rest(body_model, bt)
+            e_sp = sp_weight * collide(j, capsule_radii(vs, js, lbs_w), pairs)
         else:
             e_sp = zero
-        out = {"data": joint_energy(proj, kpH, confH, cfg.sigma),
+        out = {"data": joint_energy(proj, kpH[rows], confH[rows], cfg.sigma),
                "pose": cfg.prior_scale * wθ ** 2 * e_pose,
                "angle": (cfg.angle_weight * wθ) ** 2 * angle_prior(bp) if cfg.angle_weight > 0 else zero,
-               "shape": wβ ** 2 * shape_prior(betas),
+               "shape": wβ ** 2 * shape_prior(bt),
                "interpenetration": e_sp}
         out["total"] = sum(out.values())
         return out
@@ -326,7 +324,10 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
             for k in TERMS:
                 rec[k].append(e[k].cpu())
 
-        _run(params, lambda: terms(wθ, wβ), cfg.stage_iters, cfg, record)
+        def energy(parts, rows):
+            return terms(wθ, wβ, parts if cfg.fit_shape else [*parts, None], rows)
+
+        _minimise(params, energy, cfg.stage_iters, cfg, record)
         trace.append({"stage": f"stage {si + 1}", "weights": {"pose": wθ, "shape": wβ},
                       **{k: torch.stack(v) for k, v in rec.items()}})
         stage_bar.set_postfix(energy=f"{rec['total'][-1].mean():.1f}")
@@ -337,7 +338,7 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
         body_pose = body_pose_of(pose_var).detach()
     if H == 2:
         if cfg.flip_select not in ("total", "data"):
-            raise ValueError(f"flip_select must be 'total' or 'data', got {cfg.flip_select!r}")
+            raise InputError(f"flip_select must be 'total' or 'data', got {cfg.flip_select!r}")
         crit = final[cfg.flip_select]
         flipped = crit[B:] < crit[:B]                                            # (B,)
         pick = lambda x: torch.where(flipped.reshape(-1, *([1] * (x.dim() - 1))), x[B:], x[:B])
@@ -351,6 +352,9 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
         proj = perspective_projection(k3, f, center)
     trace = [{k: (pick(v.transpose(0, 1)).transpose(0, 1) if torch.is_tensor(v) else v) for k, v in s.items()}
              for s in trace]
+    for name, value in (("betas", betas_o), ("global_orient", orient_o), ("body_pose", pose_o), ("transl", transl_o),
+                        ("vertices", vertices)):
+        check_finite(f"SMPLify's fitted {name}", value)
     return {"betas": betas_o, "global_orient": orient_o, "body_pose": pose_o, "transl": transl_o,
             "vertices": vertices, "joints": joints, "keypoints_3d": k3, "projected": proj,
             "energies": {k: pick(v) for k, v in final.items()}, "trace": trace, "flipped": flipped,
