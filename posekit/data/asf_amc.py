@@ -14,12 +14,12 @@ are 120 fps (``fps_default``).
 from __future__ import annotations
 
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..errors import InputError, check_positive
 from .motion import Motion, MotionFormatError, cmu_ids, drop_nonfinite_frames
 from .retarget import SourceMotion, retarget
 from .rigs import detect_rig
@@ -172,6 +172,7 @@ def parse_amc(path: str | Path, sk: AsfSkeleton, fps: float = 120.0) -> SourceMo
     n_cols = c
     need = {n for n in names if ndof[n]}
     vals: list[str] = []            # value text of every bone line
+    val_lines: list[int] = []       # its line number
     starts: list[int] = []          # flat index (frame * n_cols + first column) of each line
     counts: list[int] = []
     frame_line: list[int] = []      # line number of each frame's header
@@ -207,24 +208,22 @@ def parse_amc(path: str | Path, sk: AsfSkeleton, fps: float = 120.0) -> SourceMo
             raise MotionFormatError(f"{path}: line {lineno}: bone {name!r} has {k} values, the skeleton "
                                     f"{sk.path.name} declares {b - a} dof")
         vals.append(rest)
+        val_lines.append(lineno)
         starts.append((n_frames - 1) * n_cols + a)
         counts.append(k)
         seen.add(name)
     check_frame()
     if not n_frames:
         raise MotionFormatError(f"{path}: no frames (expected a frame number line then 'bone values' lines)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        flat = np.fromstring(" ".join(vals), dtype=np.float64, sep=" ")
+    from .bvh import _first_non_number, _parse_numbers
+    flat = _parse_numbers(" ".join(vals))                                    # (sum of counts,) or None
     counts_a = np.asarray(counts)
-    if flat.size != counts_a.sum():
-        for v, st in zip(vals, starts):
-            try:
-                [float(t) for t in v.split()]
-            except ValueError:
-                fr = st // n_cols
-                raise MotionFormatError(f"{path}: line after {frame_line[fr]}: non-numeric value {v[:40]!r} "
-                                        f"in frame {fr + 1}") from None
+    if flat is None or flat.size != counts_a.sum():
+        for v, st, ln in zip(vals, starts, val_lines):
+            bad = _first_non_number(v.split())
+            if bad is not None:
+                raise MotionFormatError(f"{path}: line {ln}: frame {st // n_cols + 1} holds {bad!r}, which is not "
+                                        "a number; expected numbers after the bone name")
         raise MotionFormatError(f"{path}: could not read the bone values as numbers")
     first = np.cumsum(counts_a) - counts_a                                    # first value of each line
     idx = np.repeat(np.asarray(starts), counts_a) + (np.arange(flat.size) - np.repeat(first, counts_a))
@@ -278,9 +277,10 @@ def parse_amc(path: str | Path, sk: AsfSkeleton, fps: float = 120.0) -> SourceMo
 
 
 def find_asf(amc: Path) -> Path:
-    """The ASF for an AMC: same stem; ``NN_MM__with_KKasf`` -> ``KK.asf`` (see the dev set's SOURCES.md);
-    the subject's ``NN.asf``; the stem without trailing digits (``charleston1`` -> ``charleston``); else the
-    only ``.asf`` in the folder."""
+    """The ASF for an AMC, in this order: same stem; ``NN_MM__with_KKasf`` -> ``KK.asf`` (see the dev set's
+    SOURCES.md); the subject's ``NN.asf``; the stem without trailing digits (``charleston1`` -> ``charleston``);
+    the ``.asf`` whose stem is the longest prefix of the AMC's stem (other labs name the skeleton after the
+    actor: ``HDM_bd.asf`` for ``HDM_bd_squat1Reps_001_120.amc``); else the only ``.asf`` in the folder."""
     folder, stem = amc.parent, amc.stem
     cands = [folder / f"{stem}.asf"]
     m = re.search(r"__with_(\w+?)asf$", stem)
@@ -295,18 +295,27 @@ def find_asf(amc: Path) -> Path:
     for c in cands:
         if c.is_file():
             return c
-    all_asf = sorted(folder.glob("*.asf"))
+    all_asf = sorted(p for p in folder.glob("*.asf") if p.is_file())
+    prefixes = [p for p in all_asf if stem.startswith(p.stem)]
+    if prefixes:
+        return max(prefixes, key=lambda p: len(p.stem))   # stems of one folder differ: the longest is unique
     if len(all_asf) == 1:
         return all_asf[0]
-    raise MotionFormatError(f"{amc}: cannot find its ASF skeleton (tried {[c.name for c in cands]}; "
-                            f"{len(all_asf)} .asf files in the folder): pass asf=PATH")
+    raise MotionFormatError(f"{amc}: cannot find its ASF skeleton (tried {[c.name for c in cands]} and any "
+                            f"'<prefix of {stem}>.asf'; {len(all_asf)} .asf files in the folder): pass asf=PATH")
 
 
 def retarget_amc(path: str | Path, asf: str | Path | None = None, fps_default: float = 120.0, rest_joints=None,
                  exact_directions: bool = True, frame_step: int = 1):
     """Parse and retarget an AMC (+ ASF). Returns (source motion, rig, RetargetResult, meta)."""
     path = Path(path)
+    try:
+        fps_default = check_positive("fps_default", fps_default)
+    except InputError as e:
+        raise InputError(f"{path}: {e} (AMC files carry no frame rate; CMU's is 120)") from None
     asf_path = Path(asf) if asf is not None else find_asf(path)
+    if not asf_path.is_file():
+        raise FileNotFoundError(f"{asf_path}: no such ASF skeleton file (for {path.name})")
     sk = parse_asf(asf_path)
     src = parse_amc(path, sk, fps_default)
     if frame_step > 1:

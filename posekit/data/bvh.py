@@ -47,6 +47,32 @@ def euler_matrices(order: str, deg: np.ndarray) -> np.ndarray:
     return R
 
 
+def _parse_numbers(text: str) -> np.ndarray | None:
+    """Whitespace-separated numbers -> (N,) float64, or None when a token is not a number.
+
+    ``np.fromstring`` is fast, but on a token that is not a number it stops early (numpy 1), warns or
+    raises (numpy 2): every outcome but a clean parse gives None, and the caller finds the bad line.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return np.fromstring(text, dtype=np.float64, sep=" ")
+    except (ValueError, DeprecationWarning):
+        return None
+
+
+def _first_non_number(tokens: list[str]) -> str | None:
+    """The first token ``np.fromstring`` would not read as a number (``float`` rules: nan, inf, 1e-3), else None."""
+    for t in tokens:
+        try:
+            float(t)
+        except ValueError:
+            return t
+        if "_" in t:  # float() reads 1_000, the C parser does not
+            return t
+    return None
+
+
 def _parse_hierarchy(lines: list[str], path: Path):
     """-> names, parents, offsets, channels (per joint list of channel names), index of the MOTION line."""
     names, parents, offsets, channels = [], [], [], []
@@ -129,27 +155,33 @@ def _parse_hierarchy(lines: list[str], path: Path):
 def _parse_motion_header(lines: list[str], start: int, path: Path) -> tuple[int, float, int]:
     """'Frames: N' and 'Frame Time: dt' after MOTION -> (N, dt, first data line index)."""
     i, frames, dt = start, None, None
+    frames_line = dt_line = dt_text = None
     while i < len(lines) and (frames is None or dt is None):
         s = lines[i].strip()
         i += 1
         if not s:
             continue
         if s.startswith("Frames:"):
+            frames_line = i
             try:
                 frames = int(s.split(":", 1)[1])
             except ValueError:
                 raise MotionFormatError(f"{path}: line {i}: expected 'Frames: N', got {s!r}") from None
         elif s.startswith("Frame Time:"):
+            dt_line, dt_text = i, s.split(":", 1)[1].strip()
             try:
-                dt = float(s.split(":", 1)[1])
+                dt = float(dt_text)
             except ValueError:
                 raise MotionFormatError(f"{path}: line {i}: expected 'Frame Time: seconds', got {s!r}") from None
         else:
             raise MotionFormatError(f"{path}: line {i}: expected 'Frames:' / 'Frame Time:', got {s!r}")
     if frames is None or dt is None:
         raise MotionFormatError(f"{path}: truncated file: MOTION section without 'Frames:' and 'Frame Time:'")
-    if dt <= 0 or frames < 0:
-        raise MotionFormatError(f"{path}: line {i}: invalid Frames ({frames}) / Frame Time ({dt})")
+    if frames <= 0:
+        raise MotionFormatError(f"{path}: line {frames_line}: 'Frames: {frames}': expected at least one frame")
+    if not np.isfinite(dt) or dt <= 0 or not np.isfinite(1.0 / dt):
+        raise MotionFormatError(f"{path}: line {dt_line}: 'Frame Time: {dt_text}' is not a frame time; expected a "
+                                "positive, finite number of seconds per frame (e.g. 0.0083333 for 120 fps)")
     return frames, dt, i
 
 
@@ -179,16 +211,15 @@ def parse_bvh(path: str | Path) -> SourceMotion:
         k = int(np.flatnonzero(counts != n_ch)[0])
         raise MotionFormatError(f"{path}: line {data_lines[k][0]}: frame {k} has {counts[k]} values, expected "
                                 f"{n_ch} (the sum of the hierarchy's CHANNELS)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        data = np.fromstring(" ".join(l for _, l in data_lines), dtype=np.float64, sep=" ")  # (T·C,)
-    if data.size != n_frames * n_ch:  # a token that is not a number stops the C parser early
+    data = _parse_numbers(" ".join(l for _, l in data_lines))                 # (T·C,) or None
+    if data is None or data.size != n_frames * n_ch:  # a token that is not a number
         for k, (ln, l) in enumerate(data_lines):
-            try:
-                [float(t) for t in l.split()]
-            except ValueError:
-                raise MotionFormatError(f"{path}: line {ln}: frame {k} holds a non-number: {l.strip()[:60]!r}") from None
-        raise MotionFormatError(f"{path}: could not read the frame values as numbers")
+            bad = _first_non_number(l.split())
+            if bad is not None:
+                raise MotionFormatError(f"{path}: line {ln}: frame {k} holds {bad!r}, which is not a number; "
+                                        f"expected {n_ch} numbers per frame line")
+        raise MotionFormatError(f"{path}: could not read the frame values as numbers; expected {n_ch} numbers "
+                                "per frame line")
     data = data.reshape(n_frames, n_ch)                                       # (T, C)
     data, dropped = drop_nonfinite_frames(data, path)
     T, J = data.shape[0], len(names)

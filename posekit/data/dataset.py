@@ -22,9 +22,11 @@ otherwise (:func:`subject_split`). Each subject keeps its split forever, new sub
 Explicit ``val_subjects`` / ``test_subjects`` replace the rule (listed subjects only; the rest train).
 
 Each file's retargeted poses are cached once (``cache_dir()/datasets/files``, keyed by the file's path,
-size and mtime, the frame rate and the loader code), and the assembled data set too (keyed by the whole
-file list and the parameters): adding a file to the folder loads only that file, and a changed file or
-retargeting code is never served stale.
+size and mtime (an AMC's also its ASF's), the frame rate and the loader code), and the assembled data set too
+(keyed by the whole file list and the parameters): adding a file to the folder loads only that file, and a
+changed file or retargeting code is never served stale. A damaged cache entry is deleted and rebuilt from its
+motion file; a file that fails to load is named in a warning and retried next time (a build with failures is
+not cached), so no file leaves its split silently.
 When no real data is found, the SYNTHETIC range-of-motion sampler is used with a ``UserWarning``.
 """
 from __future__ import annotations
@@ -45,9 +47,11 @@ import torch
 from scipy.spatial.transform import Rotation
 
 import posekit
+from posekit.errors import InputError
 from posekit.skeleton import BODY_JOINTS, as_body21
 from posekit.utils import atomic_save_npz, cache_dir, fast_mode
 
+from .motion import MAX_FPS, MotionFormatError, check_fps
 from .paths import HOW_TO_GET_DATA, MOTION_SUFFIXES, find_motion_dir, shared_cmu_dir
 from .synthetic import SYNTHETIC_LABEL, sample_synthetic_poses
 
@@ -98,12 +102,18 @@ def detect_format(path: str | Path) -> str:
     return "bvh_other"
 
 
-def _is_amass_npz(path: Path) -> bool:
+def _npz_problem(path: Path) -> str | None:
+    """None for an AMASS-like ``.npz`` (a ``poses`` key); "" for a readable archive of other data (not a motion
+    file); else why it cannot be read (a damaged download, a renamed ``.npy``)."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            return "poses" in z.files
-    except Exception:   # not a zip / unreadable: not a motion file
-        return False
+            return None if "poses" in z.files else ""
+    except Exception as e:  # noqa: BLE001 - np.load of a .npy returns an array: no context manager
+        return f"{type(e).__name__}: {e}"
+
+
+def _is_amass_npz(path: Path) -> bool:
+    return _npz_problem(path) is None
 
 
 def list_motion_files(folder: str | Path) -> list[Path]:
@@ -115,8 +125,13 @@ def list_motion_files(folder: str | Path) -> list[Path]:
     for p in sorted(folder.rglob("*")):
         if not p.is_file() or p.suffix.lower() not in MOTION_SUFFIXES or p.name.startswith("."):
             continue
-        if p.suffix.lower() == ".npz" and not _is_amass_npz(p):
-            continue
+        if p.suffix.lower() == ".npz":
+            problem = _npz_problem(p)
+            if problem:
+                warnings.warn(f"{p}: skipped, not a readable .npz archive ({problem}); expected an AMASS .npz "
+                              "(poses, trans, mocap_framerate)", RuntimeWarning, stacklevel=2)
+            if problem is not None:
+                continue
         out.append(p)
     return out
 
@@ -380,11 +395,26 @@ def _code_fingerprint(loader: Callable) -> str:
     return h.hexdigest()[:16]
 
 
+def _file_stamp(path: Path) -> str:
+    """Path, size and mtime of a motion file; an AMC's also name its ASF (a changed or added skeleton
+    invalidates the cached poses)."""
+    st = path.stat()
+    stamp = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    if path.suffix.lower() == ".amc":
+        from .asf_amc import find_asf
+        try:
+            asf = find_asf(path)
+            a = asf.stat()
+            stamp += f"|{asf.resolve()}|{a.st_size}|{a.st_mtime_ns}"
+        except (OSError, ValueError):   # no ASF: the load fails and says so
+            stamp += "|no-asf"
+    return stamp
+
+
 def _cache_key(files: Sequence[Path], params: dict) -> str:
     h = hashlib.sha256()
     for p in files:
-        st = p.stat()
-        h.update(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        h.update(f"{_file_stamp(p)}\n".encode())
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
     h.update(f"posekit={posekit.__version__}|cache={_CACHE_FORMAT}".encode())
     return h.hexdigest()[:24]
@@ -403,28 +433,56 @@ def _save_cache(path: Path, poses: np.ndarray, meta_rows: list[dict], frame_file
 
 
 def _file_cache_key(path: Path, fps: float, loader_code: str) -> str:
-    st = path.stat()
-    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{fps}|{loader_code}|{_CACHE_FORMAT}"
+    key = f"{_file_stamp(path)}|{fps}|{loader_code}|{_CACHE_FORMAT}"
     return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
+def _read_cached_poses(cached: Path) -> np.ndarray:
+    """The poses (T, 24, 3) of a per-file cache entry; any exception means a damaged entry."""
+    with np.load(cached, allow_pickle=False) as z:
+        poses = z["poses"]
+    if poses.ndim != 3 or poses.shape[1:] != (24, 3) or len(poses) == 0 or poses.dtype.kind != "f":
+        raise ValueError(f"poses of shape {poses.shape} and dtype {poses.dtype}; expected (T>0, 24, 3) floats")
+    if not np.isfinite(poses).all():
+        raise ValueError("poses hold NaN/inf")
+    return poses.astype(np.float64)
+
+
 def _load_file_poses(path: Path, loader: Callable, fps: float, loader_code: str, cache: Path | None) -> np.ndarray:
-    """One file's poses (T, 24, 3) float64 at ``fps``, from the per-file cache when it holds them."""
+    """One file's poses (T, 24, 3) float64 at ``fps``, from the per-file cache when it holds them.
+
+    A cache entry that cannot be read (truncated, overwritten, bad zip, wrong content) is deleted with a
+    warning and rebuilt from the motion file: a damaged cache never makes a file fail.
+    """
     cached = cache / f"motion_{_file_cache_key(path, fps, loader_code)}.npz" if cache is not None else None
     if cached is not None and cached.is_file():
         try:
-            with np.load(cached, allow_pickle=False) as z:
-                os.utime(cached)
-                return z["poses"].astype(np.float64)
-        except (OSError, ValueError, KeyError):     # a corrupt entry is rebuilt, never trusted
-            pass
+            poses = _read_cached_poses(cached)
+        except Exception as e:  # noqa: BLE001 - BadZipFile, EOFError, zlib.error, OSError, ValueError, KeyError...
+            warnings.warn(f"{cached}: damaged pose-cache entry of {path.name} ({type(e).__name__}: {e}); "
+                          "deleted, rebuilding it from the motion file", RuntimeWarning, stacklevel=2)
+            try:
+                cached.unlink()
+            except OSError:
+                pass
+        else:
+            try:
+                os.utime(cached)                   # most recently used (see _prune_cache)
+            except OSError:                        # a read-only cache still serves its entries
+                pass
+            return poses
     m = loader(path, fps=fps)
     poses = _as_numpy(m.poses).astype(np.float64).reshape(-1, 24, 3)
+    if len(poses) == 0:
+        raise MotionFormatError(f"{path}: the loader returned no frame; expected at least one")
     if abs(float(m.fps) - fps) > 1e-6 and len(poses) > 1:
         poses = _resample(poses, float(m.fps), fps)
     poses = poses.astype(np.float32)          # stored as float32: a cached and a fresh build agree exactly
     if cached is not None:
-        atomic_save_npz(cached, poses=poses)
+        try:
+            atomic_save_npz(cached, poses=poses)
+        except OSError as e:                       # a cache that cannot be written does not fail the file
+            warnings.warn(f"{cached}: pose-cache entry of {path.name} not written ({e})", RuntimeWarning, stacklevel=2)
     return poses.astype(np.float64)
 
 
@@ -530,8 +588,9 @@ def pose_dataset(motions: str | Path | None = None, fps: float = 30, thin: float
       ``posekit.data.load_motion``. on_error: "warn" (skip a file that fails, listed in ``failed``) or "raise".
     synthetic_n: number of poses of the synthetic fallback (default 2000 in fast mode, else 20000).
     """
-    if fps is None or float(fps) <= 0:
-        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    if fps is None:
+        raise InputError(f"pose_dataset: fps=None; expected frames per second in (0, {MAX_FPS:g}]")
+    fps = check_fps(fps, "pose_dataset")
     if thin is not None and float(thin) < 0:
         raise ValueError(f"thin must be None or an angle in degrees >= 0, got {thin!r}")
     if on_error not in ("warn", "raise"):
@@ -583,6 +642,8 @@ def pose_dataset(motions: str | Path | None = None, fps: float = 30, thin: float
             try:
                 poses, rows, frame_file, dups_c, failed = _load_cache(cache_path)
                 os.utime(cache_path)                    # most recently used (see _prune_cache)
+                for p, msg in failed:                   # never silently: a skipped file is named every time
+                    warnings.warn(f"{p}: skipped, could not be loaded: {msg}", RuntimeWarning, stacklevel=2)
                 return _build(poses, rows, frame_file, dups_c, failed, fps, str(folder), params, from_cache=True)
             except Exception as e:  # a corrupt cache file is rebuilt, never trusted
                 warnings.warn(f"{cache_path}: unreadable dataset cache ({e}); rebuilding", RuntimeWarning)
@@ -627,7 +688,8 @@ def pose_dataset(motions: str | Path | None = None, fps: float = 30, thin: float
     poses = np.concatenate(chunks, 0)
     frame_file = np.concatenate(frame_file, 0)
     if cache_path is not None:
-        _save_cache(cache_path, poses, rows, frame_file, dups, failed)
+        if not failed:     # a failed file (a missing ASF, a read error) is retried next time, not cached
+            _save_cache(cache_path, poses, rows, frame_file, dups, failed)
         _prune_cache(cache_path.parent)
         _prune_cache(cache_path.parent / "files", keep=max(2000, 4 * len(files)), pattern="motion_*.npz")
     ds = _build(poses, rows, frame_file, [(str(a), str(b)) for a, b in dups], failed, fps, str(folder), params)

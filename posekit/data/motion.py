@@ -20,9 +20,16 @@ import roma
 import torch
 
 from ..skeleton import SMPL_JOINT_NAMES
-from ..errors import InputError
+from ..errors import InputError, check_finite_number
 
-__all__ = ["Motion", "MotionFormatError", "resample_motion", "slerp_resample", "cmu_ids", "drop_nonfinite_frames"]
+__all__ = ["Motion", "MotionFormatError", "resample_motion", "slerp_resample", "cmu_ids", "drop_nonfinite_frames",
+           "check_fps", "MAX_FPS", "MAX_RESAMPLED_FRAMES"]
+
+#: the highest frame rate a motion is resampled to (mocap runs at 30..480 fps; more is a typo, and 1e9 fps
+#: would ask for gigabytes)
+MAX_FPS = 1000.0
+#: the most frames one resampled motion may have (about 2.3 hours at 120 fps; guards a tiny source frame rate)
+MAX_RESAMPLED_FRAMES = 1_000_000
 
 
 class MotionFormatError(InputError):
@@ -125,22 +132,40 @@ def _slerp(q0: torch.Tensor, q1: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return q / q.norm(dim=-1, keepdim=True)
 
 
+def check_fps(fps, where: str = "", option: str = "fps") -> float:
+    """A target frame rate: a finite number in (0, MAX_FPS], else InputError naming ``where`` (a file)."""
+    loc = f"{where}: " if where else ""
+    try:
+        v = check_finite_number(option, fps)
+    except InputError as e:
+        raise InputError(f"{loc}{e}; expected frames per second in (0, {MAX_FPS:g}]") from None
+    if not 0 < v <= MAX_FPS:
+        raise InputError(f"{loc}{option}={fps!r}: expected frames per second in (0, {MAX_FPS:g}]")
+    return v
+
+
 def resample_motion(motion: Motion, fps: float) -> Motion:
-    """Resample to ``fps``: rotations by quaternion slerp, translations linearly.
+    """Resample to ``fps`` (in (0, MAX_FPS]): rotations by quaternion slerp, translations linearly.
 
     The new frames sit at k / fps for k = 0.. while inside the source duration
-    ((T - 1) / fps_src), so the first frame is kept exactly.
+    ((T - 1) / fps_src), so the first frame is kept exactly. InputError for a bad ``fps`` or a result of
+    more than ``MAX_RESAMPLED_FRAMES`` frames.
     """
-    fps = float(fps)
-    if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+    where = str(motion.meta.get("source", ""))
+    fps = check_fps(fps, where)
     src_fps = float(motion.fps)
+    if not np.isfinite(src_fps) or src_fps <= 0:
+        raise InputError(f"{where or 'motion'}: frame rate {src_fps}; expected a positive number of frames per second")
     if abs(fps - src_fps) < 1e-9 or len(motion) < 2:
         return Motion(motion.poses.clone(), motion.trans.clone(), fps if len(motion) < 2 else src_fps,
                       dict(motion.meta))
     T = len(motion)
+    n_new = np.floor((T - 1) / src_fps * fps + 1e-9) + 1
+    if n_new > MAX_RESAMPLED_FRAMES:
+        raise InputError(f"{where or 'motion'}: resampling {T} frames at {src_fps:g} fps to {fps:g} fps would make "
+                         f"{n_new:.3g} frames; expected at most {MAX_RESAMPLED_FRAMES} (check the file's frame rate)")
     t_src = torch.arange(T, dtype=torch.float64) / src_fps                                   # (T,)
-    n_dst = int(np.floor((T - 1) / src_fps * fps + 1e-9)) + 1
+    n_dst = int(n_new)
     t_dst = torch.arange(n_dst, dtype=torch.float64) / fps                                   # (T',)
     q = roma.rotvec_to_unitquat(motion.poses.double())                                       # (T, 24, 4)
     q_new = slerp_resample(q, t_src, t_dst)                                                  # (T', 24, 4)
@@ -155,10 +180,18 @@ def resample_motion(motion: Motion, fps: float) -> Motion:
 
 
 def drop_nonfinite_frames(values: np.ndarray, path: Path, what: str = "frame") -> tuple[np.ndarray, list[int]]:
-    """Drop frames (rows of ``values`` (T, ...)) holding NaN/inf, with a warning naming them."""
+    """Drop frames (rows of ``values`` (T, ...)) holding NaN/inf, with a warning naming them.
+
+    MotionFormatError when there is no frame, or when every frame holds NaN/inf (nothing would be left).
+    """
+    if values.shape[0] == 0:
+        raise MotionFormatError(f"{path}: the file holds no {what}; expected at least one")
     bad = ~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
     if not bad.any():
         return values, []
+    if bad.all():
+        raise MotionFormatError(f"{path}: all {len(bad)} {what}(s) hold NaN/inf values; expected at least one "
+                                f"finite {what}")
     idx = np.flatnonzero(bad).tolist()
     shown = ", ".join(map(str, idx[:20])) + (" ..." if len(idx) > 20 else "")
     warnings.warn(f"{path}: dropped {len(idx)} {what}(s) with NaN/inf values: {what}s {shown} (0-based)",
