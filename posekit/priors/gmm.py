@@ -27,13 +27,51 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import InputError, check_finite
 from ..skeleton import as_body21
 from ..utils import atomic_save_npz, get_device
+from .files import read_npz_prior
 
-__all__ = ["GMMPrior", "DIM"]
+__all__ = ["GMMPrior", "DIM", "check_gmm_arrays"]
 
 #: dimension of the modelled pose vector: 21 body joints × 3 axis-angle numbers
 DIM = 63
+
+
+def check_gmm_arrays(means, covariances, weights, where: str = ""):
+    """Mixture parameters as float64 arrays with the Cholesky factors of the covariances:
+    ``(means, covariances, weights, chol)``, else :class:`~posekit.errors.InputError` (``where`` names the file).
+
+    Expected: means (K, 63), covariances (K, 63, 63) symmetric positive definite, weights (K,) finite and > 0.
+    """
+    loc = f" in {where}" if where else ""
+    means = np.asarray(means, dtype=np.float64)
+    covariances = np.asarray(covariances, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    k = means.shape[0] if means.ndim else 0
+    if k < 1 or means.shape != (k, DIM) or covariances.shape != (k, DIM, DIM) or weights.shape != (k,):
+        raise InputError(f"GMM arrays{loc} have shapes means {means.shape}, covariances {covariances.shape}, "
+                         f"weights {weights.shape}; expected means (K,{DIM}), covariances (K,{DIM},{DIM}), "
+                         "weights (K,) with K ≥ 1")
+    for name, a in (("means", means), ("covariances", covariances), ("weights", weights)):
+        check_finite(f"GMM {name}", a, where)
+    if np.any(weights <= 0):
+        raise InputError(f"GMM weights{loc} include {np.sort(weights)[0]:.3g}; expected positive mixture weights")
+    asym = np.abs(covariances - covariances.transpose(0, 2, 1)).max(axis=(1, 2))
+    scale = np.abs(covariances).max(axis=(1, 2))
+    bad = np.flatnonzero(asym > 1e-6 * scale + 1e-12)
+    if bad.size:
+        raise InputError(f"GMM covariance {int(bad[0])}{loc} is not symmetric (|Σ−Σᵀ| up to {asym[bad[0]]:.3g}); "
+                         "expected symmetric positive definite matrices")
+    chol = np.empty_like(covariances)
+    for j, c in enumerate(covariances):
+        try:
+            chol[j] = np.linalg.cholesky(c)
+        except np.linalg.LinAlgError:
+            lo = float(np.linalg.eigvalsh(c)[0])
+            raise InputError(f"GMM covariance {j}{loc} is not positive definite (smallest eigenvalue {lo:.3g}); "
+                             "expected symmetric positive definite matrices") from None
+    return means, covariances, weights, chol
 
 
 class GMMPrior:
@@ -44,20 +82,11 @@ class GMMPrior:
     """
 
     def __init__(self, means, covariances, weights, device=None, dtype=torch.float32):
-        means = np.asarray(means, dtype=np.float64)
-        covariances = np.asarray(covariances, dtype=np.float64)
-        weights = np.asarray(weights, dtype=np.float64)
-        k = means.shape[0]
-        if means.shape != (k, DIM) or covariances.shape != (k, DIM, DIM) or weights.shape != (k,):
-            raise ValueError(f"expected means (K,{DIM}), covariances (K,{DIM},{DIM}), weights (K,); got "
-                             f"{means.shape}, {covariances.shape}, {weights.shape}")
-        if not np.all(np.isfinite(means)) or not np.all(np.isfinite(covariances)) or np.any(weights <= 0):
-            raise ValueError("GMM parameters must be finite with positive weights")
+        means, covariances, weights, chol = check_gmm_arrays(means, covariances, weights)
         self.device = get_device(device)
         self.dtype = dtype
         self.means_np, self.covariances_np, self.weights_np = means, covariances, weights / weights.sum()
-        # precision Cholesky: Σ⁻¹ = L Lᵀ with L = inv(chol(Σ))ᵀ  (as scikit-learn stores it)
-        chol = np.linalg.cholesky(covariances)                                    # (K,63,63) lower
+        # precision Cholesky: Σ⁻¹ = L Lᵀ with L = inv(chol(Σ))ᵀ  (as scikit-learn stores it); chol (K,63,63) lower
         eye = np.eye(DIM)
         prec_chol = np.stack([np.linalg.solve(c, eye).T for c in chol])           # (K,63,63) upper
         logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(-1)        # (K,) log det Σ_j
@@ -110,12 +139,19 @@ class GMMPrior:
 
     @classmethod
     def load(cls, path: str | os.PathLike, device=None) -> "GMMPrior":
-        """Read a file written by :meth:`save` (``np.load(..., allow_pickle=False)``)."""
-        with np.load(path, allow_pickle=False) as z:
-            missing = {"means", "covariances", "weights"} - set(z.files)
-            if missing:
-                raise ValueError(f"{path}: not a GMM prior file, missing arrays {sorted(missing)}")
-            return cls(z["means"], z["covariances"], z["weights"], device=device)
+        """Read a file written by :meth:`save` (``np.load(..., allow_pickle=False)``).
+
+        A file that does not read, lacks an array, holds NaN, arrays of the wrong shapes, weights that are not
+        positive or do not sum to 1, or a covariance that is not symmetric positive definite raises
+        :class:`~posekit.errors.InputError` naming the file (see ``posekit.priors.files``).
+        """
+        z = read_npz_prior(path, "gmm")
+        where = str(Path(path))
+        check_gmm_arrays(z["means"], z["covariances"], z["weights"], where=where)
+        total = float(np.sum(z["weights"], dtype=np.float64))
+        if abs(total - 1.0) > 1e-4:
+            raise InputError(f"weights in {where} sum to {total:.6g}; expected mixture weights summing to 1")
+        return cls(z["means"], z["covariances"], z["weights"], device=device)
 
     def to(self, device) -> "GMMPrior":
         return GMMPrior(self.means_np, self.covariances_np, self.weights_np, device=device, dtype=self.dtype)

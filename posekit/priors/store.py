@@ -13,7 +13,9 @@ pretrained ones, or train on the spot.
 
 ``pretrained=False`` skips step 2 (train your own); ``train_if_missing=False`` skips step 3.
 Each ``posekit.train.<name>`` module exposes ``train(motions, out, fast=False, seed=0, device=None) -> Path``
-and each prior class a ``load(path, device=None)`` classmethod (``torch.load(weights_only=True)``).
+and each prior class a ``load(path, device=None)`` classmethod, which reads its file through
+``posekit.priors.files`` (``torch.load(weights_only=True)`` / ``np.load(allow_pickle=False)``): an empty,
+truncated or random file, another prior's file or NaN weights raise ``posekit.errors.InputError`` naming the file.
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ import importlib
 import json
 import os
 from pathlib import Path
+
+from ..errors import InputError
 
 PRIOR_FILES = {"gmm": "gmm.npz", "vposer": "vposer.pt", "posendf": "posendf.pt", "humor": "humor.pt"}
 PRIOR_CLASSES = {"gmm": ("posekit.priors.gmm", "GMMPrior"),
@@ -48,7 +52,7 @@ def default_motions_dir() -> Path:
 
 def prior_path(name: str, priors_dir: str | os.PathLike) -> Path:
     if name not in PRIOR_FILES:
-        raise ValueError(f"unknown prior {name!r}; expected one of {sorted(PRIOR_FILES)}")
+        raise InputError(f"unknown prior {name!r}; expected one of {sorted(PRIOR_FILES)}")
     return Path(priors_dir) / PRIOR_FILES[name]
 
 
@@ -65,7 +69,7 @@ def pretrained_manifest() -> dict:
 
 def pretrained_path(name: str, verify: bool = True) -> Path | None:
     """The shipped pretrained file of prior ``name`` (None when there is none). ``verify``: check its
-    sha256 against the manifest and raise ``ValueError`` on a mismatch (a damaged or replaced file)."""
+    sha256 against the manifest and raise ``InputError`` on a mismatch (a damaged or replaced file)."""
     entry = pretrained_manifest().get("priors", {}).get(name)
     if name not in PRIOR_FILES or entry is None:
         return None
@@ -77,7 +81,7 @@ def pretrained_path(name: str, verify: bool = True) -> Path | None:
 
         digest = sha256_file(path)
         if digest != entry["sha256"]:
-            raise ValueError(f"{path}: sha256 {digest[:12]}... does not match the manifest ({entry['sha256'][:12]}...); "
+            raise InputError(f"{path}: sha256 {digest[:12]}... does not match the manifest ({entry['sha256'][:12]}...); "
                              "reinstall posekit or train your own prior (load_prior(..., pretrained=False))")
     return path
 
@@ -85,7 +89,7 @@ def pretrained_path(name: str, verify: bool = True) -> Path | None:
 def load_prior_file(name: str, path: str | os.PathLike, device=None):
     """Load the prior ``name`` from a file with its class's ``load``."""
     if name not in PRIOR_CLASSES:
-        raise ValueError(f"unknown prior {name!r}; expected one of {sorted(PRIOR_CLASSES)}")
+        raise InputError(f"unknown prior {name!r}; expected one of {sorted(PRIOR_CLASSES)}")
     modname, clsname = PRIOR_CLASSES[name]
     cls = getattr(importlib.import_module(modname), clsname)
     return cls.load(path, device=device)

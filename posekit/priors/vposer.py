@@ -40,8 +40,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from posekit.errors import InputError
 from posekit.skeleton import as_body21
 from posekit.utils import atomic_torch_save, get_device
+
+from .files import checkpoint_contents, prior_contents, read_checkpoint, read_prior
 
 __all__ = [
     "VPoser", "VPoserConfig", "DEFAULT_WEIGHTS", "gram_schmidt_6d", "kl_divergence", "rec_loss",
@@ -298,12 +301,14 @@ class VPoser(nn.Module):
 
     @classmethod
     def load(cls, path: str | os.PathLike, device=None) -> "VPoser":
-        """Load a file written by ``save`` (``torch.load(..., weights_only=True)``); returns the model in eval mode."""
-        obj = torch.load(Path(path), map_location="cpu", weights_only=True)
-        if not isinstance(obj, dict) or "state_dict" not in obj or "config" not in obj:
-            raise ValueError(f"{path} is not a posekit VPoser file (expected keys 'config' and 'state_dict')")
-        model = cls(VPoserConfig(**obj["config"]))
-        model.load_state_dict(obj["state_dict"])
+        """Load a file written by ``save`` (``torch.load(..., weights_only=True)``); returns the model in eval mode.
+
+        A damaged file, another prior's file or NaN weights raise InputError naming the file (``posekit.priors.files``).
+        """
+        obj = read_prior(path, "vposer")
+        with prior_contents(path, "vposer"):
+            model = cls(VPoserConfig(**obj["config"]))
+            model.load_state_dict(obj["state_dict"])
         model.history = obj.get("history", {})
         return model.to(get_device(device)).eval()
 
@@ -408,15 +413,20 @@ def fit(train, val=None, epochs: int = 60, batch_size: int = 256, lr: float = 1e
 
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.exists():
-        obj = torch.load(ckpt, map_location="cpu", weights_only=True)
-        if obj.get("settings") != settings or obj.get("config") != asdict(model.config):
-            raise ValueError(f"checkpoint {ckpt} was written with other settings/config: "
-                             f"{obj.get('settings')} vs {settings}; delete it to start afresh")
-        model.load_state_dict(obj["model"])
-        opt.load_state_dict(obj["optimizer"])
-        sched.load_state_dict(obj["scheduler"])
-        best_state = {k: v.to(dev) for k, v in obj["best_model"].items()}
-        state = obj["state"]
+        obj = read_checkpoint(ckpt, "vposer-checkpoint")   # damaged -> InputError: delete it to restart
+        if obj["settings"] != settings or obj["config"] != asdict(model.config):
+            raise InputError(f"checkpoint {ckpt} was written with other settings/config: "
+                             f"{obj['settings']} vs {settings}; delete it to start afresh")
+        with checkpoint_contents(ckpt, "vposer-checkpoint"):
+            model.load_state_dict(obj["model"])
+            opt.load_state_dict(obj["optimizer"])
+            sched.load_state_dict(obj["scheduler"])
+            best_state = {k: v.to(dev) for k, v in obj["best_model"].items()}
+            state = obj["state"]
+            missing = [k for k in ("epoch", "best_val", "best_epoch", "bad_epochs", "done", "seconds", "history")
+                       if k not in state]
+            if missing:
+                raise KeyError(f"state.{missing[0]}")
 
     def save_checkpoint():
         if ckpt is None:

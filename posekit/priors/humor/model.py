@@ -21,9 +21,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from posekit.errors import InputError
 from posekit.rotations import aa_to_matrix, matrix_to_aa
 from posekit.utils import atomic_torch_save, get_device
 
+from ..files import prior_contents, read_prior
 from .cvae import CONTACT_JOINTS, HumorCVAE
 from .state import (NUM_STATE_JOINTS, STATE_DIM, canonicalize_state, forward_kinematics, motion_states,
                     orthonormalize_state, uncanonicalize_state, unpack_state)
@@ -250,13 +252,14 @@ class HumorPrior(nn.Module):
     @classmethod
     def load(cls, path: str | os.PathLike, device=None) -> "HumorPrior":
         """Load a file written by ``save`` (``torch.load(..., weights_only=True)``); the model in eval mode."""
-        obj = torch.load(Path(path), map_location="cpu", weights_only=True)
-        if not isinstance(obj, dict) or obj.get("format") != FORMAT or "state_dict" not in obj:
-            raise ValueError(f"{path} is not a posekit HuMoR file (expected format {FORMAT!r} with a state_dict)")
-        model = cls(obj["state_dict"]["rest_joints"], **obj["config"])
-        sd = dict(obj["state_dict"])
-        if "cvae.step_std" not in sd and not model.config["absolute_parts"]:   # older files: σ_s is σ_Δ for them
-            sd["cvae.step_std"] = sd["cvae.delta_std"]
-        model.load_state_dict(sd)
+        obj = read_prior(path, "humor")        # damaged, another prior's file, NaN weights -> InputError
+        if obj["format"] != FORMAT:
+            raise InputError(f"{path}: a HuMoR prior file of format {obj['format']!r}; expected format {FORMAT!r}")
+        with prior_contents(path, "humor"):
+            model = cls(obj["state_dict"]["rest_joints"], **obj["config"])
+            sd = dict(obj["state_dict"])
+            if "cvae.step_std" not in sd and not model.config["absolute_parts"]:   # older files: σ_s is σ_Δ for them
+                sd["cvae.step_std"] = sd["cvae.delta_std"]
+            model.load_state_dict(sd)
         model.history = obj.get("history", {})
         return model.to(get_device(device)).eval()

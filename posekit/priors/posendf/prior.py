@@ -11,6 +11,7 @@ from posekit.rotations import aa_to_quat, hemisphere, quat_to_aa
 from posekit.skeleton import as_body21
 from posekit.utils import atomic_torch_save, get_device
 
+from ..files import prior_contents, read_prior
 from .model import BODY21_PARENTS, DistanceHead, HierarchicalEncoder
 from .project import DEFAULT_ALPHA, project_quats
 
@@ -137,15 +138,15 @@ class PoseNDF(nn.Module):
 
     @classmethod
     def load(cls, path: str | os.PathLike, device=None) -> "PoseNDF":
-        """Load a file written by :meth:`save` (``torch.load(weights_only=True)``); ``.meta`` holds its meta dict."""
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"{path} not found; train one with: python -m posekit.train posendf --motions DIR --out {path}")
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(obj, dict) or obj.get("kind") != "posendf" or "state_dict" not in obj:
-            raise ValueError(f"{path} is not a Pose-NDF file (expected a dict with kind='posendf', config, state_dict)")
-        model = cls(obj["config"])
-        model.load_state_dict(obj["state_dict"])
+        """Load a file written by :meth:`save` (``torch.load(weights_only=True)``); ``.meta`` holds its meta dict.
+
+        A missing file raises FileNotFoundError; a damaged file, another prior's file or NaN weights raise
+        InputError naming the file (``posekit.priors.files``).
+        """
+        obj = read_prior(path, "posendf")
+        with prior_contents(path, "posendf"):
+            model = cls(obj["config"])
+            model.load_state_dict(obj["state_dict"])
         model.meta = obj.get("meta", {})
         return model.to(get_device(device)).eval()
 

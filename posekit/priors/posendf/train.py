@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from posekit.utils import atomic_torch_save, get_device
 
+from ..files import checkpoint_contents, read_checkpoint
 from .project import tangent_project
 
 __all__ = ["EIKONAL_TARGET", "fit_config", "udf_loss", "eikonal_loss", "loss_terms", "evaluate", "fit"]
@@ -111,12 +112,17 @@ def fit(model, train_set: dict, val_set: dict, cfg: dict | None = None, checkpoi
                       "seconds": [], "stopped": ""}}
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.exists():
-        saved = torch.load(ckpt, map_location="cpu", weights_only=True)
-        if saved.get("config") == c and saved.get("seed") == seed:
-            model.load_state_dict(saved["model"])
-            opt.load_state_dict(saved["optimizer"])
-            for k in ("epoch", "best_val", "bad", "done", "best_state", "history"):
-                st[k] = saved[k]
+        saved = read_checkpoint(ckpt, "posendf-checkpoint")   # damaged -> InputError: delete it to restart
+        if saved["config"] == c and saved["seed"] == seed:
+            with checkpoint_contents(ckpt, "posendf-checkpoint"):
+                model.load_state_dict(saved["model"])
+                opt.load_state_dict(saved["optimizer"])
+                for k in ("epoch", "best_val", "bad", "done", "best_state", "history"):
+                    st[k] = saved[k]
+                missing = [k for k in ("epoch", "train", "train_udf", "train_eik", "val", "lr", "seconds", "stopped")
+                           if k not in st["history"]]
+                if missing:
+                    raise KeyError(f"history.{missing[0]}")
     q_tr, d_tr = train_set["quats"].float(), train_set["dist"].float()
     q_va, d_va = val_set["quats"].float(), val_set["dist"].float()
     n = q_tr.shape[0]
