@@ -26,7 +26,7 @@ import torch
 
 __all__ = [
     "InputError", "NonFiniteError", "check_finite", "check_finite_state", "check_output_file",
-    "check_output_dir", "check_positive", "check_finite_number", "run_cli",
+    "check_output_dir", "check_positive", "check_finite_number", "check_device", "run_cli",
 ]
 
 
@@ -135,6 +135,29 @@ def check_output_dir(path, option: str = "--out") -> Path:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise InputError(f"{option} {path}: the folder {parent} is not writable")
     return path
+
+
+def check_device(text, option: str = "--device") -> str | None:
+    """``None`` (the default device), ``cpu``, ``cuda``/``cuda:N`` when that GPU is present, ``mps`` when present;
+    else :class:`InputError`. Returns ``text`` unchanged."""
+    if text is None:
+        return None
+    try:
+        dev = torch.device(str(text))
+    except (RuntimeError, ValueError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"{option} {text!r}: expected cpu, cuda, cuda:N or mps")
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise InputError(f"{option} {text}: no CUDA GPU is available on this machine (torch "
+                             f"{torch.__version__}); use --device cpu or leave --device out")
+        if dev.index is not None and dev.index >= n:
+            raise InputError(f"{option} {text}: this machine has {n} CUDA GPU(s), cuda:0 to cuda:{n - 1}")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise InputError(f"{option} {text}: Apple's MPS backend is not available here; use --device cpu")
+    return text
 
 
 def _os_message(e: OSError) -> str:

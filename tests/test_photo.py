@@ -367,3 +367,21 @@ def test_outputs_are_all_or_nothing(tmp_path, body, views, monkeypatch):
     monkeypatch.undo()
     paths = outputs.write_outputs(r, body.faces, tmp_path / "o")
     assert sorted(paths) == sorted(outputs.FILES) and not [p for p in (tmp_path / "o").iterdir() if p.name.startswith(".")]
+
+
+def test_original_pixel_keypoints_and_focal_follow_the_downscaling(body, views):
+    """The command line reads --keypoints and --focal in pixels of the original photo, like --box."""
+    from posekit.photo.fit import fit_photo
+    from posekit.photo.io import load_image
+
+    img = np.asarray(views["images"][0])
+    big = np.repeat(np.repeat(img, 2, axis=0), 2, axis=1)                  # the photo at twice the size
+    photo = load_image(big, max_side=max(img.shape[:2]))                   # loaded back at the original size
+    assert photo.scale == pytest.approx(0.5)
+    kp, f = views["keypoints_clean"][0].numpy(), float(views["focal_length"][0])
+    opts = {"prior": None, "body_model": body, "stage_iters": 2, "camera_iters": 2}
+    a = fit_photo(photo, focal_length=2 * f, keypoints=2 * kp, original_pixels=True, **opts)
+    b = fit_photo(photo, focal_length=f, keypoints=kp, **opts)
+    np.testing.assert_allclose(a["keypoints"], b["keypoints"], rtol=1e-6)
+    assert a["camera"]["focal_length"] == pytest.approx(b["camera"]["focal_length"])
+    torch.testing.assert_close(a["fit"]["body_pose"], b["fit"]["body_pose"])

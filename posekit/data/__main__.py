@@ -1,14 +1,25 @@
 """Command line of the data layer.
 
-``python -m posekit.data report --motions DIR``: the data card of a folder of motion files (per subject and
-per format: files, frames, minutes, activities, failures, retargeting quality).
+``python -m posekit.data report --motions DIR [--json FILE]``: the data card of a folder of motion files (per
+subject and per format: files, frames, minutes, activities, failures, retargeting quality).
 ``python -m posekit.data sample --motions DIR --out DIR``: rebuild the embedded real-motion sample.
+
+Every argument and output path is checked before any file is read; a bad one is one line on stderr
+(``error: ...``) and exit status 2 (``posekit.errors.run_cli``).
+
+``posekit.data.checks.check_motion_folder`` (``--motions``) and ``posekit.errors.check_device`` (``--device``)
+are the checks every command line of posekit shares.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+
+from posekit.data.checks import check_motion_folder
+from posekit.errors import InputError, check_output_dir, check_output_file, run_cli
+
+__all__ = ["main", "build_parser"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,35 +32,48 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", default=None, help="also write the per-file rows to this JSON file")
     s = sub.add_parser("sample", help="write the embedded sample (AMASS-layout clips) from a folder")
     s.add_argument("--motions", required=True)
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", required=True, help="the sample folder (replaced as a whole)")
     return p
+
+
+def validate(args) -> None:
+    """Every argument and output path of ``args``, before any file is read (InputError otherwise)."""
+    if args.command == "report":
+        if args.json is not None:
+            check_output_file(args.json, "--json")
+        # a report describes unreadable files too: only the folder itself must be there
+        check_motion_folder(args.motions, readable=False)
+    else:
+        out = check_output_dir(args.out, "--out")
+        if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
+            raise InputError(f"--out {out}: the folder holds files and is not a sample folder (no manifest.json); "
+                             "the sample replaces the whole folder, so choose a new or empty one")
+        check_motion_folder(args.motions, require_files=True)
+
+
+def _run(args) -> int:
+    validate(args)
+    folder = Path(args.motions).expanduser()
+    if args.command == "report":
+        import json
+
+        from .report import data_card, format_card
+        card = data_card(folder, quality=not args.no_quality)
+        print(format_card(card))
+        if args.json:
+            from posekit.utils import atomic_path
+            with atomic_path(args.json, suffix=".json") as tmp:
+                Path(tmp).write_text(json.dumps(card.rows, indent=1))
+    else:
+        from .sample import build_sample
+        m = build_sample(folder, args.out)
+        print(f"wrote {len(m['clips'])} clips to {args.out} (splits: {m['splits']})")
+    return 0
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    folder = Path(args.motions)
-    if not folder.is_dir():
-        print(f"error: --motions {folder}: not a folder of motion files", file=sys.stderr)
-        return 2
-    try:
-        if args.command == "report":
-            import json
-
-            from .report import data_card, format_card
-            card = data_card(folder, quality=not args.no_quality)
-            print(format_card(card))
-            if args.json:
-                from posekit.utils import atomic_path
-                with atomic_path(args.json, suffix=".json") as tmp:
-                    Path(tmp).write_text(json.dumps(card.rows, indent=1))
-        else:
-            from .sample import build_sample
-            m = build_sample(folder, args.out)
-            print(f"wrote {len(m['clips'])} clips to {args.out} (splits: {m['splits']})")
-    except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(lambda: _run(args))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""Command line for the experiments: each writes ``results.csv`` and a markdown table to ``--out``."""
+"""Command line for the experiments: each writes ``results.csv`` and a markdown table to ``--out``.
+
+Every option, the output folders and the motion folder are checked before any prior is loaded or any fit
+runs (:func:`validate`); a bad one is one line on stderr (``error: ...``) and exit status 2.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,11 +10,11 @@ import importlib
 import sys
 from pathlib import Path
 
-from posekit.data.motion import MotionFormatError
+from posekit.data.checks import check_motion_folder
+from posekit.errors import check_device
+from posekit.errors import InputError, check_output_dir, check_output_file, run_cli
 
 from .report import write_results
-
-USER_ERRORS = (FileNotFoundError, NotADirectoryError, MotionFormatError)
 
 EXPERIMENTS = {
     "image-fit": ("image_fit", "SMPLify on 2D keypoints of held-out posed bodies (Table 5 / SMPLify-X Table 2)"),
@@ -19,6 +23,17 @@ EXPERIMENTS = {
     "generate": ("generate", "pose generation: diversity and distance to data (Pose-NDF Fig. 9)"),
     "all": ("run_all", "every experiment into one report"),
 }
+
+
+#: the files each experiment writes into --out (besides results.csv and results.md)
+OUTPUTS = {
+    "image-fit": ("weights_image_fit.json",),
+    "denoise": ("denoise_example.npz", "weights_denoise.json", "denoise.png"),
+    "occlusion": ("occlusion_example.npz", "weights_occlusion.json", "occlusion.png"),
+    "generate": ("generate_grid.png", "generate_reference.json"),
+}
+OUTPUTS["all"] = (*(f for name in ("denoise", "occlusion", "image-fit", "generate") for f in OUTPUTS[name]),
+                  "denoise_before_after.png", "occlusion_before_after.png", "report.md", "timings.json")
 
 
 def _module(modname: str):
@@ -55,7 +70,7 @@ def run_experiment(name: str, **options) -> list[dict]:
     ``None`` leave an option at its default, ``snake_case`` keywords are ``--kebab-case`` options.
     """
     if name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}; expected one of {sorted(EXPERIMENTS)}")
+        raise InputError(f"unknown experiment {name!r}; expected one of {sorted(EXPERIMENTS)}")
     argv = [name]
     for key, value in options.items():
         if value is None or value is False:
@@ -67,25 +82,40 @@ def run_experiment(name: str, **options) -> list[dict]:
     mod = _module(EXPERIMENTS[name][0])
     if mod is None:
         raise ModuleNotFoundError(f"the {name!r} experiment is not available in this version of posekit")
+    validate(args, mod, motions=False)
     return mod.run(args)
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    modname = EXPERIMENTS[args.experiment][0]
-    mod = _module(modname)
+def validate(args, mod, motions: bool = True) -> None:
+    """Every option of ``args`` (the experiment's own ones through its ``settings_from_args``), ``--device``,
+    the output folders ``--out`` and ``--priors`` and (``motions``) the motion folder: InputError otherwise.
+    Nothing is loaded but, for the motion folder, one of its files."""
+    check_device(getattr(args, "device", None))
+    if hasattr(mod, "settings_from_args"):
+        mod.settings_from_args(args)
+    out = check_output_dir(args.out, "--out")
+    for name in ("results.csv", "results.md", *OUTPUTS.get(args.experiment, ())):
+        check_output_file(out / name, "--out")
+    check_output_dir(args.priors, "--priors")
+    if motions:
+        check_motion_folder(args.motions)
+
+
+def _run(args) -> int:
+    mod = _module(EXPERIMENTS[args.experiment][0])
     if mod is None:
-        print(f"error: the {args.experiment!r} experiment is not available in this version of posekit", file=sys.stderr)
-        return 2
-    try:
-        rows = mod.run(args)
-    except USER_ERRORS as e:          # bad paths or files: a message, not a traceback
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        raise InputError(f"the {args.experiment!r} experiment is not available in this version of posekit")
+    validate(args, mod)
+    rows = mod.run(args)
     if rows is not None and args.experiment != "all":
         path = write_results(rows, Path(args.out))
         print(f"wrote {path} and {path.with_suffix('.md')}")
     return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_cli(lambda: _run(args))
 
 
 if __name__ == "__main__":

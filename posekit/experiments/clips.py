@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..fitting.motion import Clip
 from ..skeleton import SMPL_JOINT_NAMES
 
@@ -110,7 +111,7 @@ def held_out_clips(motions_dir: str | os.PathLike, length: int, n_clips: int, fp
         by_subject.setdefault(trial_key(p)[0], []).extend(cut_clips(Path(p).stem, poses, trans, length, f))
     by_subject = {k: v for k, v in sorted(by_subject.items()) if v}
     if not by_subject:
-        raise ValueError(f"no held-out motion in {motions_dir} is {length} frames long at {fps} fps")
+        raise InputError(f"no held-out motion in {motions_dir} is {length} frames long at {fps} fps")
     rng = np.random.default_rng(seed)
     pools = {k: list(rng.permutation(len(v))) for k, v in by_subject.items()}
     order = [list(by_subject)[i] for i in rng.permutation(len(by_subject))]

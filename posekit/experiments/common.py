@@ -19,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..errors import InputError, check_finite, check_positive
 from ..fitting.forward import full_pose, posed_joints, posed_vertices, rest_joints
 from ..fitting.metrics import (apd_cm, clip_vertex_error, nearest_pose_distance, part_vertex_mask,
                                per_vertex_error_cm)
@@ -37,6 +38,7 @@ POSE_METHODS = ("none", "gmm", "vposer", "posendf")
 
 __all__ = [
     "METHODS", "POSE_METHODS", "fit_clip", "parse_method_values", "tune_fit_weights", "load_body", "load_priors", "priors_from_args", "parse_methods", "is_fast", "body_from_args",
+    "parse_numbers", "option_number", "lengths_from_args", "fps_from_args",
     "add_common_arguments", "add_fit_arguments", "fixed_weights", "save_weights", "run_setup", "timed", "row",
     # from the layers below
     "Clip", "FitConfig", "PoseVariable", "fit_motion", "prior_energy", "tune_weights", "DEFAULT_PRIOR_WEIGHTS",
@@ -84,7 +86,7 @@ def tune_fit_weights(evaluate, priors: dict, val_clips: list, base, fixed: dict 
     from ..fitting.tune import tune_weights
 
     if not val_clips and not all(k in (fixed or {}) for k in ["smooth", *[m for m in priors if m != "none"]]):
-        raise ValueError("weights must be tuned but there are no validation clips (or fix them: --no-tune, "
+        raise InputError("weights must be tuned but there are no validation clips (or fix them: --no-tune, "
                          "--prior-weights, --smooth-weight)")
     if val_clips:
         log(f"{what}: tuning weights on {len(val_clips)} validation clip(s): " + ", ".join(c.name for c in val_clips))
@@ -110,7 +112,7 @@ def load_priors(methods: Sequence[str], priors_dir, motions=None, fast: bool = F
     out = {}
     for m in methods:
         if m not in METHODS:
-            raise ValueError(f"unknown method {m!r}; expected some of {METHODS}")
+            raise InputError(f"unknown method {m!r}; expected some of {METHODS}")
         if m == "none":
             out[m] = None
             continue
@@ -133,14 +135,64 @@ def priors_from_args(args) -> dict:
                        device=args.device)
 
 
-def parse_methods(text) -> list[str]:
-    if text is None or text == "" or text == "all":
-        return list(METHODS)
-    methods = [m.strip() for m in (text.split(",") if isinstance(text, str) else text) if m.strip()]
-    bad = [m for m in methods if m not in METHODS]
+def parse_methods(text, allowed: Sequence[str] = METHODS, option: str = "--methods") -> list[str]:
+    """``--methods``: None or "all" -> every method of ``allowed``; else a non-empty comma list (or sequence) of
+    them, in the order given; anything else is an InputError."""
+    if text is None or text == "all":
+        return list(allowed)
+    methods = [str(m).strip() for m in (text.split(",") if isinstance(text, str) else text)]
+    methods = [m for m in methods if m]
+    if not methods:
+        raise InputError(f"{option}: expected a comma list of {','.join(allowed)} (or all), got {text!r}")
+    bad = [m for m in methods if m not in allowed]
     if bad:
-        raise ValueError(f"--methods: unknown {bad}; expected a comma list of {','.join(METHODS)}")
-    return methods
+        raise InputError(f"{option}: unknown {bad}; expected a comma list of {','.join(allowed)}")
+    return list(dict.fromkeys(methods))
+
+
+def parse_numbers(text, option: str, integer: bool = False, allow_zero: bool = False) -> tuple:
+    """A non-empty comma list of finite numbers > 0 (≥ 0 with ``allow_zero``; whole with ``integer``) -> tuple."""
+    items = [x.strip() for x in str(text).split(",")]
+    if not str(text).strip() or not all(items):
+        raise InputError(f"{option}: expected a comma list of numbers, got {text!r}")
+    return tuple(check_positive(option, x, integer=integer, allow_zero=allow_zero) for x in items)
+
+
+def option_number(args, dest: str, default, integer: bool = True, allow_zero: bool = False, minimum=None):
+    """``args.<dest>`` checked (a finite number > 0, or ≥ 0; at least ``minimum``), or ``default`` when not given."""
+    value = getattr(args, dest, None)
+    if value is None:
+        return default
+    option = "--" + dest.replace("_", "-")
+    v = check_positive(option, value, integer=integer, allow_zero=allow_zero)
+    if minimum is not None and v < minimum:
+        raise InputError(f"{option} must be at least {minimum}, got {value!r}")
+    return v
+
+
+def lengths_from_args(args, default) -> tuple:
+    """``--lengths``: clip lengths in frames (whole numbers ≥ 2), or ``default``."""
+    text = getattr(args, "lengths", None)
+    if text is None:
+        return tuple(int(x) for x in default)
+    lengths = tuple(int(x) for x in parse_numbers(text, "--lengths", integer=True))
+    if min(lengths) < 2:
+        raise InputError(f"--lengths: a clip needs at least 2 frames, got {text!r}")
+    return lengths
+
+
+def fps_from_args(args) -> float:
+    """``--fps``: a frame rate in (0, MAX_FPS] (``posekit.data.motion``), or 30."""
+    from ..data import motion
+
+    MAX_FPS = getattr(motion, "MAX_FPS", 1000.0)
+    fps = getattr(args, "fps", None)
+    if fps is None:
+        return 30.0
+    fps = check_positive("--fps", fps)
+    if fps > MAX_FPS:
+        raise InputError(f"--fps must be at most {MAX_FPS:g} frames per second, got {fps:g}")
+    return float(fps)
 
 
 def is_fast(args) -> bool:
@@ -195,13 +247,18 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_method_values(text, option: str, allowed) -> dict:
-    """``"gmm=1,posendf=100"`` -> {"gmm": 1.0, "posendf": 100.0}; every method must be in ``allowed``."""
+    """``"gmm=1,posendf=100"`` -> {"gmm": 1.0, "posendf": 100.0}; every method must be in ``allowed`` and every
+    value a finite number ≥ 0; None -> {}; anything else (an empty text included) is an InputError."""
+    if text is None:
+        return {}
+    if not str(text).strip():
+        raise InputError(f"{option} expects method=value items among {','.join(allowed)}, got {text!r}")
     out = {}
-    for item in text.split(",") if text else ():
+    for item in str(text).split(","):
         k, _, v = item.partition("=")
-        if k.strip() not in allowed or not v:
-            raise ValueError(f"{option} expects method=value items among {','.join(allowed)}, got {item!r}")
-        out[k.strip()] = float(v)
+        if k.strip() not in allowed or not v.strip():
+            raise InputError(f"{option} expects method=value items among {','.join(allowed)}, got {item!r}")
+        out[k.strip()] = check_positive(f"{option} {k.strip()}", v.strip(), allow_zero=True)
     return out
 
 
@@ -212,7 +269,7 @@ def fixed_weights(args) -> dict:
     fixed.update(parse_method_values(getattr(args, "prior_weights", None), "--prior-weights",
                                      [m for m in DEFAULT_PRIOR_WEIGHTS if m != "none"]))
     if getattr(args, "smooth_weight", None) is not None:
-        fixed["smooth"] = float(args.smooth_weight)
+        fixed["smooth"] = check_positive("--smooth-weight", args.smooth_weight, allow_zero=True)
     return fixed
 
 
@@ -233,8 +290,18 @@ def run_setup(args):
     return device, out, body_from_args(args), priors_from_args(args)
 
 
+def _check_weights(chosen, name: str = "weight") -> None:
+    """Every number of a (nested) dict of weights is finite, else NonFiniteError naming its key."""
+    if isinstance(chosen, dict):
+        for k, v in chosen.items():
+            _check_weights(v, f"{name} {k}")
+    elif isinstance(chosen, (float, np.floating)):
+        check_finite(name, np.float64(chosen))
+
+
 def save_weights(path: Path, chosen: dict) -> Path:
-    """The fit weights used (tuned or fixed), as JSON beside the results."""
+    """The fit weights used (tuned or fixed), as JSON beside the results (NaN or infinite ones refused)."""
+    _check_weights(chosen)
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(chosen, indent=1, sort_keys=True))
     return Path(path)

@@ -20,14 +20,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import check_finite
 from ..fitting.forward import posed_joints, posed_vertices
 from ..fitting.metrics import MOTION_METRICS, motion_errors
 from ..fitting.motion import Clip, FitConfig
 from ..utils import atomic_save_npz
 from ..viz.plots import save_figure
 from .clips import axis_angle_noise, clips_for_run
-from .common import (add_common_arguments, add_fit_arguments, fit_clip, fixed_weights, is_fast, row, run_setup,
-                     save_weights, timed, tune_fit_weights)
+from .common import (add_common_arguments, add_fit_arguments, fit_clip, fixed_weights, fps_from_args, is_fast,
+                     lengths_from_args, option_number, parse_methods, parse_numbers, row, run_setup, save_weights,
+                     timed, tune_fit_weights)
+from .report import check_finite_rows
 
 EXPERIMENT = "denoise"
 SIGMAS = (0.05, 0.1, 0.2, 0.5)
@@ -43,24 +46,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sigmas", default=None, help="comma list of noise std in rad (default 0.05,0.1,0.2,0.5; fast: 0.1,0.5)")
 
 
-def _floats(text, default):
-    return tuple(float(x) for x in text.split(",")) if text else tuple(default)
-
-
 def settings_from_args(args) -> dict:
+    """The run's settings from ``args``, every option checked (InputError: one line naming the option)."""
     fast = is_fast(args)
+    sigmas = getattr(args, "sigmas", None)
     return {
-        "lengths": tuple(int(x) for x in _floats(getattr(args, "lengths", None), (60,) if fast else LENGTHS)),
-        "sigmas": _floats(getattr(args, "sigmas", None), SIGMAS_FAST if fast else SIGMAS),
-        "clips": getattr(args, "clips", None) or (2 if fast else 8),
-        "val_clips": getattr(args, "val_clips", None) or (2 if fast else 5),
-        "steps": getattr(args, "steps", None) or (80 if fast else 200),
+        "lengths": lengths_from_args(args, (60,) if fast else LENGTHS),
+        "sigmas": (tuple(SIGMAS_FAST if fast else SIGMAS) if sigmas is None
+                   else parse_numbers(sigmas, "--sigmas", allow_zero=True)),
+        "clips": option_number(args, "clips", 2 if fast else 8),
+        "val_clips": option_number(args, "val_clips", 2 if fast else 5),
+        "steps": option_number(args, "steps", 80 if fast else 200),
         "val_len": 30 if fast else 60,
         "latent": getattr(args, "vposer_mode", "latent") != "energy",
         "fast": fast,
         "fixed": fixed_weights(args),
         "optimizer": getattr(args, "optimizer", None) or "lbfgs",
-        "fps": float(getattr(args, "fps", 30.0) or 30.0),
+        "fps": fps_from_args(args),
+        "methods": parse_methods(getattr(args, "methods", None)),
     }
 
 
@@ -129,6 +132,8 @@ def run_denoise(body, clips_by_length: dict, priors: dict, sigmas, cfgs_by_sigma
                 + "; " + ", ".join(f"{m} " + "/".join(f"{np.mean(errs[m][k]):.2f}" for k in MOTION_METRICS) for m in priors))
     if example is not None:
         c = example["clip"]
+        for m, b in example["results"].items():
+            check_finite(f"denoised poses of method {m!r} (example clip {c.name}, sigma={example['sigma']:g})", b)
         atomic_save_npz(example_path, sigma=np.float32(example["sigma"]), global_orient=c.global_orient.cpu().numpy(),
                         transl=c.transl.cpu().numpy(), clean=c.body21.cpu().numpy(),
                         noisy=example["noisy"].cpu().numpy(),
@@ -183,6 +188,7 @@ def run(args) -> list[dict]:
                 fast=st["fast"], optimizer=st["optimizer"])
         rows = run_denoise(body, clips, priors, st["sigmas"], cfgs_by_sigma, seed=args.seed,
                            example_path=out / "denoise_example.npz")
+    check_finite_rows(rows)
     save_weights(out / "weights_denoise.json", chosen_all)
     plot_denoise(rows, out / "denoise.png")
     print(f"[denoise] {times['denoise']:.1f} s")

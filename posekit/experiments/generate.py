@@ -27,7 +27,8 @@ from ..skeleton import as_body21
 from ..utils import atomic_path
 from ..viz.plots import draw_skeleton, save_figure
 from .clips import load_pose_dataset
-from .common import POSE_METHODS, add_common_arguments, is_fast, row, run_setup, timed
+from .common import POSE_METHODS, add_common_arguments, is_fast, option_number, parse_methods, row, run_setup, timed
+from .report import check_finite_rows
 
 EXPERIMENT = "generate"
 
@@ -39,6 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=None, help="samples per prior (default 500; fast: 100)")
     parser.add_argument("--max-train", type=int, default=None,
                         help="training poses searched for the nearest neighbour (default 50000; fast: 10000)")
+
+
+def settings_from_args(args) -> dict:
+    """The run's settings from ``args``, every option checked (InputError: one line naming the option)."""
+    fast = is_fast(args)
+    parse_methods(getattr(args, "methods", None))
+    return {"samples": option_number(args, "samples", 100 if fast else 500, minimum=2),   # APD compares pairs
+            "max_train": option_number(args, "max_train", 10000 if fast else 50000)}
 
 
 def sample_poses(method: str, prior, n: int, generator: torch.Generator | None = None, seed: int = 0) -> torch.Tensor:
@@ -114,9 +123,8 @@ def run_generate(body, priors: dict, train: torch.Tensor, n: int, seed: int = 0,
 
 
 def run(args) -> list[dict]:
-    fast = is_fast(args)
-    n = getattr(args, "samples", None) or (100 if fast else 500)
-    max_train = getattr(args, "max_train", None) or (10000 if fast else 50000)
+    st = settings_from_args(args)
+    n, max_train = st["samples"], st["max_train"]
     device, out, body, priors = run_setup(args)
     priors = {m: p for m, p in priors.items() if m in POSE_METHODS}     # a motion prior draws motions, not poses
     train = getattr(args, "train_poses", None)
@@ -131,6 +139,7 @@ def run(args) -> list[dict]:
     times: dict = {}
     with timed(times, "generate"):
         rows, samples, ref = run_generate(body, priors, train, n, seed=args.seed, reference=reference)
+    check_finite_rows(rows)
     plot_grid(body, samples, out / "generate_grid.png")
     with atomic_path(out / "generate_reference.json") as tmp:
         tmp.write_text(json.dumps({"held_out_real_poses": ref, "train_poses_searched": int(len(train))}, indent=1))

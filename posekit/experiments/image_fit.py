@@ -32,10 +32,11 @@ from pathlib import Path
 
 import torch
 
+from ..errors import InputError
 from ..utils import fast_mode, get_device, seed_everything
 
-__all__ = ["run", "add_arguments", "SETTINGS", "settings_for", "test_poses", "evaluate_setting",
-           "tune_prior_scale", "PRIOR_SCALE_GRID", "PRIOR_SCALE_GRID_FAST", "COMMON_OPTIONS"]
+__all__ = ["run", "add_arguments", "settings_from_args", "SETTINGS", "settings_for", "test_poses",
+           "evaluate_setting", "tune_prior_scale", "PRIOR_SCALE_GRID", "PRIOR_SCALE_GRID_FAST", "COMMON_OPTIONS"]
 
 EXPERIMENT = "image-fit"
 METHODS = ("none", "gmm", "vposer", "posendf")
@@ -64,6 +65,23 @@ def add_arguments(parser) -> None:
                         help="fix the λθ scale per prior instead of calibrating it on validation views, e.g. gmm=1,posendf=100")
 
 
+def settings_from_args(args) -> dict:
+    """The run's options from ``args``, every one checked (InputError: one line naming the option).
+
+    ``methods`` is None when ``--methods`` is not given (chosen by which priors exist, in :func:`run`).
+    """
+    from .common import option_number, parse_method_values, parse_methods
+
+    fast = bool(getattr(args, "fast", False)) or fast_mode()
+    text = getattr(args, "methods", None)
+    return {"methods": None if text is None else parse_methods(text, allowed=METHODS),
+            "n_images": option_number(args, "n_images", 8 if fast else 48),
+            "iters": option_number(args, "iters", 30 if fast else 100),
+            "prior_scales": parse_method_values(getattr(args, "prior_scales", None), "--prior-scales",
+                                                [m for m in METHODS if m != "none"]),
+            "fast": fast}
+
+
 def settings_for(method: str) -> list[str]:
     """The settings run for a method (``exact`` only for the GMM, ``+adaptive`` only for Pose-NDF)."""
     return [s for s in SETTINGS if (s != "exact" or method == "gmm") and (s != "+adaptive" or method == "posendf")]
@@ -78,7 +96,7 @@ def test_poses(motions, n: int, seed: int = 0, fast: bool = False, split: str = 
     x = ds.body21(split)
     if not len(x):
         if not ds.synthetic:
-            raise ValueError(f"no poses of a {split} subject in {motions} (subjects are split by "
+            raise InputError(f"no poses of a {split} subject in {motions} (subjects are split by "
                              "posekit.data.subject_split); image-fit needs held-out subjects of both kinds")
         x = ds.body21("train")
     if ds.synthetic:
@@ -128,7 +146,7 @@ def _load_priors(args, methods, fast, device):
             priors[m] = None
             continue
         if m not in METHODS:
-            raise ValueError(f"unknown method {m!r}; expected some of {METHODS}")
+            raise InputError(f"unknown method {m!r}; expected some of {METHODS}")
         if m in injected:
             priors[m] = injected[m]
             continue
@@ -143,18 +161,18 @@ def run(args) -> list[dict]:
     from ..fitting.synthetic_views import make_views
     from ..priors.store import prior_path
 
-    fast = bool(getattr(args, "fast", False)) or fast_mode()
+    st = settings_from_args(args)
+    fast = st["fast"]
     device = get_device(getattr(args, "device", None))
     seed_everything(args.seed)
-    if getattr(args, "methods", None):
-        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if st["methods"] is not None:
+        methods = st["methods"]
     else:
         from ..priors.store import pretrained_path
 
         methods = ["none", "gmm"] + [m for m in ("vposer", "posendf")
                                      if prior_path(m, args.priors).exists() or pretrained_path(m, verify=False)]
-    n = getattr(args, "n_images", None) or (8 if fast else 48)
-    iters = getattr(args, "iters", None) or (30 if fast else 100)
+    n, iters = st["n_images"], st["iters"]
     priors = _load_priors(args, methods, fast, device)
     body_model = getattr(args, "body_model", None)
     if body_model is None:
@@ -162,9 +180,7 @@ def run(args) -> list[dict]:
     poses = test_poses(args.motions, n, seed=args.seed, fast=fast)
     views = make_views(body_model, poses, seed=args.seed)
     base = {"stage_iters": iters, "camera_iters": 20 if fast else 30}
-    from .common import parse_method_values
-
-    fixed = parse_method_values(getattr(args, "prior_scales", None), "--prior-scales", [m for m in METHODS if m != "none"])
+    fixed = st["prior_scales"]
     scales: dict = {}
     if any(m != "none" and (m not in fixed or m == "posendf") for m in methods):
         n_val = max(4, n // 4) if fast else max(8, n // 3)
@@ -190,6 +206,9 @@ def run(args) -> list[dict]:
                          "value": 1000 * res["time_s"] / len(poses), "std": float("nan"), "n": len(poses)})
             print(f"[image-fit] {m:8s} {s:18s} v2v {res['errors']['v2v_mm'].mean():6.1f} mm  "
                   f"PA {res['errors']['v2v_pa_mm'].mean():6.1f} mm  ({res['time_s']:.1f} s)")
+    from .report import check_finite_rows
+
+    check_finite_rows(rows)
     out = getattr(args, "out", None)
     if out is not None and scales:
         from .common import save_weights

@@ -19,14 +19,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import InputError, check_finite
 from ..fitting.forward import posed_joints, posed_vertices
 from ..fitting.metrics import MOTION_METRICS, motion_errors
 from ..fitting.motion import Clip, FitConfig
 from ..utils import atomic_save_npz
 from ..viz.plots import save_figure
 from .clips import PARTS, clips_for_run, part_joints
-from .common import (add_common_arguments, add_fit_arguments, fit_clip, fixed_weights, is_fast, row, run_setup,
-                     save_weights, timed, tune_fit_weights)
+from .common import (add_common_arguments, add_fit_arguments, fit_clip, fixed_weights, fps_from_args, is_fast,
+                     lengths_from_args, option_number, parse_methods, row, run_setup, save_weights, timed,
+                     tune_fit_weights)
+from .report import check_finite_rows
 
 EXPERIMENT = "occlusion"
 LENGTHS = (60, 120, 240)
@@ -40,25 +43,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_fit_arguments(parser)
 
 
+def parse_parts(text) -> tuple:
+    """``--parts``: None -> every part of ``PARTS``; else a non-empty comma list of them (InputError otherwise)."""
+    if text is None:
+        return tuple(PARTS)
+    parts = tuple(dict.fromkeys(p.strip() for p in str(text).split(",") if p.strip()))
+    bad = [p for p in parts if p not in PARTS]
+    if not parts or bad:
+        raise InputError(f"--parts: {'unknown ' + str(bad) if bad else 'empty ' + repr(text)}; expected a comma "
+                         f"list of {','.join(PARTS)}")
+    return parts
+
+
 def settings_from_args(args) -> dict:
+    """The run's settings from ``args``, every option checked (InputError: one line naming the option)."""
     fast = is_fast(args)
-    parts = getattr(args, "parts", None)
-    parts = tuple(p.strip() for p in parts.split(",")) if parts else tuple(PARTS)
-    for p in parts:
-        part_joints(p)  # validates
-    lengths = getattr(args, "lengths", None)
     return {
-        "parts": parts,
-        "lengths": tuple(int(x) for x in lengths.split(",")) if lengths else ((60,) if fast else LENGTHS),
-        "clips": getattr(args, "clips", None) or (2 if fast else 8),
-        "steps": getattr(args, "steps", None) or (80 if fast else 300),
+        "parts": parse_parts(getattr(args, "parts", None)),
+        "lengths": lengths_from_args(args, (60,) if fast else LENGTHS),
+        "clips": option_number(args, "clips", 2 if fast else 8),
+        "steps": option_number(args, "steps", 80 if fast else 300),
         "val_len": 20 if fast else 60,
         "latent": getattr(args, "vposer_mode", "latent") != "energy",
         "fast": fast,
-        "val_clips": getattr(args, "val_clips", None) or (2 if fast else 5),
+        "val_clips": option_number(args, "val_clips", 2 if fast else 5),
         "fixed": fixed_weights(args),
         "optimizer": getattr(args, "optimizer", None) or "lbfgs",
-        "fps": float(getattr(args, "fps", 30.0) or 30.0),
+        "fps": fps_from_args(args),
+        "methods": parse_methods(getattr(args, "methods", None)),
     }
 
 
@@ -128,6 +140,7 @@ def run_occlusion(body, clips_by_length: dict, priors: dict, parts, cfgs_by_part
             arrays[f"p{i}_transl"] = clip.transl.cpu().numpy()
             arrays[f"p{i}_clean"] = clip.body21.cpu().numpy()
             for m, b in res.items():
+                check_finite(f"completed poses of method {m!r} (example clip {clip.name}, part={part})", b)
                 arrays[f"p{i}_method_{m}"] = b.cpu().numpy()
         atomic_save_npz(example_path, **arrays)
     return rows
@@ -172,6 +185,7 @@ def run(args) -> list[dict]:
                 body, val or [], priors, part, st["steps"], st["fixed"], latent=st["latent"], fast=st["fast"],
                 optimizer=st["optimizer"])
         rows = run_occlusion(body, clips, priors, st["parts"], cfgs_by_part, example_path=out / "occlusion_example.npz")
+    check_finite_rows(rows)
     save_weights(out / "weights_occlusion.json", chosen_all)
     plot_occlusion(rows, out / "occlusion.png")
     print(f"[occlusion] {times['occlusion']:.1f} s")

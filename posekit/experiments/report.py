@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from ..errors import InputError, NonFiniteError
 from ..utils import atomic_path
 
 RESULT_COLUMNS = ("experiment", "setting", "method", "metric", "value", "std", "n")
@@ -30,10 +31,27 @@ def _check_row(row: Mapping) -> dict:
     return out
 
 
-def write_results(rows: Iterable[Mapping], out_dir: str | os.PathLike, append: bool = False) -> Path:
-    """Write rows to ``out_dir/results.csv`` (atomically; appending keeps earlier rows) and ``results.md``."""
-    out_dir = Path(out_dir)
+def check_finite_rows(rows: Iterable[Mapping]) -> list[dict]:
+    """Checked rows whose ``value`` is a finite number (``std`` finite or NaN, NaN meaning "one value"), else
+    :class:`NonFiniteError` naming the experiment, setting, method and metric of the first bad row."""
     rows = [_check_row(r) for r in rows]
+    for r in rows:
+        if not math.isfinite(r["value"]) or math.isinf(r["std"]):
+            what = "value" if not math.isfinite(r["value"]) else "std"
+            raise NonFiniteError(
+                f"result of {r['experiment']} for method {r['method']!r}, setting {r['setting']!r}, metric "
+                f"{r['metric']!r} has {what} {r[what]} (over n={r['n']}); expected a finite number, so no result "
+                "was written (a fit that diverged, or no clip to average over)")
+    return rows
+
+
+def write_results(rows: Iterable[Mapping], out_dir: str | os.PathLike, append: bool = False) -> Path:
+    """Write rows to ``out_dir/results.csv`` (atomically; appending keeps earlier rows) and ``results.md``.
+
+    A row whose value is NaN or infinite is refused (:func:`check_finite_rows`) before anything is written.
+    """
+    out_dir = Path(out_dir)
+    rows = check_finite_rows(rows)
     path = out_dir / "results.csv"
     previous = read_results(path) if (append and path.exists()) else []
     allrows = previous + rows
@@ -54,7 +72,7 @@ def read_results(path: str | os.PathLike) -> list[dict]:
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         if tuple(reader.fieldnames or ()) != RESULT_COLUMNS:
-            raise ValueError(f"{path}: header {reader.fieldnames} is not {list(RESULT_COLUMNS)}")
+            raise InputError(f"{path}: header {reader.fieldnames} is not {list(RESULT_COLUMNS)}")
         return [_check_row(r) for r in reader]
 
 

@@ -12,6 +12,7 @@ import importlib
 import json
 import math
 import platform
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..fitting.forward import posed_joints, posed_vertices
 from ..fitting.metrics import per_vertex_error_cm
 from ..priors.base import decode_latent, encode_latent, has_encoder
@@ -39,6 +41,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     occlusion.add_arguments(parser)
     generate.add_arguments(parser)
     parser.add_argument("--skip", default="", help="comma list of experiments to leave out (denoise,occlusion,image-fit,generate)")
+
+
+def parse_skip(text) -> set:
+    """``--skip``: a comma list of experiments among ``ORDER`` (empty: none skipped); InputError otherwise."""
+    skip = {s.strip() for s in (text or "").split(",") if s.strip()}
+    bad = sorted(skip - set(ORDER))
+    if bad:
+        raise InputError(f"--skip: unknown experiment(s) {bad}; expected a comma list of {','.join(ORDER)}")
+    return skip
+
+
+def settings_from_args(args) -> dict:
+    """Every option of ``args`` checked, those of each experiment that will run included (InputError)."""
+    skip = parse_skip(getattr(args, "skip", ""))
+    methods = parse_methods(getattr(args, "methods", None))
+    st = {"skip": skip, "methods": methods}
+    for name, mod in (("denoise", denoise), ("occlusion", occlusion), ("generate", generate)):
+        if name not in skip:
+            st[name] = mod.settings_from_args(args)
+    mod = _image_fit_module()
+    if "image-fit" not in skip and mod is not None and hasattr(mod, "settings_from_args"):
+        pose_methods = [m for m in methods if m in POSE_METHODS] or None
+        st["image-fit"] = mod.settings_from_args(_image_fit_args(args, pose_methods))
+    return st
 
 
 def _image_fit_module():
@@ -407,12 +433,12 @@ def write_report(rows, out: Path, info: dict, image_fit_note: str | None = None)
 
 def run(args) -> list[dict]:
     t0 = time.perf_counter()
+    st = settings_from_args(args)                     # every option checked before anything is written
+    skip, methods = st["skip"], st["methods"]
     seed_everything(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     fast = is_fast(args)
-    skip = {s.strip() for s in (getattr(args, "skip", "") or "").split(",") if s.strip()}
-    methods = parse_methods(getattr(args, "methods", None))
     info = {"fast": fast, "motions": args.motions, "priors": args.priors, "times": {}, "errors": {}, "notes": {},
             "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
                        f"device {get_device(args.device)}"}
@@ -448,16 +474,23 @@ def run(args) -> list[dict]:
                 if mod is None:
                     image_fit_note = "Not run: posekit.experiments.image_fit is not available in this version."
                     continue
-                rows = mod.run(_image_fit_args(args, [m for m in info["methods"] if m in POSE_METHODS])) or []
+                pose_methods = [m for m in info["methods"] if m in POSE_METHODS]
+                if not pose_methods:
+                    image_fit_note = "Not run: none of the methods compared is a pose prior (image-fit fits poses)."
+                    continue
+                rows = mod.run(_image_fit_args(args, pose_methods)) or []
             else:
                 rows = runners[name](args)
+            write_results(rows, out, append=True)         # refuses rows with NaN / infinite values
         except Exception as e:  # one failing experiment must not lose the others
-            traceback.print_exc()
+            if isinstance(e, InputError):
+                print(f"error: {name}: {e}", file=sys.stderr)
+            else:
+                traceback.print_exc()
             info["errors"][name] = f"{type(e).__name__}: {e}"
             continue
         finally:
             info["times"][name] = time.perf_counter() - t
-        write_results(rows, out, append=True)
         all_rows += rows
     bm = args.body_model
     plot_example(bm, out, out / "denoise_example.npz", out / "denoise_before_after.png", "denoise")

@@ -5,18 +5,23 @@
     python -m posekit.fit sample [--out PNG]      # re-render the packaged sample photo
 
 ``image`` writes DIR/fit.npz, fit.json, mesh.obj, mesh.ply, overlay.png (``posekit.fit.outputs``) and
-prints where; a bad image, no person or a missing detector exit with status 2 and a one-line reason,
-with nothing written. The detector needs ``make photo``.
+prints where; a bad argument or output path, a bad image, no person, a missing detector or a fit that is not
+finite exit with status 2 and a one-line reason, with nothing written (arguments and paths are checked before
+the photo is read). ``--box``, ``--keypoints`` and ``--focal`` are in pixels of the original photo (as a viewer shows it), whatever
+``--max-side`` downscales it to. The detector needs ``make photo``.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import time
 from pathlib import Path
 
+from ..errors import InputError, check_output_dir, check_output_file, check_positive, run_cli
 from ..photo.fit import PRIOR_NAMES
 
-__all__ = ["main", "build_parser", "parse_box"]
+__all__ = ["main", "build_parser", "parse_box", "validate_image_args"]
 
 
 def parse_box(text: str | None):
@@ -40,10 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--prior", choices=PRIOR_NAMES, default="gmm", help="pose prior (default gmm)")
     im.add_argument("--out", required=True, help="output folder (created when absent)")
     im.add_argument("--focal", type=float, default=None,
-                    help="focal length in px of the (downscaled) image (default: EXIF, else the image diagonal)")
-    im.add_argument("--box", type=parse_box, default=None, help="X0,Y0,X1,Y1: detect the person inside this box")
+                    help="focal length in px of the original photo (default: EXIF, else the image diagonal)")
+    im.add_argument("--box", type=parse_box, default=None,
+                    help="X0,Y0,X1,Y1 in pixels of the original photo: detect the person inside this box")
     im.add_argument("--keypoints", default=None,
-                    help="JSON file with LSP-14 \"keypoints\" (14 [x, y] px) and optional \"confidence\": skip the detector")
+                    help="JSON file with LSP-14 \"keypoints\" (14 [x, y] px of the original photo) and optional "
+                         "\"confidence\": skip the detector")
     im.add_argument("--iters", type=int, default=None, help="optimiser steps per SMPLify stage (default 40)")
     im.add_argument("--priors", default=None, help="folder of trained priors (default: the shipped pretrained ones)")
     im.add_argument("--max-side", type=int, default=None, help="downscale so the longest side is at most this (default 1600)")
@@ -52,27 +59,66 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def validate_image_args(args):
+    """Every argument of ``image`` and its output paths, before the photo is read -> (keypoints, confidence)
+    from ``--keypoints`` (or (None, None)); InputError naming the option otherwise. The photo itself (readable,
+    size, ``--box`` inside it) and the detector are checked next, before the body model is loaded."""
+    from ..photo.io import MIN_SIDE
+    from .outputs import FILES
+
+    if args.iters is not None:
+        check_positive("--iters", args.iters, integer=True)
+    if args.focal is not None:
+        check_positive("--focal", args.focal)
+    if args.max_side is not None:
+        check_positive("--max-side", args.max_side, integer=True)
+        if args.max_side < MIN_SIDE:
+            raise InputError(f"--max-side must be at least {MIN_SIDE} px, got {args.max_side}")
+    if args.box is not None:
+        x0, y0, x1, y1 = args.box
+        if not all(math.isfinite(b) for b in args.box) or x1 <= x0 or y1 <= y0:
+            raise InputError(f"--box {','.join(f'{b:g}' for b in args.box)}: expected X0,Y0,X1,Y1 with X0 < X1 and "
+                             "Y0 < Y1, finite pixels of the original photo")
+    photo = Path(args.photo).expanduser()
+    if photo.is_dir():
+        raise InputError(f"{photo}: is a folder; expected an image file (JPEG, PNG, ...)")
+    if not photo.is_file():
+        raise InputError(f"{photo}: no such image file")
+    out = check_output_dir(args.out, "--out")
+    for name in FILES:
+        check_output_file(out / name, "--out")
+    if args.priors is not None:
+        priors = Path(args.priors).expanduser()
+        if not priors.is_dir():
+            what = ("is a file; expected a folder of trained priors" if priors.exists()
+                    else "no such folder (of trained priors)")
+            raise InputError(f"--priors {priors}: {what}")
+    return _read_keypoints(args.keypoints) if args.keypoints else (None, None)
+
+
 def _image(args) -> int:
+    kp, conf = validate_image_args(args)
     from ..body import load_body_model
-    from ..photo import DetectorUnavailable, PhotoError
-    from ..photo.fit import fit_photo
-    from ..photo.io import MAX_SIDE
+    from ..photo.fit import box_in_image, fit_photo
+    from ..photo.io import MAX_SIDE, check_photo_size, load_image
     from .outputs import write_outputs
 
-    if args.iters is not None and args.iters < 1:
-        print("error: --iters must be at least 1", file=sys.stderr)
-        return 2
     options = {} if args.iters is None else {"stage_iters": args.iters}
+    t0 = time.perf_counter()
+    photo = load_image(args.photo, max_side=args.max_side or MAX_SIDE)     # a bad image: refused before the fit
+    t_load = time.perf_counter() - t0
+    check_photo_size(photo)                                   # too small, or a box outside it: before the fit
+    if args.box is not None:
+        box_in_image(args.box, photo)
+    if kp is None:
+        from ..photo.detect import _import_mediapipe
+
+        _import_mediapipe()                   # DetectorUnavailable (naming `make photo`) before the body model
     body = load_body_model(device="cpu")
-    try:
-        kp, conf = _read_keypoints(args.keypoints) if args.keypoints else (None, None)
-        result = fit_photo(args.photo, prior=args.prior, body_model=body, focal_length=args.focal, box=args.box,
-                           keypoints=kp, confidence=conf, max_side=args.max_side or MAX_SIDE,
-                           priors_dir=args.priors, **options)
-    except (PhotoError, DetectorUnavailable, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    paths = write_outputs(result, body.faces, args.out)
+    result = fit_photo(photo, prior=args.prior, body_model=body, focal_length=args.focal, box=args.box,
+                       keypoints=kp, confidence=conf, priors_dir=args.priors, original_pixels=True, **options)
+    result["times"]["load"] += t_load
+    paths = write_outputs(result, body.faces, args.out)       # refuses a fit with NaN / inf, writing nothing
     t = result["times"]
     print(f"camera: f = {result['camera']['focal_length']:.0f} px ({result['camera']['source']}); "
           f"image {result['camera']['size'][0]}×{result['camera']['size'][1]} px")
@@ -93,24 +139,35 @@ def _read_keypoints(path):
         kp = np.asarray(d.get("keypoints", d.get("keypoints_2d")), dtype=float)
         conf = np.asarray(d["confidence"], dtype=float) if "confidence" in d else np.ones(len(kp))
     except (OSError, ValueError, TypeError, AttributeError) as e:
-        raise ValueError(f"--keypoints {path}: expected a JSON object with \"keypoints\" (14 [x, y] px) ({e})") from e
+        raise InputError(f"--keypoints {path}: expected a JSON object with \"keypoints\" (14 [x, y] px) ({e})") from e
     if kp.shape != (14, 2) or conf.shape != (14,):
-        raise ValueError(f"--keypoints {path}: expected 14 [x, y] keypoints (LSP-14) and 14 confidences, "
+        raise InputError(f"--keypoints {path}: expected 14 [x, y] keypoints (LSP-14) and 14 confidences, "
                          f"got {kp.shape}, {conf.shape}")
+    if not np.isfinite(kp).all():
+        bad = sorted({int(i) for i in np.nonzero(~np.isfinite(kp))[0]})
+        raise InputError(f"--keypoints {path}: keypoints {bad} are not finite numbers; give a missing keypoint any "
+                         "finite value with confidence 0")
+    if not np.isfinite(conf).all() or (conf < 0).any() or not (conf > 0).any():
+        raise InputError(f"--keypoints {path}: confidences must be finite numbers ≥ 0, at least one of them > 0")
     return kp, conf
 
 
 def _sample(args) -> int:
     from .synthetic import SAMPLE_PATH, write_sample
 
+    if args.out is not None:
+        check_output_file(args.out, "--out")
     path = write_sample(Path(args.out) if args.out else SAMPLE_PATH)
     print(f"wrote {path}")
     return 0
 
 
 def main(argv=None) -> int:
+    from ..photo.errors import DetectorUnavailable
+
     args = build_parser().parse_args(argv)
-    return _image(args) if args.command == "image" else _sample(args)
+    return run_cli(lambda: _image(args) if args.command == "image" else _sample(args),
+                   user_errors=(DetectorUnavailable,))
 
 
 if __name__ == "__main__":

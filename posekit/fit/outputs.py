@@ -8,7 +8,9 @@ center (cx, cy) and size (W, H), the LSP-14 keypoints and confidences, final ene
 over the photo with the keypoints.
 
 Every file's bytes exist before the first one is written (an error while preparing leaves ``DIR``
-untouched), and each is written through ``posekit.utils.atomic_path`` (never half a file).
+untouched), and each is written through ``posekit.utils.atomic_path`` (never half a file). A fit with a NaN
+or infinite number (parameters, vertices, projected keypoints, energies, camera) is refused with
+:class:`~posekit.errors.NonFiniteError` naming it, and nothing is written.
 """
 from __future__ import annotations
 
@@ -18,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import check_finite
 from ..utils import atomic_path
 
-__all__ = ["FILES", "prepare_outputs", "write_outputs"]
+__all__ = ["FILES", "prepare_outputs", "write_outputs", "check_fit_finite"]
 
 FILES = ("fit.npz", "fit.json", "mesh.obj", "mesh.ply", "overlay.png")
 
@@ -47,10 +50,24 @@ def _overlay_png(result: dict, faces: np.ndarray, dpi: int = 100) -> bytes:
     return buf.getvalue()
 
 
+def check_fit_finite(result: dict) -> None:
+    """Every number of a photo fit that goes into the files is finite, else NonFiniteError naming it."""
+    fit, cam = result["fit"], result["camera"]
+    for k in ("betas", "global_orient", "body_pose", "transl", "vertices", "projected"):
+        check_finite(f"{k} of the fit", _np(fit[k][0]))
+    for k, v in fit["energies"].items():
+        check_finite(f"the {k} energy of the fit", _np(v[0]))
+    check_finite("the camera's focal length", np.float64(cam["focal_length"]))
+    check_finite("the camera's centre", np.asarray(cam["center"], float))
+    check_finite("the keypoints", np.asarray(result["keypoints"], float))
+    check_finite("the keypoint confidences", np.asarray(result["confidence"], float))
+
+
 def prepare_outputs(result: dict, faces) -> dict[str, bytes]:
-    """{file name: bytes} for every file in :data:`FILES` (nothing written)."""
+    """{file name: bytes} for every file in :data:`FILES` (nothing written; a non-finite fit is refused)."""
     import trimesh
 
+    check_fit_finite(result)
     fit, cam = result["fit"], result["camera"]
     faces = np.asarray(faces, dtype=np.int64)
     params = {k: _np(fit[k][0]).astype(np.float64) for k in ("betas", "global_orient", "body_pose", "transl")}
@@ -73,10 +90,10 @@ def prepare_outputs(result: dict, faces) -> dict[str, bytes]:
 
 def write_outputs(result: dict, faces, out_dir) -> dict[str, Path]:
     """Write :data:`FILES` into ``out_dir`` (created when absent) -> {name: path}."""
-    blobs = prepare_outputs(result, faces)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out {out} exists and is not a folder")
+    blobs = prepare_outputs(result, faces)
     paths = {}
     for name, data in blobs.items():
         with atomic_path(out / name) as tmp:

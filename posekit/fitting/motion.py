@@ -16,8 +16,9 @@ from typing import Callable
 
 import torch
 
+from ..errors import NonFiniteError
 from ..priors.base import decode_latent, encode_latent, has_encoder, is_latent_prior, prior_energy
-from ..skeleton import as_body21
+from ..skeleton import SMPL_JOINT_NAMES, as_body21
 from .forward import posed_joints
 
 __all__ = ["Clip", "PoseVariable", "FitConfig", "fit_motion", "minimise"]
@@ -137,12 +138,22 @@ def fit_motion(body, clip: Clip, obs_joints: torch.Tensor, prior=None, init_body
 
     obs_joints: (T, 24, 3) metres. joint_mask: (24,) bool, True = observed (default all).
     Returns the optimised body21 (T, 21, 3), detached.
+
+    The observed joints (those of ``joint_mask``), the start poses, ``obs_body21`` and the clip must be finite:
+    a NaN or infinite value is a :class:`~posekit.errors.NonFiniteError` naming its frames and joints, raised
+    before the fit (it would otherwise make every pose NaN).
     """
     T = len(clip)
     if obs_joints.shape != (T, 24, 3):
         raise ValueError(f"obs_joints must be (T={T}, 24, 3) metres, got {tuple(obs_joints.shape)}")
     init = clip.body21.new_zeros(T, 21, 3) if init_body21 is None else init_body21
     mask = torch.ones(24, dtype=torch.bool, device=obs_joints.device) if joint_mask is None else joint_mask
+    _check_finite_frames("observed joint positions (obs_joints)", obs_joints, clip.name, mask=mask)
+    _check_finite_frames("start poses (init_body21)", init, clip.name, names=SMPL_JOINT_NAMES[1:22])
+    if obs_body21 is not None:
+        _check_finite_frames("observed poses (obs_body21)", obs_body21, clip.name, names=SMPL_JOINT_NAMES[1:22])
+    for name, x in (("global_orient", clip.global_orient), ("transl", clip.transl)):
+        _check_finite_frames(f"the clip's {name}", x[:, None], clip.name, names=("root",))
     var = PoseVariable(prior, init, latent=cfg.latent)
     obs_cm = obs_joints.detach() * 100.0
 
@@ -161,6 +172,23 @@ def fit_motion(body, clip: Clip, obs_joints: torch.Tensor, prior=None, init_body
     minimise(var.params, energy, cfg, callback)
     with torch.no_grad():
         return var.body21().detach().clone()
+
+
+def _check_finite_frames(what: str, x: torch.Tensor, clip_name: str, mask: torch.Tensor | None = None,
+                         names=SMPL_JOINT_NAMES) -> None:
+    """x (T, J, 3): NonFiniteError naming the (first) frames and joints holding NaN/inf, among ``mask``'s joints."""
+    bad = ~torch.isfinite(x.detach()).all(-1)                          # (T, J)
+    if mask is not None:
+        bad = bad & mask.to(bad.device)[None]
+    if not bool(bad.any()):
+        return
+    frames = torch.nonzero(bad.any(1)).flatten().tolist()
+    joints = torch.nonzero(bad.any(0)).flatten().tolist()
+    shown = ", ".join(str(f) for f in frames[:8]) + (f", ... ({len(frames)} frames)" if len(frames) > 8 else "")
+    jn = ", ".join(names[j] if j < len(names) else str(j) for j in joints[:8]) + (", ..." if len(joints) > 8 else "")
+    raise NonFiniteError(f"fit_motion of clip {clip_name!r}: the {what} hold NaN or infinite values at frame(s) "
+                         f"{shown}, joint(s) {jn}; expected finite numbers (mask missing joints with joint_mask, "
+                         "or drop those frames)")
 
 
 def minimise(params: list, energy: Callable[[], torch.Tensor], cfg: FitConfig,

@@ -1,6 +1,7 @@
 """posekit.photo: a real photo as SMPLify's input: load it, its camera, its person's 2D keypoints.
 
-- ``io.py``: ``load_image`` (path / PIL / array -> RGB uint8, EXIF orientation, huge images downscaled);
+- ``io.py``: ``load_image`` (path / PIL / array -> RGB uint8, EXIF orientation, huge images downscaled,
+  16-bit grey scaled to 8 bits, more than ``MAX_PIXELS`` refused);
 - ``camera.py``: focal length in px from EXIF or a documented default, principal point at the centre;
 - ``detect.py``: the optional offline detector (MediaPipe Pose, ``make photo``) and its 33 landmarks
   mapped to LSP-14 (``detect_keypoints``); importing it never needs mediapipe;
@@ -11,10 +12,10 @@ May import: ``posekit.fitting``, ``posekit.priors``, ``posekit.body``, ``posekit
 modules; never the experiments or viz (rendering lives in ``posekit.viz.render``).
 """
 from .errors import DetectorUnavailable, NoPersonError, NotAnImageError, PhotoError
-from .io import MAX_SIDE, Photo, load_image
+from .io import MAX_PIXELS, MAX_SIDE, MIN_SIDE, Photo, load_image
 from .camera import camera_for, default_focal, focal_from_35mm, focal_from_exif, focal_from_sensor
 from .detect import detect_keypoints, detect_landmarks, detector_available, mediapipe_to_lsp
 
 __all__ = ["PhotoError", "NotAnImageError", "NoPersonError", "DetectorUnavailable", "Photo", "load_image",
-           "MAX_SIDE", "camera_for", "default_focal", "focal_from_35mm", "focal_from_exif", "focal_from_sensor",
+           "MAX_SIDE", "MAX_PIXELS", "MIN_SIDE", "camera_for", "default_focal", "focal_from_35mm", "focal_from_exif", "focal_from_sensor",
            "detect_keypoints", "detect_landmarks", "detector_available", "mediapipe_to_lsp"]

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 
+from .errors import PhotoError
+
 __all__ = ["FULL_FRAME_DIAGONAL_MM", "DEFAULT_DIAGONAL_FOV_DEG", "focal_from_35mm", "focal_from_sensor",
            "default_focal", "focal_from_exif", "camera_for", "EXIF_TAGS"]
 
@@ -93,7 +95,7 @@ def camera_for(photo, focal_length: float | None = None) -> dict:
     if focal_length is not None:
         f, how = float(focal_length), "given"
         if not math.isfinite(f) or f <= 0:
-            raise ValueError(f"focal_length must be a positive number of pixels, got {focal_length}")
+            raise PhotoError(f"focal_length must be a positive number of pixels, got {focal_length}")
     else:
         # EXIF numbers describe the original file: convert at the original size, then scale
         ow, oh = photo.original_size if photo.original_size[0] else (W, H)

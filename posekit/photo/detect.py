@@ -11,8 +11,12 @@ raises :class:`~posekit.photo.errors.DetectorUnavailable` naming ``make photo``.
 
 One person: the pose solution runs its person detector and keeps the best-scoring person only (its
 Python API exposes neither the other detections nor their boxes). With several people, pass ``box``
-(x0, y0, x1, y1) px to detect inside that crop; keypoints come back in full-image pixels, so the camera
-of the whole photo still applies. No person: :class:`~posekit.photo.errors.NoPersonError`.
+(x0, y0, x1, y1) px of the image given here to detect inside that crop (``posekit.photo.fit.fit_photo`` takes
+it in the pixels of the original photo and converts it); keypoints come back in full-image pixels, so the
+camera of the whole photo still applies. No person: :class:`~posekit.photo.errors.NoPersonError`.
+
+The detector always gets 8-bit RGB: grey, palette, CMYK or 16-bit pictures and (H, W) arrays are converted
+first (``posekit.photo.io``); a picture with a side under ``MIN_SIDE`` px is refused.
 
 The mapping (:func:`mediapipe_to_lsp`), 33 landmarks (image px) -> LSP-14:
 
@@ -46,8 +50,8 @@ import os
 
 import numpy as np
 
-from .errors import INSTALL_HINT, DetectorUnavailable, NoPersonError
-from .io import Photo, load_image
+from .errors import INSTALL_HINT, DetectorUnavailable, NoPersonError, PhotoError
+from .io import MIN_SIDE, Photo, _from_array, check_photo_size, load_image
 
 __all__ = ["MP_NAMES", "LSP_FROM_MP", "HIP_WIDTH", "HIP_DROP", "NECK_UP", "HEAD_UP", "mediapipe_to_lsp",
            "fit_mapping", "detect_landmarks", "detect_keypoints", "detector_available", "PoseDetector"]
@@ -177,8 +181,12 @@ class PoseDetector:
                                    min_detection_confidence=min_detection_confidence)
 
     def landmarks(self, rgb: np.ndarray):
-        """RGB uint8 (H,W,3) -> (landmarks (33,2) px, visibility (33,)); NoPersonError when none found."""
+        """RGB uint8 (H,W,3) -> (landmarks (33,2) px, visibility (33,)); NoPersonError when none found.
+        A grey (H,W) array or another dtype is converted to RGB uint8 first (``posekit.photo.io``)."""
+        rgb = _from_array(rgb)
         H, W = rgb.shape[:2]
+        if min(W, H) < MIN_SIDE:
+            raise PhotoError(f"the image is {W}×{H} px; a photo of a person needs at least {MIN_SIDE} px on each side")
         with _quiet_native_stderr():
             res = self._pose.process(np.ascontiguousarray(rgb))
         if res.pose_landmarks is None:
@@ -201,17 +209,25 @@ def _default_detector() -> PoseDetector:
 
 
 def _rgb(image) -> np.ndarray:
-    return image.image if isinstance(image, Photo) else load_image(image, max_side=None).image
+    """8-bit RGB (H,W,3) of a Photo, path, PIL image or array, at least MIN_SIDE px on each side."""
+    photo = image if isinstance(image, Photo) else load_image(image, max_side=None)
+    check_photo_size(photo)
+    return _from_array(photo.image)
 
 
 def _check_box(box, W: int, H: int) -> tuple[int, int, int, int]:
     try:
-        x0, y0, x1, y1 = (int(round(float(b))) for b in box)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"box must be (x0, y0, x1, y1) in pixels, got {box!r}") from e
-    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(W, x1), min(H, y1)
-    if x1 - x0 < 16 or y1 - y0 < 16:
-        raise ValueError(f"box {tuple(box)} leaves less than 16×16 px inside the {W}×{H} image")
+        x0, y0, x1, y1 = (float(b) for b in box)
+        ok = all(np.isfinite((x0, y0, x1, y1)))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise PhotoError(f"box must be (x0, y0, x1, y1): four finite numbers of pixels, got {box!r}")
+    if x1 <= x0 or y1 <= y0:
+        raise PhotoError(f"box {tuple(box)} must have x0 < x1 and y0 < y1 (left, top, right, bottom in pixels)")
+    x0, y0, x1, y1 = max(0, round(x0)), max(0, round(y0)), min(W, round(x1)), min(H, round(y1))
+    if x1 - x0 < MIN_SIDE or y1 - y0 < MIN_SIDE:
+        raise PhotoError(f"box {tuple(box)} leaves less than {MIN_SIDE}×{MIN_SIDE} px inside the {W}×{H} image")
     return x0, y0, x1, y1
 
 

@@ -1,13 +1,19 @@
-"""Command line: train a pose prior on every motion file under a folder (train split by subject)."""
+"""Command line: train a pose prior on every motion file under a folder (train split by subject).
+
+Every argument and the output path are checked before any data is loaded or any training runs: a bad one
+is one line on stderr (``error: ...``) and exit status 2. An existing prior file is replaced only with
+``--overwrite``.
+"""
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
-from posekit.data.motion import MotionFormatError
-
-USER_ERRORS = (FileNotFoundError, NotADirectoryError, MotionFormatError)
+from posekit.data.checks import check_motion_folder
+from posekit.errors import check_device
+from posekit.errors import InputError, check_finite_number, check_output_dir, check_output_file, check_positive, run_cli
 
 PRIORS = {
     "gmm": "8-component GMM over body-joint axis-angle (SMPLify's prior); writes .npz",
@@ -15,6 +21,14 @@ PRIORS = {
     "posendf": "Pose-NDF neural distance field on SO(3)^K; writes .pt",
     "humor": "HuMoR-like motion prior (CVAE over state transitions, with contacts); writes .pt",
     "all": "every prior into the folder --out, with manifest.json (sha256, trials, recipe, validation)",
+}
+
+#: options of the trainers (``add_arguments`` of posekit.train.<name>) -> (integer, allow_zero); each must be
+#: a finite number > 0 (≥ 0 with allow_zero) when given
+NUMERIC_OPTIONS = {
+    "components": (True, False), "epochs": (True, False), "samples": (True, False),
+    "thin": (False, True), "vertex_weight": (False, True), "eikonal": (False, True),
+    "max_minutes": (False, False), "max_seconds": (False, False),
 }
 
 
@@ -25,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_, description=help_)
         sp.add_argument("--motions", required=True, help="folder searched recursively for motion files (BVH, ASF/AMC, AMASS npz)")
         sp.add_argument("--out", required=True, help="output folder" if name == "all" else "output file")
+        if name != "all":
+            sp.add_argument("--overwrite", action="store_true", help="replace --out when the file exists")
         sp.add_argument("--fast", action="store_true", help="small, quick variant (also set by POSEKIT_FAST=1)")
         sp.add_argument("--seed", type=int, default=0)
         sp.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
@@ -43,17 +59,40 @@ def _module(name: str, required: bool = True):
         return None
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+def validate(args) -> None:
+    """Every argument of ``args``, the output path and the motion folder, before any work (InputError)."""
+    for dest, (integer, allow_zero) in NUMERIC_OPTIONS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            check_positive("--" + dest.replace("_", "-"), value, integer=integer, allow_zero=allow_zero)
+    check_finite_number("--seed", args.seed)
+    check_device(args.device)
+    if args.prior == "all":
+        from .all import parse_priors
+
+        parse_priors(getattr(args, "priors", None))
+        check_output_dir(args.out, "--out")
+    else:
+        out = Path(args.out).expanduser()
+        if out.is_file() and not args.overwrite:
+            raise InputError(f"--out {out}: the file exists; pass --overwrite to replace it, or choose another path")
+        check_output_file(out, "--out")
+        if getattr(args, "checkpoint", None):
+            check_output_file(args.checkpoint, "--checkpoint")
+    check_motion_folder(args.motions)
+
+
+def _run(args) -> int:
     mod = _module(args.prior, required=False)
     if mod is None:
-        print(f"error: the {args.prior!r} prior is not available in this version of posekit", file=sys.stderr)
-        return 2
-    try:
-        return int(mod.run(args) or 0)
-    except USER_ERRORS as e:          # bad paths or files: a message, not a traceback
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        raise InputError(f"the {args.prior!r} prior is not available in this version of posekit")
+    validate(args)
+    return int(mod.run(args) or 0)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_cli(lambda: _run(args))
 
 
 if __name__ == "__main__":

@@ -31,9 +31,10 @@ from pathlib import Path
 import torch
 
 from ..data.download import sha256_file
+from ..errors import InputError
 from ..utils import atomic_path, fast_mode
 
-__all__ = ["train", "run", "add_arguments", "validation_metrics", "write_manifest", "POSE_PRIORS"]
+__all__ = ["train", "run", "add_arguments", "parse_priors", "validation_metrics", "write_manifest", "POSE_PRIORS"]
 
 POSE_PRIORS = ("gmm", "vposer", "posendf")
 NOISE_SIGMA = 0.3
@@ -42,6 +43,22 @@ NOISE_SIGMA = 0.3
 def add_arguments(parser) -> None:
     parser.add_argument("--priors", default=None,
                         help="comma-separated subset (default: gmm,vposer,posendf, and humor when available)")
+
+
+def parse_priors(text) -> list[str] | None:
+    """``--priors``: None (every prior) or a comma list of available priors; anything else is an InputError."""
+    from ..priors.store import PRIOR_FILES
+
+    if text is None:
+        return None
+    names = [p.strip() for p in str(text).split(",") if p.strip()]
+    known = [n for n in PRIOR_FILES if _available(n)]
+    if not names:
+        raise InputError(f"--priors: expected a comma list of priors among {','.join(known)}, got {text!r}")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InputError(f"--priors: unknown or unavailable prior(s) {unknown}; expected some of {','.join(known)}")
+    return list(dict.fromkeys(names))
 
 
 def _available(name: str) -> bool:
@@ -105,11 +122,11 @@ def train(motions, out, fast: bool = False, seed: int = 0, device=None, priors=N
 
     fast = fast or fast_mode()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     names = list(priors) if priors else [n for n in (*POSE_PRIORS, "humor") if _available(n)]
     unknown = [n for n in names if n not in PRIOR_FILES]
     if unknown:
-        raise ValueError(f"unknown prior(s) {unknown}; expected some of {sorted(PRIOR_FILES)}")
+        raise InputError(f"unknown prior(s) {unknown}; expected some of {sorted(PRIOR_FILES)}")
+    out.mkdir(parents=True, exist_ok=True)
     ds = pose_dataset(motions, fps=30, progress=False)
     trials = {s: sorted({r["trial"] for r in ds.files if r["split"] == s}) for s in ("train", "val", "test")}
     val = ds.body21("val") if len(ds.val) else ds.body21("train")
@@ -136,7 +153,7 @@ def train(motions, out, fast: bool = False, seed: int = 0, device=None, priors=N
 
 
 def run(args) -> int:
-    priors = [p.strip() for p in args.priors.split(",")] if getattr(args, "priors", None) else None
+    priors = parse_priors(getattr(args, "priors", None))
     path = train(args.motions, args.out, fast=args.fast, seed=args.seed, device=args.device, priors=priors)
     print(f"wrote {path}")
     return 0
