@@ -26,7 +26,7 @@ import torch
 
 __all__ = [
     "InputError", "NonFiniteError", "check_finite", "check_finite_state", "check_output_file",
-    "check_output_dir", "check_positive", "check_finite_number", "check_device", "run_cli",
+    "check_output_dir", "check_positive", "check_finite_number", "check_device", "check_choices", "run_cli",
 ]
 
 
@@ -94,6 +94,20 @@ def check_positive(option: str, value, integer: bool = False, allow_zero: bool =
     if v < 0 or (v == 0 and not allow_zero):
         raise InputError(f"{option} must be {'≥ 0' if allow_zero else '> 0'}, got {value!r}")
     return int(v) if integer else v
+
+
+def check_choices(option: str, text, allowed, what: str = "", unknown: str = "unknown") -> list[str]:
+    """A comma list (or a list) of names, each in ``allowed`` -> those names, once each, in the given order;
+    an empty list or an unknown name is an InputError naming ``option`` (``what`` names the kind of thing)."""
+    names = [str(m).strip() for m in (text.split(",") if isinstance(text, str) else (text or ()))]
+    names = [m for m in names if m]
+    listing = f"a comma list of {what + ' ' if what else ''}{','.join(allowed)}"
+    if not names:
+        raise InputError(f"{option}: expected {listing}, got {text!r}")
+    bad = [m for m in names if m not in allowed]
+    if bad:
+        raise InputError(f"{option}: {unknown} {bad}; expected {listing}")
+    return list(dict.fromkeys(names))
 
 
 def _nearest_existing_parent(path: Path) -> Path:

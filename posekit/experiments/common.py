@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import InputError, check_finite, check_positive
+from ..errors import InputError, check_choices, check_finite, check_positive
 from ..fitting.forward import full_pose, posed_joints, posed_vertices, rest_joints
 from ..fitting.metrics import (apd_cm, clip_vertex_error, nearest_pose_distance, part_vertex_mask,
                                per_vertex_error_cm)
@@ -140,14 +140,7 @@ def parse_methods(text, allowed: Sequence[str] = METHODS, option: str = "--metho
     them, in the order given; anything else is an InputError."""
     if text is None or text == "all":
         return list(allowed)
-    methods = [str(m).strip() for m in (text.split(",") if isinstance(text, str) else text)]
-    methods = [m for m in methods if m]
-    if not methods:
-        raise InputError(f"{option}: expected a comma list of {','.join(allowed)} (or all), got {text!r}")
-    bad = [m for m in methods if m not in allowed]
-    if bad:
-        raise InputError(f"{option}: unknown {bad}; expected a comma list of {','.join(allowed)}")
-    return list(dict.fromkeys(methods))
+    return check_choices(option, text, allowed)
 
 
 def parse_numbers(text, option: str, integer: bool = False, allow_zero: bool = False) -> tuple:
@@ -317,9 +310,21 @@ def timed(store: dict, key: str):
         store[key] = store.get(key, 0.0) + time.perf_counter() - t0
 
 
-def row(experiment: str, setting: str, method: str, metric: str, values: Sequence[float]) -> dict:
-    """A result row: mean, std (population) and n of the values."""
+def row(experiment: str, setting: str, method: str, metric: str, values: Sequence[float],
+        units: Sequence[str] | None = None) -> dict:
+    """A result row: mean, std (population) and n of the values; with ``units`` (the clip or view of each
+    value, the same for every method) it keeps the values too, for paired comparisons (``verdicts``)."""
     v = np.asarray(list(values), dtype=float)
-    return {"experiment": experiment, "setting": setting, "method": method, "metric": metric,
-            "value": float(v.mean()) if v.size else float("nan"),
-            "std": float(v.std()) if v.size > 1 else float("nan"), "n": int(v.size)}
+    out = {"experiment": experiment, "setting": setting, "method": method, "metric": metric,
+           "value": float(v.mean()) if v.size else float("nan"),
+           "std": float(v.std()) if v.size > 1 else float("nan"), "n": int(v.size)}
+    if units is not None:
+        if len(units) != v.size:
+            raise ValueError(f"{len(units)} units for {v.size} values")
+        out["units"], out["values"] = [str(u) for u in units], v.tolist()
+    return out
+
+
+def clip_units(clips) -> list[str]:
+    """Unit names of clips for paired comparisons: position and name (a file may give several clips)."""
+    return [f"{i}:{getattr(c, 'name', '')}" for i, c in enumerate(clips)]

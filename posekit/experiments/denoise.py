@@ -27,7 +27,7 @@ from ..fitting.motion import Clip, FitConfig
 from ..utils import atomic_save_npz
 from ..viz.plots import save_figure
 from .clips import axis_angle_noise, clips_for_run
-from .common import (add_common_arguments, add_fit_arguments, fit_clip, fixed_weights, fps_from_args, is_fast,
+from .common import (add_common_arguments, add_fit_arguments, clip_units, fit_clip, fixed_weights, fps_from_args, is_fast,
                      lengths_from_args, option_number, parse_methods, parse_numbers, row, run_setup, save_weights,
                      timed, tune_fit_weights)
 from .report import check_finite_rows
@@ -125,9 +125,9 @@ def run_denoise(body, clips_by_length: dict, priors: dict, sigmas, cfgs_by_sigma
                     example = {"sigma": sigma, "clip": clip, **out}
             setting = f"sigma={sigma:g},frames={length}"
             for k in MOTION_METRICS:
-                rows.append(row(EXPERIMENT, setting, "none", f"noisy_input_{k}", inp[k]))
+                rows.append(row(EXPERIMENT, setting, "none", f"noisy_input_{k}", inp[k], clip_units(clips)))
                 for m in priors:
-                    rows.append(row(EXPERIMENT, setting, m, k, errs[m][k]))
+                    rows.append(row(EXPERIMENT, setting, m, k, errs[m][k], clip_units(clips)))
             log(f"[denoise] {setting}: v2v/surface/mpjpe cm: input " + "/".join(f"{np.mean(inp[k]):.2f}" for k in MOTION_METRICS)
                 + "; " + ", ".join(f"{m} " + "/".join(f"{np.mean(errs[m][k]):.2f}" for k in MOTION_METRICS) for m in priors))
     if example is not None:

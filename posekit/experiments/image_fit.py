@@ -201,7 +201,8 @@ def run(args) -> list[dict]:
             for metric, v in res["errors"].items():
                 rows.append({"experiment": EXPERIMENT, "setting": s, "method": m, "metric": metric,
                              "value": float(v.mean()), "std": float(v.std()) if len(v) > 1 else float("nan"),
-                             "n": len(v)})
+                             "n": len(v), "units": [f"view {i}" for i in range(len(v))],
+                             "values": [float(x) for x in v]})
             rows.append({"experiment": EXPERIMENT, "setting": s, "method": m, "metric": "fit_ms_per_image",
                          "value": 1000 * res["time_s"] / len(poses), "std": float("nan"), "n": len(poses)})
             print(f"[image-fit] {m:8s} {s:18s} v2v {res['errors']['v2v_mm'].mean():6.1f} mm  "

@@ -26,7 +26,7 @@ from ..fitting.motion import Clip, FitConfig
 from ..utils import atomic_save_npz
 from ..viz.plots import save_figure
 from .clips import PARTS, clips_for_run, part_joints
-from .common import (add_common_arguments, add_fit_arguments, fit_clip, fixed_weights, fps_from_args, is_fast,
+from .common import (add_common_arguments, add_fit_arguments, clip_units, fit_clip, fixed_weights, fps_from_args, is_fast,
                      lengths_from_args, option_number, parse_methods, row, run_setup, save_weights, timed,
                      tune_fit_weights)
 from .report import check_finite_rows
@@ -130,7 +130,7 @@ def run_occlusion(body, clips_by_length: dict, priors: dict, parts, cfgs_by_part
             setting = f"part={part},frames={length}"
             for m in priors:
                 for k in keys:
-                    rows.append(row(EXPERIMENT, setting, m, k, errs[m][k]))
+                    rows.append(row(EXPERIMENT, setting, m, k, errs[m][k], clip_units(clips)))
             log(f"[occlusion] {setting}: v2v all/hidden cm " + ", ".join(
                 f"{m} {np.mean(errs[m]['v2v_cm']):.2f}/{np.mean(errs[m]['v2v_hidden_cm']):.2f}" for m in priors))
     if example_path is not None and examples:

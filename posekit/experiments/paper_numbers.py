@@ -5,6 +5,8 @@ printed there (Table 3 and 4 include the paper's HuMoR rows, Rempe et al. 2021).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 SOURCE = ("Pose-NDF: Modeling Human Pose Manifolds with Neural Distance Fields (Tiwari et al., ECCV 2022, "
           "https://arxiv.org/abs/2207.13807)")
 
@@ -55,3 +57,49 @@ def paper_range(table: dict, method: str, column: str | None = None) -> tuple[fl
     cols = [column] if column is not None else list(vals)
     flat = [v for c in cols for v in vals[c]]
     return min(flat), max(flat)
+
+
+# ----------------------------------------------------------------------------------------------
+# the papers' directions: which method each table finds lower (better), per experiment and setting
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Expectation:
+    """A paper finds ``lower`` < ``higher`` (errors) in ``experiment``'s ``metric``; ``part`` limits it to the
+    occlusion settings of one hidden part (``scope`` says so in words)."""
+
+    source: str
+    experiment: str
+    metric: str
+    lower: str
+    higher: str
+    parts: tuple = ()
+
+    @property
+    def scope(self) -> str:
+        return ("hidden " + " or ".join(self.parts)) if self.parts else ""
+
+    def applies(self, setting: str) -> bool:
+        """Does the expectation cover this setting ("part=leg,frames=60", "sigma=0.1,frames=60", ...)?"""
+        if not self.parts:
+            return True
+        part = dict(kv.split("=", 1) for kv in setting.split(",") if "=" in kv).get("part")
+        return part in self.parts
+
+
+_PRIORS = ("gmm", "vposer", "posendf", "humor")
+#: Pose-NDF Table 3: Pose-NDF < VPoser < HuMoR on per-frame noise; Table 4: Pose-NDF ≤ VPoser on every part,
+#: HuMoR < Pose-NDF on the shoulder only (Pose-NDF < HuMoR on the leg and on the arm + hand); Table 5:
+#: Pose-NDF < GAN-S < VPoser; SMPLify-X Table 2: VPoser < GMM; every table: each prior < no prior.
+EXPECTATIONS = (
+    *(Expectation("every prior helps", "denoise", "v2v_cm", m, "none") for m in _PRIORS),
+    Expectation("Pose-NDF Table 3", "denoise", "v2v_cm", "posendf", "vposer"),
+    Expectation("Pose-NDF Table 3", "denoise", "v2v_cm", "vposer", "humor"),
+    Expectation("Pose-NDF Table 3", "denoise", "v2v_cm", "posendf", "humor"),
+    *(Expectation("every prior helps", "occlusion", "v2v_hidden_cm", m, "none") for m in _PRIORS),
+    Expectation("Pose-NDF Table 4", "occlusion", "v2v_hidden_cm", "posendf", "vposer"),
+    Expectation("Pose-NDF Table 4", "occlusion", "v2v_hidden_cm", "humor", "posendf", ("shoulder+upper-arm",)),
+    Expectation("Pose-NDF Table 4", "occlusion", "v2v_hidden_cm", "posendf", "humor", ("leg", "arm+hand")),
+    *(Expectation("every prior helps", "image-fit", "v2v_mm", m, "none") for m in _PRIORS[:3]),
+    Expectation("Pose-NDF Table 5", "image-fit", "v2v_mm", "posendf", "vposer"),
+    Expectation("SMPLify-X Table 2", "image-fit", "v2v_mm", "vposer", "gmm"),
+)

@@ -12,6 +12,9 @@ from ..errors import InputError, NonFiniteError
 from ..utils import atomic_path
 
 RESULT_COLUMNS = ("experiment", "setting", "method", "metric", "value", "std", "n")
+#: ``units.csv`` beside ``results.csv``: every clip's / view's value, for paired comparisons (``verdicts``)
+UNIT_COLUMNS = ("experiment", "setting", "method", "metric", "unit", "value")
+UNITS_FILE = "units.csv"
 EXPERIMENTS = ("denoise", "occlusion", "image-fit", "generate")
 METHODS = ("none", "gmm", "vposer", "posendf", "humor")
 
@@ -46,11 +49,19 @@ def check_finite_rows(rows: Iterable[Mapping]) -> list[dict]:
 
 
 def write_results(rows: Iterable[Mapping], out_dir: str | os.PathLike, append: bool = False) -> Path:
-    """Write rows to ``out_dir/results.csv`` (atomically; appending keeps earlier rows) and ``results.md``.
+    """Write rows to ``out_dir/results.csv`` (atomically; appending keeps earlier rows), ``results.md`` and, for
+    rows that carry ``units`` and ``values``, every unit's value to ``units.csv``.
 
     A row whose value is NaN or infinite is refused (:func:`check_finite_rows`) before anything is written.
     """
     out_dir = Path(out_dir)
+    rows = list(rows)
+    rows_with_units = [r for r in rows if r.get("units") is not None]
+    for r in rows_with_units:
+        check_finite_values = [v for v in r["values"] if not math.isfinite(float(v))]
+        if check_finite_values or len(r["units"]) != len(r["values"]):
+            raise NonFiniteError(f"per-unit values of {r['experiment']} / {r['method']} / {r['setting']} / {r['metric']}: "
+                                 "expected one finite value per unit, so no result was written")
     rows = check_finite_rows(rows)
     path = out_dir / "results.csv"
     previous = read_results(path) if (append and path.exists()) else []
@@ -64,7 +75,40 @@ def write_results(rows: Iterable[Mapping], out_dir: str | os.PathLike, append: b
         tmp.write_text(buf.getvalue())
     with atomic_path(out_dir / "results.md") as tmp:
         tmp.write_text(results_markdown(allrows))
+    rows_in = list(rows_with_units)
+    if rows_in or (out_dir / UNITS_FILE).exists():
+        units = (read_units(out_dir / UNITS_FILE) if (append and (out_dir / UNITS_FILE).exists()) else []) + [
+            {"experiment": r["experiment"], "setting": r["setting"], "method": r["method"], "metric": r["metric"],
+             "unit": u, "value": v} for r in rows_in for u, v in zip(r["units"], r["values"])]
+        ubuf = io.StringIO()
+        uw = csv.DictWriter(ubuf, fieldnames=UNIT_COLUMNS, lineterminator="\n")
+        uw.writeheader()
+        for u in units:
+            uw.writerow({**u, "value": f"{float(u['value']):.6g}"})
+        with atomic_path(out_dir / UNITS_FILE) as tmp:
+            tmp.write_text(ubuf.getvalue())
     return path
+
+
+def read_units(path: str | os.PathLike) -> list[dict]:
+    """``units.csv`` -> dicts (experiment, setting, method, metric, unit, value)."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) != UNIT_COLUMNS:
+            raise InputError(f"{path}: header {reader.fieldnames} is not {list(UNIT_COLUMNS)}")
+        return [{**r, "value": float(r["value"])} for r in reader]
+
+
+def attach_units(rows: Iterable[Mapping], units: Iterable[Mapping]) -> list[dict]:
+    """Rows read back from ``results.csv`` with their per-unit ``units`` and ``values`` from ``units.csv``."""
+    per = {}
+    for u in units:
+        per.setdefault((u["experiment"], u["setting"], u["method"], u["metric"]), []).append(u)
+    out = []
+    for r in rows:
+        us = per.get((r["experiment"], r["setting"], r["method"], r["metric"]))
+        out.append({**r, **({"units": [u["unit"] for u in us], "values": [u["value"] for u in us]} if us else {})})
+    return out
 
 
 def read_results(path: str | os.PathLike) -> list[dict]:

@@ -43,7 +43,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import InputError, check_finite
-from ..skeleton import as_body21, body21_to_body_pose
+from ..skeleton import body21_to_body_pose
 from .camera import FACING_CAMERA, estimate_depth, flip_orient, perspective_projection, principal_point
 from .capsules import capsule_pairs, capsule_radii, interpenetration_energy, sphere_energy
 from .forward import JointsForward, full_forward, shaped_rest

@@ -24,14 +24,13 @@ import importlib
 import json
 import platform
 import shlex
-import sys
 import time
 from pathlib import Path
 
 import torch
 
 from ..data.download import sha256_file
-from ..errors import InputError
+from ..errors import InputError, check_choices
 from ..utils import atomic_path, fast_mode
 
 __all__ = ["train", "run", "add_arguments", "parse_priors", "validation_metrics", "write_manifest", "POSE_PRIORS"]
@@ -51,14 +50,8 @@ def parse_priors(text) -> list[str] | None:
 
     if text is None:
         return None
-    names = [p.strip() for p in str(text).split(",") if p.strip()]
     known = [n for n in PRIOR_FILES if _available(n)]
-    if not names:
-        raise InputError(f"--priors: expected a comma list of priors among {','.join(known)}, got {text!r}")
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise InputError(f"--priors: unknown or unavailable prior(s) {unknown}; expected some of {','.join(known)}")
-    return list(dict.fromkeys(names))
+    return check_choices("--priors", str(text), known, what="priors", unknown="unknown or unavailable prior(s)")
 
 
 def _available(name: str) -> bool:
