@@ -10,7 +10,7 @@ EXTRAS ?= dev
 BUILD ?= build
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: all setup notebooks test clean site site-check slides photo experiments data-scale
+.PHONY: all setup notebooks test clean site site-check slides photo experiments data-scale record
 
 # make site   the executed chapters as a static, offline HTML course site in $(BUILD)/site
 #             (SITE_MODE=fast, the default, runs them with POSEKIT_FAST=1; SITE_MODE=full runs them in full),
@@ -80,3 +80,13 @@ experiments: setup
 
 data-scale: setup
 	$(PY) benchmarks/data_scale.py --motions $(MOTIONS) --out $(BUILD)/data_scale --pretrained-for-all
+
+# The table of record (posekit/experiments/record/): each part in full on the test subjects with enough clips and
+# views to conclude (16 clips per setting, 64 image views; see posekit.experiments.record.PARTS), then merged
+# with paired 95 % CIs and the papers' verdicts. RECORD_PARTS picks parts; each runs on its own (make record
+# RECORD_PARTS=denoise), and `assemble` merges whatever parts have finished.
+RECORD_PARTS ?= denoise occlusion image-fit generate
+RECORD_BUILD ?= $(BUILD)/record
+record: setup
+	@for p in $(RECORD_PARTS); do $(PY) -m posekit.experiments.record run $$p --motions $(MOTIONS) --out $(RECORD_BUILD) || exit 1; done
+	$(PY) -m posekit.experiments.record assemble $(RECORD_BUILD) --out posekit/experiments/record

@@ -37,9 +37,11 @@ def test_verdict_cases(lo, hi, expect_lower, want):
     assert verdict(PairedDifference(0.5 * (lo + hi), lo, hi, 16), expect_lower) == want
 
 
-def test_one_unit_is_inconclusive():
+def test_too_few_units_are_inconclusive():
     d = paired_difference([1.0], [2.0])
     assert d.n == 1 and math.isnan(d.lo) and verdict(d) == INCONCLUSIVE
+    d = paired_difference([1.0, 2.0, 3.0], [2.0, 3.1, 4.2])          # every clip lower, but only 3 of them
+    assert d.hi < 0 and verdict(d) == INCONCLUSIVE
 
 
 def _rows(experiment, metric, setting, values: dict):

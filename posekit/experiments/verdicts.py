@@ -7,7 +7,8 @@ of the two should be lower (``paper_numbers.EXPECTATIONS``); the verdict is
 
 - "agrees" when the whole CI lies on the paper's side of 0,
 - "contradicts" when the whole CI lies on the other side,
-- "inconclusive (the 95 % CI includes 0)" otherwise, and also with fewer than 2 units.
+- "inconclusive (the 95 % CI includes 0)" otherwise, and also with fewer than :data:`MIN_UNITS` units (a
+  bootstrap over a handful of clips understates the uncertainty).
 """
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ import numpy as np
 
 from .paper_numbers import EXPECTATIONS, METHOD_NAMES, Expectation
 
-__all__ = ["PairedDifference", "paired_difference", "verdict", "AGREES", "CONTRADICTS", "INCONCLUSIVE",
+__all__ = ["PairedDifference", "paired_difference", "verdict", "AGREES", "CONTRADICTS", "INCONCLUSIVE", "MIN_UNITS",
            "expectation_verdicts", "verdict_sentences"]
 
+MIN_UNITS = 5
 AGREES = "agrees"
 CONTRADICTS = "contradicts"
 INCONCLUSIVE = "inconclusive (the 95 % CI includes 0)"
@@ -64,7 +66,7 @@ def paired_difference(a: Sequence[float], b: Sequence[float], level: float = 0.9
 
 def verdict(diff: PairedDifference, expect_lower: bool = True) -> str:
     """The paper expects a < b (``expect_lower``, i.e. a − b < 0) or a > b: agrees / contradicts / inconclusive."""
-    if diff.n < 2 or math.isnan(diff.lo):
+    if diff.n < MIN_UNITS or math.isnan(diff.lo):
         return INCONCLUSIVE
     if diff.hi < 0:
         return AGREES if expect_lower else CONTRADICTS

@@ -1,0 +1,201 @@
+"""The table of record: the papers' experiments run once in full on the test subjects, shipped with posekit.
+
+``python -m posekit.experiments.record run PART --motions DIR --out DIR`` runs one part (``denoise``,
+``occlusion``, ``image-fit``, ``generate``) with the record's settings (:data:`PARTS`: enough clips and views
+to conclude, each part well under two hours on 2 cores) into ``DIR/PART`` and notes its command and time;
+``python -m posekit.experiments.record assemble DIR --out posekit/experiments/record`` merges the parts into
+the record: ``results.csv`` and ``units.csv`` (every clip's / view's value), ``verdicts.csv`` (each paper's
+expectation per setting: n, the paired difference with its 95 % bootstrap CI, the verdict), ``record.md`` and
+``meta.json`` (commands, commit, seeds, timings, the sha256 of the prior files used). ``make record`` does all.
+
+:func:`load_record` reads the shipped record back (rows with their per-unit values), for chapter 05 and the
+tests; chapters quote it instead of drawing conclusions from a small live run.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..errors import InputError, check_output_dir, run_cli
+from ..utils import atomic_path
+from .report import attach_units, read_results, read_units, write_results
+from .verdicts import expectation_verdicts, verdict_sentences
+
+__all__ = ["PARTS", "RECORD_DIR", "VERDICT_COLUMNS", "run_part", "assemble", "load_record", "main"]
+
+RECORD_DIR = Path(__file__).resolve().parent / "record"
+SEED = 0
+#: the record's settings per part: ≥ 16 test clips per σ and per hidden part, ≥ 64 image views
+PARTS = {
+    "denoise": ["denoise", "--clips", "16", "--val-clips", "4", "--lengths", "60", "--sigmas", "0.05,0.1,0.2,0.5"],
+    "occlusion": ["occlusion", "--clips", "16", "--val-clips", "4", "--lengths", "60"],
+    "image-fit": ["image-fit", "--n-images", "64"],
+    "generate": ["generate"],
+}
+VERDICT_COLUMNS = ("source", "experiment", "metric", "lower", "higher", "scope", "setting", "n", "mean_difference",
+                   "ci_low", "ci_high", "verdict")
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parents[2],
+                             capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "posekit"], cwd=Path(__file__).resolve().parents[2],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + (" (with uncommitted changes)" if dirty else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def prior_files(priors_dir) -> dict:
+    """{file name: sha256} of the prior files an experiment would use: ``priors_dir``'s, else the shipped ones."""
+    from ..priors.store import PRIOR_FILES, pretrained_path
+
+    out = {}
+    for name, fname in PRIOR_FILES.items():
+        p = Path(priors_dir) / fname if priors_dir else None
+        if p is None or not p.exists():
+            p = pretrained_path(name, verify=False)
+        if p is not None and Path(p).exists():
+            out[f"{name}: {Path(p).name}" + (" (shipped)" if priors_dir is None or not (Path(priors_dir) / fname).exists()
+                                             else "")] = _sha256(Path(p))
+    return out
+
+
+def run_part(part: str, motions, out, priors=None, extra=(), fast: bool = False) -> Path:
+    """Run one part with the record's settings into ``out/part``; writes its ``part.json`` (command, time).
+    ``fast``: the experiment's own quick defaults instead (a smoke run of the machinery, not a record)."""
+    from .__main__ import main as experiments_main
+
+    if part not in PARTS:
+        raise InputError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
+    folder = check_output_dir(Path(out) / part, "--out")
+    priors = Path(out) / "priors" if priors is None else Path(priors)   # empty: the shipped priors are used
+    argv = [*(PARTS[part][:1] + ["--fast"] if fast else PARTS[part]), "--motions", str(motions), "--out", str(folder), "--priors", str(priors), "--seed",
+            str(SEED), *extra]
+    t0 = time.perf_counter()
+    rc = experiments_main(argv)
+    if rc:
+        raise InputError(f"the {part} part failed (exit status {rc}); nothing recorded for it")
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / "part.json") as tmp:
+        tmp.write_text(json.dumps({"part": part, "command": "python -m posekit.experiments " + " ".join(argv),
+                                   "seconds": round(time.perf_counter() - t0, 1), "commit": _commit(),
+                                   "priors": prior_files(priors)}, indent=1))
+    return folder
+
+
+def _verdict_rows(rows) -> list[dict]:
+    out = []
+    for v in expectation_verdicts(rows):
+        e, d = v["expectation"], v["difference"]
+        out.append({"source": e.source, "experiment": e.experiment, "metric": e.metric, "lower": e.lower,
+                    "higher": e.higher, "scope": e.scope, "setting": v["setting"], "n": d.n,
+                    "mean_difference": f"{d.mean:.4g}", "ci_low": f"{d.lo:.4g}", "ci_high": f"{d.hi:.4g}",
+                    "verdict": v["verdict"]})
+    return out
+
+
+def assemble(parts_dir, out=RECORD_DIR) -> Path:
+    """Merge the parts under ``parts_dir`` into the record folder ``out`` (files replaced atomically)."""
+    parts_dir, out = Path(parts_dir), check_output_dir(out, "--out")
+    found = [p for p in PARTS if (parts_dir / p / "results.csv").exists() and (parts_dir / p / "part.json").exists()]
+    if not found:
+        raise InputError(f"{parts_dir}: no finished part (a sub-folder with results.csv and part.json); run "
+                         "`python -m posekit.experiments.record run PART` first")
+    rows, metas = [], {}
+    for p in found:
+        part_rows = read_results(parts_dir / p / "results.csv")
+        units = parts_dir / p / "units.csv"
+        rows += attach_units(part_rows, read_units(units)) if units.exists() else part_rows
+        metas[p] = json.loads((parts_dir / p / "part.json").read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    write_results(rows, out)
+    verdicts = _verdict_rows(rows)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=VERDICT_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerows(verdicts)
+    with atomic_path(out / "verdicts.csv") as tmp:
+        tmp.write_text(buf.getvalue())
+    meta = {"parts": metas, "seed": SEED, "python": sys.version.split()[0], "machine": platform.machine(),
+            "assembled_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "missing_parts": [p for p in PARTS if p not in found]}
+    with atomic_path(out / "meta.json") as tmp:
+        tmp.write_text(json.dumps(meta, indent=1))
+    lines = ["# posekit's table of record", "",
+             "Made with `make record` (see `meta.json` for each part's command, commit, time and prior files).", ""]
+    for exp in ("denoise", "occlusion", "image-fit"):
+        s = verdict_sentences(rows, exp)
+        if s:
+            lines += [f"## {exp}", "", *[f"- {x}" for x in s], ""]
+    with atomic_path(out / "record.md") as tmp:
+        tmp.write_text("\n".join(lines))
+    return out
+
+
+def load_record(folder=RECORD_DIR) -> dict:
+    """The shipped record: {"rows": result rows with per-unit values, "verdicts": verdict rows, "meta": dict};
+    InputError when the folder holds no record."""
+    folder = Path(folder)
+    if not (folder / "results.csv").exists():
+        raise InputError(f"{folder}: no table of record here (results.csv); make one with `make record`")
+    rows = read_results(folder / "results.csv")
+    if (folder / "units.csv").exists():
+        rows = attach_units(rows, read_units(folder / "units.csv"))
+    verdicts = []
+    if (folder / "verdicts.csv").exists():
+        with open(folder / "verdicts.csv", newline="") as f:
+            verdicts = list(csv.DictReader(f))
+    meta = json.loads((folder / "meta.json").read_text()) if (folder / "meta.json").exists() else {}
+    return {"rows": rows, "verdicts": verdicts, "meta": meta}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m posekit.experiments.record", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run one part of the record with its settings")
+    r.add_argument("part", choices=list(PARTS))
+    r.add_argument("--motions", required=True, help="folder of motion files (the test subjects are used)")
+    r.add_argument("--out", required=True, help="folder of the parts (the part goes to OUT/PART)")
+    r.add_argument("--priors", default=None, help="folder of trained priors (default: OUT/priors, empty: the shipped ones)")
+    r.add_argument("--fast", action="store_true", help="a quick smoke run (not a record)")
+    a = sub.add_parser("assemble", help="merge the finished parts into the record folder")
+    a.add_argument("parts", help="folder of the parts")
+    a.add_argument("--out", default=str(RECORD_DIR), help="record folder (default: the one shipped in posekit)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def body():
+        if args.command == "run":
+            folder = run_part(args.part, args.motions, args.out, args.priors, fast=args.fast)
+            print(f"recorded part {args.part} in {folder}")
+        else:
+            print(f"wrote the record in {assemble(args.parts, args.out)}")
+        return 0
+
+    return run_cli(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
