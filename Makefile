@@ -33,7 +33,7 @@ $(VENV)/.posekit-installed: pyproject.toml
 
 notebooks: setup
 	mkdir -p $(BUILD)/notebooks
-	$(PY) -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=3600 \
+	POSEKIT_HTML_EXPORT=1 $(PY) -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=3600 \
 		--output-dir $(BUILD)/notebooks $(NOTEBOOKS)
 	$(PY) -m jupyter nbconvert --to html --output-dir $(BUILD)/notebooks $(addprefix $(BUILD)/,$(NOTEBOOKS))
 	@echo "executed notebooks and HTML are in $(BUILD)/notebooks/"
@@ -60,7 +60,7 @@ slides: setup
 	mkdir -p $(BUILD)/slides/lib
 	test -f $(BUILD)/slides/lib/node_modules/reveal.js/dist/reveal.js || npm install --silent --no-audit --no-fund \
 		--prefix $(BUILD)/slides/lib reveal.js@4 mathjax@2 requirejs@2 jquery@2
-	POSEKIT_FAST=1 $(PY) tools/slides.py --out $(BUILD)/slides $(if $(filter 1,$(SLIDES_EXECUTE)),--execute,)
+	POSEKIT_FAST=1 POSEKIT_HTML_EXPORT=1 $(PY) tools/slides.py --out $(BUILD)/slides $(if $(filter 1,$(SLIDES_EXECUTE)),--execute,)
 	@echo "slides: $(BUILD)/slides/*.slides.html (open in a browser; arrow keys)"
 
 clean:

@@ -10,6 +10,8 @@ the chapters run in fast mode when ``POSEKIT_FAST=1``.
 """
 import os
 
+os.environ.setdefault("POSEKIT_HTML_EXPORT", "1")   # plotly.js inlined: the pages draw figures offline
+
 project = "posekit: learning the human pose distribution"
 author = "posekit contributors"
 extensions = ["myst_nb", "sphinx-mathjax-offline"]

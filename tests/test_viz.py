@@ -63,7 +63,9 @@ def test_skeleton_figure(mesh):
         pv.skeleton_figure(TPOSE_JOINTS, SMPL_PARENTS[:10])
 
 
-def test_setup_notebook_sets_offline_renderer():
+def test_setup_notebook_sets_offline_renderer(monkeypatch):
+    """For an HTML export (``make``, the site) plotly.js is inlined so the pages draw offline."""
+    monkeypatch.setenv("POSEKIT_HTML_EXPORT", "1")
     old = pio.renderers.default
     try:
         assert pv.setup_notebook() == "plotly_mimetype+notebook"

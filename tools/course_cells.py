@@ -9,11 +9,16 @@
 4. the chapter's exercises from ``posekit.exercises.EXERCISES`` (chapter = the notebook name's prefix
    before ``_``) appended at the end: a heading, then per exercise a prompt, a stub that the student
    fills in and a check cell (an unfilled stub makes its check print "not implemented yet", so the
-   notebook still runs under nbval).
+   notebook still runs under nbval);
+5. the notebook metadata that JupyterLab writes when a kernel starts: the kernelspec of ipykernel's
+   ``python3`` kernel and the language_info that this Python's ipykernel reports. With anything else
+   (``"display_name": "Python 3"``, a bare ``{"name": "python"}``) JupyterLab rewrites the metadata on
+   opening, and the chapter shows as modified before anything ran.
 
 Cells the script writes carry ``metadata.posekit.generated`` and are replaced on every run; nothing else
-is changed. Notebooks are written without outputs only if they had none. ``--check`` reports the
-notebooks that would change and exits 1 if any would.
+is changed. Notebooks keep their outputs unless ``--clear-outputs`` is given: then outputs, execution
+counts and saved widget state go (run it before committing a chapter that you ran). ``--check``
+reports the notebooks that would change and exits 1 if any would.
 """
 from __future__ import annotations
 
@@ -81,6 +86,26 @@ def exercise_cells(chapter: str) -> list:
     return cells
 
 
+def kernel_metadata() -> dict:
+    """The ``kernelspec`` and ``language_info`` that JupyterLab writes into a notebook when ipykernel's
+    ``python3`` kernel starts (the language_info names this Python's version)."""
+    from ipykernel.ipkernel import IPythonKernel
+    from ipykernel.kernelspec import KERNEL_NAME
+
+    return {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": KERNEL_NAME},
+            "language_info": dict(IPythonKernel.language_info)}
+
+
+def clear_outputs(nb) -> None:
+    """Remove outputs, execution counts and saved widget state (what running a chapter adds)."""
+    nb.metadata.pop("widgets", None)
+    for c in nb.cells:
+        if c.cell_type == "code":
+            c.outputs = []
+            c.execution_count = None
+        c.metadata.pop("execution", None)
+
+
 def refresh(nb, name: str) -> None:
     """Apply the course cells to the notebook ``nb`` (file name ``name``) in place."""
     nb.cells = [c for c in nb.cells if not _generated(c)]
@@ -96,18 +121,22 @@ def refresh(nb, name: str) -> None:
     for c in nb.cells:                                  # stable ids for the generated cells
         if _generated(c) and "id" in c:
             c.id = f"posekit-{_generated(c)}-{nb.cells.index(c)}"
+    nb.metadata.update(kernel_metadata())
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("notebooks", nargs="+", type=Path)
     ap.add_argument("--check", action="store_true", help="only report notebooks that would change")
+    ap.add_argument("--clear-outputs", action="store_true", help="also remove outputs and execution counts")
     args = ap.parse_args(argv)
     changed = []
     for path in args.notebooks:
         before = path.read_text(encoding="utf-8")
         nb = nbformat.read(path, as_version=4)
         refresh(nb, path.name)
+        if args.clear_outputs:
+            clear_outputs(nb)
         after = nbformat.writes(nb) + "\n"
         if after.rstrip() != before.rstrip():
             changed.append(path)

@@ -9,6 +9,8 @@ Lambert-shaded with a light at the camera): fast enough for galleries of a few d
 """
 from __future__ import annotations
 
+import os
+import sys
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -16,7 +18,8 @@ import numpy as np
 from matplotlib.collections import LineCollection, PolyCollection
 
 __all__ = [
-    "VIEWS", "setup_notebook", "to_numpy", "project", "joint_palette", "skinning_colors",
+    "VIEWS", "HTML_EXPORT_ENV", "html_export", "plotly_renderer", "setup_notebook", "fixed_scene", "to_numpy",
+    "project", "joint_palette", "skinning_colors",
     "render_mesh", "render_skeleton", "plot_gallery", "mesh_figure", "mesh_slider_figure", "skeleton_figure",
 ]
 
@@ -35,10 +38,34 @@ _AXIS_NAMES = "xyz"
 JOINT_MESH_OPACITY = 0.45
 
 
-def setup_notebook(renderer: str = "plotly_mimetype+notebook") -> str:
-    """Make plotly figures render inside Jupyter and in offline HTML exports (plotly.js inlined)."""
+#: environment variable that an HTML export sets to 1 (``make notebooks``, the course site, the slides)
+HTML_EXPORT_ENV = "POSEKIT_HTML_EXPORT"
+#: plotly renderer when a student runs a chapter: the figure's JSON only, drawn by JupyterLab's plotly extension
+LIVE_RENDERER = "plotly_mimetype"
+#: plotly renderer of an HTML export: the JSON plus HTML that draws it, plotly.js inlined once per notebook
+EXPORT_RENDERER = "plotly_mimetype+notebook"
+
+
+def html_export() -> bool:
+    """True when the chapter runs for a static HTML export (``POSEKIT_HTML_EXPORT=1``)."""
+    return os.environ.get(HTML_EXPORT_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def plotly_renderer() -> str:
+    """The plotly renderer for this run: inline plotly.js only for an HTML export, Colab's own on Colab,
+    and otherwise the mimetype renderer (a few kB of JSON per figure instead of 4.8 MB of plotly.js)."""
+    if html_export():
+        return EXPORT_RENDERER
+    if "google.colab" in sys.modules:
+        return "colab"
+    return LIVE_RENDERER
+
+
+def setup_notebook(renderer: str | None = None) -> str:
+    """Set plotly's default renderer (``renderer``, or :func:`plotly_renderer`'s choice) and return it."""
     import plotly.io as pio
 
+    renderer = renderer or plotly_renderer()
     pio.renderers.default = renderer
     return renderer
 
@@ -233,6 +260,19 @@ def _scene(title: str, fig):
     return fig
 
 
+def fixed_scene(points, pad: float = 0.05) -> dict:
+    """Scene settings that hold every point of ``points`` (N, 3) with fixed axis ranges and true proportions
+    (``pad``: margin as a fraction of the largest extent), so that a body changing in the scene does not
+    make the axes rescale."""
+    p = to_numpy(points, "points")
+    lo, hi = p.min(0), p.max(0)
+    margin = pad * max(float((hi - lo).max()), 1e-6)
+    extent = np.maximum(hi - lo + 2 * margin, 1e-6)
+    ranges = {f"{a}axis": dict(range=[float(lo[i] - margin), float(hi[i] + margin)], autorange=False)
+              for i, a in enumerate("xyz")}
+    return dict(aspectmode="manual", aspectratio=dict(zip("xyz", (extent / extent.max()).tolist())), **ranges)
+
+
 def _bone_trace(joints: np.ndarray, parents: Sequence[int], color: str, name: str):
     import plotly.graph_objects as go
 
@@ -317,17 +357,11 @@ def mesh_slider_figure(vertices_seq, faces, values: Sequence[float], joints_seq=
 
     frames = [go.Frame(data=coordinates_only(frame_traces(k)), name=f"{x:g}") for k, x in enumerate(values)]
     fig = go.Figure(data=frame_traces(active), frames=frames)
-    allv = np.concatenate(verts)                                   # fixed axes: the body must not jump
-    lo, hi = allv.min(0), allv.max(0)
-    pad = 0.05 * (hi - lo).max()
-    extent = hi - lo + 2 * pad
-    ranges = {f"{a}axis": dict(range=[float(lo[i] - pad), float(hi[i] + pad)]) for i, a in enumerate("xyz")}
-    ratio = dict(zip("xyz", (extent / extent.max()).tolist()))
     animate = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
     steps = [dict(method="animate", label=f"{x:g}", args=[[f"{x:g}"], animate]) for x in values]
     _scene(title, fig)
     fig.update_layout(sliders=[dict(active=active, steps=steps, currentvalue=dict(prefix=f"{label} = "), pad=dict(t=10))],
-                      scene=dict(aspectmode="manual", aspectratio=ratio, **ranges),
+                      scene=fixed_scene(np.concatenate(verts)),      # fixed axes: the body must not jump
                       height=560, margin=dict(l=0, r=0, t=40, b=40))
     return fig
 
