@@ -201,7 +201,7 @@ def section_lambda(run, sets, grid, methods, log, sub=16):
     from posekit.experiments.image_fit import SETTINGS
 
     chosen = {}
-    log(f"\n## lambda: λθ prior-scale calibration spread (prior-only, v2v_pa_mm as in image_fit.tune_prior_scale)")
+    log("\n## lambda: λθ prior-scale calibration spread (prior-only, v2v_pa_mm as in image_fit.tune_prior_scale)")
     for m in methods:
         errs = {s: run(m, **SETTINGS["prior-only"], prior_scale=s)["errors"]["v2v_pa_mm"] for s in grid}
         pick = lambda idx: min(grid, key=lambda s: float(errs[s][idx].mean()))
@@ -222,7 +222,7 @@ def section_grid(run, sets, scales, grid, methods, log, n_boot):
     from posekit.experiments.image_fit import SETTINGS
 
     out = {}
-    log(f"\n## grid: bend weight angle_weight (λa = (aw·w)²) per prior, setting +angle, λθ scale chosen on A")
+    log("\n## grid: bend weight angle_weight (λa = (aw·w)²) per prior, setting +angle, λθ scale chosen on A")
     log("v2v_mm; Δ = v2v(aw) − v2v(aw = 0) per view, mean [95 % paired bootstrap CI]; negative = E_a helps")
     for m in methods:
         base = run(m, **SETTINGS["prior-only"], prior_scale=scales[m])["errors"]["v2v_mm"]

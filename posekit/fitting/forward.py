@@ -29,6 +29,7 @@ class JointsForward:
 
     def __init__(self, body_model, vertex_ids=()):
         bm = body_model
+        self.bm = bm
         dtype = bm.v_template.dtype
         self.parents = bm.parents                                                  # (24,)
         self.num_betas = bm.shapedirs.shape[-1]
@@ -44,6 +45,12 @@ class JointsForward:
         self.v_posedirs = posedirs[:, ids].reshape(posedirs.shape[0], -1)          # (207,S*3)
         self.v_weights = bm.lbs_weights[ids]                                       # (S,24)
         self.dtype = dtype
+
+    def shaped_rest(self, betas):
+        """Rest-pose shaped mesh and joints -> v_shaped (B,V,3), J (B,24,3); see the function ``shaped_rest``."""
+        b = betas[:, None, None, :]                                                # (B,1,1,NB)
+        v = self.bm.v_template + (self.bm.shapedirs * b).sum(-1)                   # (B,V,3)
+        return v, self.j_template + (self.j_shapedirs * b).sum(-1)                 # (B,24,3)
 
     def __call__(self, betas, global_orient, body_pose, transl):
         """betas (B,NB), global_orient (B,3), body_pose (B,69), transl (B,3)
@@ -79,12 +86,7 @@ def shaped_rest(body_model, betas):
     batch: a row's result then does not depend on which other rows share the batch (a matrix-product
     kernel may sum in another order for another batch size), so a batched fit repeats a single fit exactly.
     """
-    bm = body_model
-    b = betas[:, None, None, :]                                                    # (B,1,1,NB)
-    v = bm.v_template + (bm.shapedirs * b).sum(-1)                                 # (B,V,3)
-    j_template = bm.J_regressor @ bm.v_template                                    # (24,3)
-    j_shapedirs = torch.einsum("jv,vcb->jcb", bm.J_regressor, bm.shapedirs)       # (24,3,NB)
-    return v, j_template + (j_shapedirs * b).sum(-1)                               # (B,24,3)
+    return JointsForward(body_model).shaped_rest(betas)
 
 
 def full_pose(global_orient: torch.Tensor, body21: torch.Tensor) -> torch.Tensor:

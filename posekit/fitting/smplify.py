@@ -46,7 +46,7 @@ from ..errors import InputError, check_finite
 from ..skeleton import body21_to_body_pose
 from .camera import FACING_CAMERA, estimate_depth, flip_orient, perspective_projection, principal_point
 from .capsules import capsule_pairs, capsule_radii, interpenetration_energy, sphere_energy
-from .forward import JointsForward, full_forward, shaped_rest
+from .forward import JointsForward, full_forward
 from .keypoints import TORSO, KeypointMap
 from .losses import angle_prior, is_latent_prior, joint_energy, pose_prior_energy, shape_prior
 from .rowwise import ROW_METHODS, minimise_rows
@@ -303,7 +303,7 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
             e_pose = e_pose.detach() * e_pose
         zero = bp.new_zeros(bp.shape[0])
         if sp_weight > 0:                                          # radii of the current shape: E_sp depends on β
-            vs, js = shaped_rest(body_model, bt)
+            vs, js = fwd.shaped_rest(bt)
             e_sp = sp_weight * collide(j, capsule_radii(vs, js, lbs_w), pairs)
         else:
             e_sp = zero
