@@ -177,8 +177,29 @@ def test_image_fit_experiment_cli(tmp_path, body_model):
                        "fit_ms_per_image"}
     assert all(r["experiment"] == "image-fit" and r["n"] == 2 and np.isfinite(r["value"]) for r in rows)
     assert (out / "results.md").read_text().count("### image-fit") == 7
-    scales = json.loads((out / "weights_image_fit.json").read_text())["prior_scale"]
+    weights = json.loads((out / "weights_image_fit.json").read_text())
+    scales, angle = weights["prior_scale"], weights["angle_weight"]
     assert set(scales) == {"gmm"} and scales["gmm"] in (1.0, 100.0)   # calibrated on validation views
+    assert set(angle) == {"none", "gmm"} and all(a in (0.0, 3.17) for a in angle.values())
+    stab = weights["choice_stability"]
+    assert set(stab) == {"prior_scale gmm", "angle_weight none", "angle_weight gmm"}
+    assert all(abs(sum(d.values()) - 1.0) < 1e-9 for d in stab.values())
+
+
+def test_image_fit_fixed_weights_skip_the_calibration(tmp_path):
+    """--prior-scales and --angle-weights fix every choice: no validation views are needed or used."""
+    from posekit.experiments.__main__ import main
+
+    rng = np.random.default_rng(0)
+    GMMPrior.fit(0.2 * rng.normal(size=(200, 63)), n_components=2).save(tmp_path / "priors" / "gmm.npz")
+    out = tmp_path / "out"
+    rc = main(["image-fit", "--motions", "synthetic", "--priors", str(tmp_path / "priors"), "--out", str(out),
+               "--fast", "--n-images", "2", "--iters", "2", "--methods", "none,gmm", "--prior-scales", "gmm=10",
+               "--angle-weights", "none=0.5,gmm=0"])
+    assert rc == 0
+    weights = json.loads((out / "weights_image_fit.json").read_text())
+    assert weights["prior_scale"] == {"gmm": 10.0} and weights["angle_weight"] == {"none": 0.5, "gmm": 0.0}
+    assert weights["validation_views"] == 0 and weights["choice_stability"] == {}
 
 
 @pytest.mark.parametrize("case, match", [

@@ -8,13 +8,17 @@ dropouts (10 %) (``posekit.fitting.synthetic_views``). Every prior setting fits 
 Settings (rows) per method (columns):
   ``prior-only``          E_J + λθ E_θ + λβ E_β (GMM: the max-mixture approximation);
   ``exact``               GMM only: the exact −log Σ_j g_j N_j instead of the max;
-  ``+angle``              prior-only + λa E_a (elbow/knee bends);
+  ``+angle``              prior-only + λa E_a (elbow/knee bends), λa calibrated per prior (below);
   ``+interpenetration``   +angle + λsp E_sp (SMPLify's Gaussian spheres): the full SMPLify objective;
   ``+adaptive``           Pose-NDF only: the full objective with Pose-NDF's adaptive weight λθ = w·f(θ).
 Every method starts from the same rest pose (``init="rest"``; VPoser from the code of the rest pose) and is
 minimised with L-BFGS (strong Wolfe). The prior's weight is calibrated per prior: SMPLify's λθ schedule times a
 scale chosen on views of the validation subjects (``PRIOR_SCALE_GRID``; the energies differ in size: Pose-NDF's
-distance has a gradient ~190× smaller than the GMM's at equal λ), never on the test subjects.
+distance has a gradient ~190× smaller than the GMM's at equal λ), never on the test subjects. The bend weight is
+calibrated the same way, per prior at its chosen λθ (``ANGLE_WEIGHT_GRID``, 0 included: SMPLify's absolute λa
+folds limbs against a calibrated λθ, ``benchmarks/angle_prior.py``), and every setting with E_a uses it. How
+stable each choice is: the share of bootstrap resamples of the validation views that pick the same value
+(``posekit.fitting.tune.choice_stability``), written with the weights.
 Metrics (mm, mean over images with std): ``v2v_mm`` / ``surface_mm`` / ``mpjpe_mm`` after pelvis alignment,
 ``v2v_pa_mm`` / ``surface_pa_mm`` / ``mpjpe_pa_mm`` after Procrustes (``surface``: the area-weighted surface
 error, ``posekit.fitting.metrics.surface_samples``); ``fit_ms_per_image`` (batched).
@@ -36,7 +40,8 @@ from ..errors import InputError
 from ..utils import fast_mode, get_device, seed_everything
 
 __all__ = ["run", "add_arguments", "settings_from_args", "SETTINGS", "settings_for", "test_poses",
-           "evaluate_setting", "tune_prior_scale", "PRIOR_SCALE_GRID", "PRIOR_SCALE_GRID_FAST", "COMMON_OPTIONS"]
+           "evaluate_setting", "tune_prior_scale", "tune_option", "PRIOR_SCALE_GRID", "PRIOR_SCALE_GRID_FAST",
+           "ANGLE_WEIGHT_GRID", "ANGLE_WEIGHT_GRID_FAST", "COMMON_OPTIONS"]
 
 EXPERIMENT = "image-fit"
 METHODS = ("none", "gmm", "vposer", "posendf")
@@ -51,6 +56,9 @@ SETTINGS = {
 #: scales of SMPLify's λθ searched on validation views, per prior (fast: the coarse grid)
 PRIOR_SCALE_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0)
 PRIOR_SCALE_GRID_FAST = (1.0, 100.0)
+#: bend weights ``angle_weight`` (λa = (aw·w)²; SMPLify's is 3.17) searched on validation views, per prior
+ANGLE_WEIGHT_GRID = (0.0, 0.32, 1.0, 3.17)
+ANGLE_WEIGHT_GRID_FAST = (0.0, 3.17)
 #: the start pose and optimiser every method shares
 COMMON_OPTIONS = {"init": "rest", "optimizer": "lbfgs"}
 
@@ -60,9 +68,13 @@ def add_arguments(parser) -> None:
                         help="comma-separated priors among none,gmm,vposer,posendf (default: none,gmm + "
                              "vposer/posendf when --priors holds them or posekit ships them pretrained)")
     parser.add_argument("--n-images", type=int, default=None, help="number of views (default 8 fast / 48 full)")
+    parser.add_argument("--n-val-images", type=int, default=None,
+                        help="validation views for the calibration (default: a third of --n-images, at least 8; fast 4)")
     parser.add_argument("--iters", type=int, default=None, help="L-BFGS iterations per stage (default 30 fast / 100 full)")
     parser.add_argument("--prior-scales", default=None,
                         help="fix the λθ scale per prior instead of calibrating it on validation views, e.g. gmm=1,posendf=100")
+    parser.add_argument("--angle-weights", default=None,
+                        help="fix the bend weight per method instead of calibrating it, e.g. none=3.17,gmm=0 (SMPLify: 3.17)")
 
 
 def settings_from_args(args) -> dict:
@@ -74,11 +86,14 @@ def settings_from_args(args) -> dict:
 
     fast = bool(getattr(args, "fast", False)) or fast_mode()
     text = getattr(args, "methods", None)
+    n_images = option_number(args, "n_images", 8 if fast else 48)
     return {"methods": None if text is None else parse_methods(text, allowed=METHODS),
-            "n_images": option_number(args, "n_images", 8 if fast else 48),
+            "n_images": n_images,
+            "n_val_images": option_number(args, "n_val_images", max(4, n_images // 4) if fast else max(8, n_images // 3)),
             "iters": option_number(args, "iters", 30 if fast else 100),
             "prior_scales": parse_method_values(getattr(args, "prior_scales", None), "--prior-scales",
                                                 [m for m in METHODS if m != "none"]),
+            "angle_weights": parse_method_values(getattr(args, "angle_weights", None), "--angle-weights", METHODS),
             "fast": fast}
 
 
@@ -120,17 +135,29 @@ def evaluate_setting(views: dict, body_model, prior, options: dict, progress: bo
     return {"errors": err, "time_s": dt, "fit": fit}
 
 
+def tune_option(views: dict, body_model, prior, base: dict, option: str, grid, metric: str = "v2v_pa_mm",
+                log=print, name: str = "") -> tuple[float, dict, dict]:
+    """The value of the smplify option ``option`` among ``grid`` minimising the mean ``metric`` on validation
+    ``views`` -> (best, {value: mean error}, {value: share of bootstrap resamples of the views that pick it})."""
+    from ..fitting.tune import choice_stability
+
+    per_view = {}
+    for value in grid:
+        res = evaluate_setting(views, body_model, prior, {**base, option: value})
+        per_view[value] = res["errors"][metric].double().cpu().numpy()
+    errs = {k: float(v.mean()) for k, v in per_view.items()}
+    best = min(errs, key=errs.get)
+    stability = choice_stability(per_view)
+    log(f"[image-fit] calibrating {option} of {name} on {len(views['keypoints_2d'])} validation views ({metric}): "
+        + ", ".join(f"{k:g}: {v:.1f}" for k, v in errs.items())
+        + f" -> {best:g} (picked by {100 * stability[best]:.0f} % of bootstrap resamples)")
+    return best, errs, stability
+
+
 def tune_prior_scale(views: dict, body_model, prior, base: dict, grid, metric: str = "v2v_pa_mm", log=print,
                      name: str = "") -> tuple[float, dict]:
-    """The λθ scale of one prior minimising ``metric`` on validation ``views`` (full SMPLify objective)
-    -> (best scale, {scale: error})."""
-    errs = {}
-    for scale in grid:
-        res = evaluate_setting(views, body_model, prior, {**base, "prior_scale": scale})
-        errs[scale] = float(res["errors"][metric].mean())
-    best = min(errs, key=errs.get)
-    log(f"[image-fit] calibrating {name} on {len(views['keypoints_2d'])} validation views ({metric}): "
-        + ", ".join(f"{k:g}: {v:.1f}" for k, v in errs.items()) + f" -> {best:g}")
+    """The λθ scale of one prior minimising ``metric`` on validation ``views`` -> (best scale, {scale: error})."""
+    best, errs, _ = tune_option(views, body_model, prior, base, "prior_scale", grid, metric, log=log, name=name)
     return best, errs
 
 
@@ -180,13 +207,16 @@ def run(args) -> list[dict]:
     poses = test_poses(args.motions, n, seed=args.seed, fast=fast)
     views = make_views(body_model, poses, seed=args.seed)
     base = {"stage_iters": iters, "camera_iters": 20 if fast else 30}
-    fixed = st["prior_scales"]
-    scales: dict = {}
-    if any(m != "none" and (m not in fixed or m == "posendf") for m in methods):
-        n_val = max(4, n // 4) if fast else max(8, n // 3)
-        val_views = make_views(body_model, test_poses(args.motions, n_val, seed=args.seed + 1, fast=fast, split="val"),
-                               seed=args.seed + 1)
+    fixed, fixed_aw = st["prior_scales"], st["angle_weights"]
+    needs_val = any((m != "none" and (m not in fixed or m == "posendf")) or m not in fixed_aw for m in methods)
+    if needs_val:
+        val_views = make_views(body_model, test_poses(args.motions, st["n_val_images"], seed=args.seed + 1, fast=fast,
+                                                      split="val"), seed=args.seed + 1)
     grid = PRIOR_SCALE_GRID_FAST if fast else PRIOR_SCALE_GRID
+    aw_grid = ANGLE_WEIGHT_GRID_FAST if fast else ANGLE_WEIGHT_GRID
+    scales: dict = {}
+    angle: dict = {}
+    stability: dict = {}
     rows = []
     for m in methods:
         for s in settings_for(m):
@@ -194,9 +224,20 @@ def run(args) -> list[dict]:
             if m != "none":
                 key = f"{m}{'+adaptive' if s == '+adaptive' else ''}"
                 if key not in scales:
-                    scales[key] = fixed[m] if (m in fixed and s != "+adaptive") else tune_prior_scale(
-                        val_views, body_model, priors[m], {**base, **SETTINGS[s]}, grid, name=key)[0]
+                    if m in fixed and s != "+adaptive":
+                        scales[key] = fixed[m]
+                    else:
+                        scales[key], _, stability[f"prior_scale {key}"] = tune_option(
+                            val_views, body_model, priors[m], opts, "prior_scale", grid, name=key)
                 opts["prior_scale"] = scales[key]
+            if "angle_weight" not in SETTINGS[s]:                 # a setting with E_a: the calibrated bend weight
+                if m not in angle:
+                    if m in fixed_aw:
+                        angle[m] = fixed_aw[m]
+                    else:
+                        angle[m], _, stability[f"angle_weight {m}"] = tune_option(
+                            val_views, body_model, priors[m], opts, "angle_weight", aw_grid, name=m)
+                opts["angle_weight"] = angle[m]
             res = evaluate_setting(views, body_model, priors[m], opts)
             for metric, v in res["errors"].items():
                 rows.append({"experiment": EXPERIMENT, "setting": s, "method": m, "metric": metric,
@@ -211,8 +252,10 @@ def run(args) -> list[dict]:
 
     check_finite_rows(rows)
     out = getattr(args, "out", None)
-    if out is not None and scales:
+    if out is not None and (scales or angle):
         from .common import save_weights
         Path(out).mkdir(parents=True, exist_ok=True)
-        save_weights(Path(out) / "weights_image_fit.json", {"prior_scale": scales})
+        save_weights(Path(out) / "weights_image_fit.json",
+                     {"prior_scale": scales, "angle_weight": angle, "validation_views": st["n_val_images"] if needs_val else 0,
+                      "choice_stability": {k: {f"{v:g}": round(p, 3) for v, p in d.items()} for k, d in stability.items()}})
     return rows

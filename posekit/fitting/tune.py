@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 from .motion import FitConfig
 
 __all__ = ["DEFAULT_PRIOR_WEIGHTS", "DEFAULT_SMOOTH", "SMOOTH_GRID", "SMOOTH_GRID_FAST", "PRIOR_BASE",
-           "PRIOR_GRID", "PRIOR_GRID_FAST", "tune_weights"]
+           "PRIOR_GRID", "PRIOR_GRID_FAST", "tune_weights", "choice_stability"]
 
 #: Prior weights per method, for losses in cm²; the energies differ in scale (GMM: a negative
 #: log-likelihood over 63 dimensions; VPoser: ‖z‖² over 32; Pose-NDF: a distance in ~[0, 1] rad).
@@ -73,3 +73,21 @@ def tune_weights(evaluate: Callable[[str, FitConfig], float], methods: Sequence[
         chosen[m] = w
         cfgs[m] = replace(base, w_smooth=smooth, w_prior=w)
     return cfgs, chosen
+
+
+def choice_stability(per_unit: dict, n_boot: int = 2000, seed: int = 0) -> dict:
+    """How stable a choice made on validation data is: ``per_unit`` {candidate: (n,) errors on the same n
+    clips or views} -> {candidate: share of ``n_boot`` bootstrap resamples of the units whose mean error is
+    lowest for that candidate}. The chosen candidate's share near 1 means more validation data would not
+    change the choice; near 1/len(per_unit), the candidates tie within the noise."""
+    import numpy as np
+
+    keys = list(per_unit)
+    errs = np.stack([np.asarray(per_unit[k], dtype=np.float64) for k in keys])      # (K, n)
+    if errs.ndim != 2 or errs.shape[1] == 0:
+        raise ValueError("choice_stability needs one error per unit for every candidate, on the same units")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, errs.shape[1], size=(n_boot, errs.shape[1]))              # (n_boot, n)
+    means = errs[:, idx].mean(-1)                                                     # (K, n_boot)
+    wins = np.bincount(means.argmin(0), minlength=len(keys))
+    return {k: float(w) / n_boot for k, w in zip(keys, wins)}
