@@ -35,7 +35,7 @@ def test_assemble_and_load(tmp_path):
     out = assemble(tmp_path / "parts", tmp_path / "record")
     rec = load_record(out)
     assert len(rec["rows"]) == 3 and all(len(r["values"]) == 16 for r in rec["rows"])
-    assert rec["meta"]["missing_parts"] == ["occlusion", "image-fit", "generate"]
+    assert rec["meta"]["missing_parts"] == [p for p in PARTS if p != "denoise"]
     v = {(r["lower"], r["higher"]): r for r in rec["verdicts"]}
     assert tuple(rec["verdicts"][0]) == VERDICT_COLUMNS
     assert v[("posendf", "none")]["verdict"] == AGREES and v[("posendf", "vposer")]["verdict"] == CONTRADICTS
@@ -49,3 +49,57 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert main(["assemble", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
     assert "no finished part" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_variant_part_gets_its_setting_suffix_and_its_own_verdicts(tmp_path):
+    """denoise-vposer-energy's rows keep their method names; their settings carry ",vposer=energy", so they sit
+    beside the latent run's rows and are compared with their own no-prior rows only."""
+    from posekit.experiments.record import SETTING_SUFFIX
+
+    base = np.linspace(2.0, 8.0, 16)
+    _part(tmp_path / "parts", "denoise", _rows("denoise", "v2v_cm", "sigma=0.1,frames=60",
+                                                {"none": base + 1.0, "vposer": base - 0.5}))
+    _part(tmp_path / "parts", "denoise-vposer-energy", _rows("denoise", "v2v_cm", "sigma=0.1,frames=60",
+                                                              {"none": base + 1.0, "vposer": base + 2.0}))
+    rec = load_record(assemble(tmp_path / "parts", tmp_path / "record"))
+    settings = {(r["setting"], r["method"]) for r in rec["rows"]}
+    suffix = SETTING_SUFFIX["denoise-vposer-energy"]
+    assert settings == {("sigma=0.1,frames=60", "none"), ("sigma=0.1,frames=60", "vposer"),
+                        ("sigma=0.1,frames=60" + suffix, "none"), ("sigma=0.1,frames=60" + suffix, "vposer")}
+    v = {(r["setting"], r["lower"], r["higher"]): r["verdict"] for r in rec["verdicts"]}
+    assert v[("sigma=0.1,frames=60", "vposer", "none")] == AGREES
+    assert v[("sigma=0.1,frames=60" + suffix, "vposer", "none")] == CONTRADICTS
+
+
+def test_coverage_part_is_carried_into_the_record(tmp_path):
+    from posekit.experiments.coverage import COVERAGE_COLUMNS
+
+    folder = tmp_path / "parts" / "coverage"
+    folder.mkdir(parents=True)
+    (folder / "coverage.csv").write_text(",".join(COVERAGE_COLUMNS) + "\nval_to_train,3,0,900,200,0.61,0.5,0.7\n")
+    (folder / "part.json").write_text(json.dumps({"part": "coverage", "command": "x", "seconds": 1.0}))
+    _part(tmp_path / "parts", "generate", _rows("generate", "apd_cm", "n=100", {"none": np.arange(1.0, 7.0)}))
+    rec = load_record(assemble(tmp_path / "parts", tmp_path / "record"))
+    assert rec["coverage"] == [{"quantity": "val_to_train", "train_subjects": 3, "draw": 0, "n_train_poses": 900,
+                                "n_val_poses": 200, "median": 0.61, "q25": 0.5, "q75": 0.7}]
+    assert "coverage" not in rec["meta"]["missing_parts"]
+
+
+def test_fast_parts_keep_the_variant_options(tmp_path, monkeypatch):
+    """A --fast smoke run of a variant part runs the same variant (methods, VPoser mode), not the plain experiment."""
+    import posekit.experiments.__main__ as cli
+    from posekit.experiments.record import run_part
+
+    seen = []
+
+    def fake_main(argv):
+        seen.append(argv)
+        return 0
+
+    monkeypatch.setattr(cli, "main", fake_main)
+    run_part("denoise-vposer-energy", "synthetic", tmp_path, fast=True)
+    argv = seen[0]
+    assert argv[0] == "denoise" and "--fast" in argv and "--clips" not in argv
+    assert argv[argv.index("--methods") + 1] == "none,vposer" and argv[argv.index("--vposer-mode") + 1] == "energy"
+    assert json.loads((tmp_path / "denoise-vposer-energy" / "part.json").read_text())["command"].startswith(
+        "python -m posekit.experiments denoise --methods none,vposer --vposer-mode energy --fast")

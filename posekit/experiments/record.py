@@ -1,8 +1,12 @@
 """The table of record: the papers' experiments run once in full on the test subjects, shipped with posekit.
 
 ``python -m posekit.experiments.record run PART --motions DIR --out DIR`` runs one part (``denoise``,
-``occlusion``, ``image-fit``, ``generate``) with the record's settings (:data:`PARTS`: enough clips and views
-to conclude, each part well under two hours on 2 cores) into ``DIR/PART`` and notes its command and time;
+``denoise-vposer-energy``, ``occlusion``, ``image-fit``, ``generate``, ``coverage``) with the record's settings
+(:data:`PARTS`: enough clips and views to conclude, each part well under two hours on 2 cores) into ``DIR/PART``
+and notes its command and time. ``denoise-vposer-energy`` re-runs denoising with VPoser as an energy on the
+poses instead of a latent parametrisation; its settings get the suffix ``,vposer=energy`` (no prior is re-run
+beside it, so the pairs are complete). ``coverage`` measures how far unseen poses lie from the training set
+(``posekit.experiments.coverage``) into ``coverage.csv``.
 ``python -m posekit.experiments.record assemble DIR --out posekit/experiments/record`` merges the parts into
 the record: ``results.csv`` and ``units.csv`` (every clip's / view's value), ``verdicts.csv`` (each paper's
 expectation per setting: n, the paired difference with its 95 % bootstrap CI, the verdict), ``record.md`` and
@@ -29,7 +33,8 @@ from ..utils import atomic_path
 from .report import attach_units, read_results, read_units, write_results
 from .verdicts import expectation_verdicts, verdict_sentences
 
-__all__ = ["PARTS", "RECORD_DIR", "VERDICT_COLUMNS", "run_part", "assemble", "load_record", "main"]
+__all__ = ["PARTS", "RECORD_DIR", "VERDICT_COLUMNS", "SETTING_SUFFIX", "run_part", "run_coverage", "assemble",
+           "load_record", "main"]
 
 RECORD_DIR = Path(__file__).resolve().parent / "record"
 SEED = 0
@@ -37,9 +42,17 @@ SEED = 0
 PARTS = {
     "denoise": ["denoise", "--clips", "16", "--val-clips", "4", "--lengths", "60", "--sigmas", "0.05,0.1,0.2,0.5"],
     "occlusion": ["occlusion", "--clips", "16", "--val-clips", "4", "--lengths", "60"],
-    "image-fit": ["image-fit", "--n-images", "64"],
+    "denoise-vposer-energy": ["denoise", "--methods", "none,vposer", "--vposer-mode", "energy", "--clips", "16",
+                              "--val-clips", "4", "--lengths", "60", "--sigmas", "0.05,0.1,0.2,0.5"],
+    "image-fit": ["image-fit", "--n-images", "64", "--n-val-images", "64"],
     "generate": ["generate"],
+    "coverage": ["coverage"],
 }
+#: a suffix added to the settings of a part's rows (a variant of an experiment that another part also runs)
+SETTING_SUFFIX = {"denoise-vposer-energy": ",vposer=energy"}
+#: ``coverage``: numbers of training subjects and random draws of them per number
+COVERAGE_KS = (1, 2, 3, 5, 8, 10_000)
+COVERAGE_DRAWS = 5
 VERDICT_COLUMNS = ("source", "experiment", "metric", "lower", "higher", "scope", "setting", "n", "mean_difference",
                    "ci_low", "ci_high", "verdict")
 
@@ -87,18 +100,64 @@ def run_part(part: str, motions, out, priors=None, extra=(), fast: bool = False)
         raise InputError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
     folder = check_output_dir(Path(out) / part, "--out")
     priors = Path(out) / "priors" if priors is None else Path(priors)   # empty: the shipped priors are used
-    argv = [*(PARTS[part][:1] + ["--fast"] if fast else PARTS[part]), "--motions", str(motions), "--out", str(folder), "--priors", str(priors), "--seed",
-            str(SEED), *extra]
     t0 = time.perf_counter()
-    rc = experiments_main(argv)
-    if rc:
-        raise InputError(f"the {part} part failed (exit status {rc}); nothing recorded for it")
+    if part == "coverage":
+        run_coverage(motions, folder, priors, fast=fast)
+        command = f"python -m posekit.experiments.record run coverage --motions {motions}" + (" --fast" if fast else "")
+    else:
+        keep = [a for i, a in enumerate(PARTS[part]) if a in ("--methods", "--vposer-mode")
+                or (i and PARTS[part][i - 1] in ("--methods", "--vposer-mode"))]
+        argv = [*(PARTS[part][:1] + keep + ["--fast"] if fast else PARTS[part]), "--motions", str(motions), "--out",
+                str(folder), "--priors", str(priors), "--seed", str(SEED), *extra]
+        rc = experiments_main(argv)
+        if rc:
+            raise InputError(f"the {part} part failed (exit status {rc}); nothing recorded for it")
+        command = "python -m posekit.experiments " + " ".join(argv)
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / "part.json") as tmp:
-        tmp.write_text(json.dumps({"part": part, "command": "python -m posekit.experiments " + " ".join(argv),
+        tmp.write_text(json.dumps({"part": part, "command": command,
                                    "seconds": round(time.perf_counter() - t0, 1), "commit": _commit(),
                                    "priors": prior_files(priors)}, indent=1))
     return folder
+
+
+def run_coverage(motions, folder, priors=None, fast: bool = False) -> Path:
+    """The ``coverage`` part: ``coverage.csv`` (``posekit.experiments.coverage``) of the train / validation
+    subjects of ``motions``, with Pose-NDF's field (``priors``' posendf.pt, else the shipped one) at the rest pose."""
+    from ..data import pose_dataset
+    from ..priors.store import load_prior
+    from .coverage import COVERAGE_COLUMNS, coverage_curve, field_at_rest
+
+    ds = pose_dataset(motions, progress=False)
+    train, val = ds.body21("train"), ds.body21("val")
+    if not len(train) or not len(val):
+        raise InputError(f"{motions}: the coverage part needs poses of train and validation subjects")
+    subjects = ds.ids["train"]["subject"]
+    ks, draws, n_val = ((1, 3, 10_000), 2, 300) if fast else (COVERAGE_KS, COVERAGE_DRAWS, 2000)
+    rows = coverage_curve(train, subjects, val, ks, draws=draws, n_val=n_val, seed=SEED, progress=True)
+    prior = load_prior("posendf", priors or Path(folder) / "priors", train_if_missing=False, verbose=False)
+    rows += field_at_rest(prior, val, train, n_val=n_val, seed=SEED)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COVERAGE_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]) for k in COVERAGE_COLUMNS})
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    with atomic_path(Path(folder) / "coverage.csv") as tmp:
+        tmp.write_text(buf.getvalue())
+    return Path(folder) / "coverage.csv"
+
+
+def read_coverage(path) -> list[dict]:
+    """``coverage.csv`` -> rows with numbers (``posekit.experiments.coverage.COVERAGE_COLUMNS``)."""
+    from .coverage import COVERAGE_COLUMNS
+
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) != COVERAGE_COLUMNS:
+            raise InputError(f"{path}: header {reader.fieldnames} is not {list(COVERAGE_COLUMNS)}")
+        return [{**r, **{k: int(r[k]) for k in ("train_subjects", "draw", "n_train_poses", "n_val_poses")},
+                 **{k: float(r[k]) for k in ("median", "q25", "q75")}} for r in reader]
 
 
 def _verdict_rows(rows) -> list[dict]:
@@ -115,17 +174,27 @@ def _verdict_rows(rows) -> list[dict]:
 def assemble(parts_dir, out=RECORD_DIR) -> Path:
     """Merge the parts under ``parts_dir`` into the record folder ``out`` (files replaced atomically)."""
     parts_dir, out = Path(parts_dir), check_output_dir(out, "--out")
-    found = [p for p in PARTS if (parts_dir / p / "results.csv").exists() and (parts_dir / p / "part.json").exists()]
+    found = [p for p in PARTS if ((parts_dir / p / "results.csv").exists() or (parts_dir / p / "coverage.csv").exists())
+             and (parts_dir / p / "part.json").exists()]
     if not found:
         raise InputError(f"{parts_dir}: no finished part (a sub-folder with results.csv and part.json); run "
                          "`python -m posekit.experiments.record run PART` first")
     rows, metas = [], {}
+    coverage = None
     for p in found:
+        metas[p] = json.loads((parts_dir / p / "part.json").read_text())
+        if (parts_dir / p / "coverage.csv").exists():
+            coverage = (parts_dir / p / "coverage.csv").read_text()
+        if not (parts_dir / p / "results.csv").exists():
+            continue
         part_rows = read_results(parts_dir / p / "results.csv")
         units = parts_dir / p / "units.csv"
-        rows += attach_units(part_rows, read_units(units)) if units.exists() else part_rows
-        metas[p] = json.loads((parts_dir / p / "part.json").read_text())
+        part_rows = attach_units(part_rows, read_units(units)) if units.exists() else part_rows
+        rows += [{**r, "setting": r["setting"] + SETTING_SUFFIX.get(p, "")} for r in part_rows]
     out.mkdir(parents=True, exist_ok=True)
+    if coverage is not None:
+        with atomic_path(out / "coverage.csv") as tmp:
+            tmp.write_text(coverage)
     write_results(rows, out)
     verdicts = _verdict_rows(rows)
     buf = io.StringIO()
@@ -151,7 +220,8 @@ def assemble(parts_dir, out=RECORD_DIR) -> Path:
 
 
 def load_record(folder=RECORD_DIR) -> dict:
-    """The shipped record: {"rows": result rows with per-unit values, "verdicts": verdict rows, "meta": dict};
+    """The shipped record: {"rows": result rows with per-unit values, "verdicts": verdict rows, "meta": dict,
+    "coverage": rows of coverage.csv (empty when absent)};
     InputError when the folder holds no record."""
     folder = Path(folder)
     if not (folder / "results.csv").exists():
@@ -164,7 +234,8 @@ def load_record(folder=RECORD_DIR) -> dict:
         with open(folder / "verdicts.csv", newline="") as f:
             verdicts = list(csv.DictReader(f))
     meta = json.loads((folder / "meta.json").read_text()) if (folder / "meta.json").exists() else {}
-    return {"rows": rows, "verdicts": verdicts, "meta": meta}
+    coverage = read_coverage(folder / "coverage.csv") if (folder / "coverage.csv").exists() else []
+    return {"rows": rows, "verdicts": verdicts, "meta": meta, "coverage": coverage}
 
 
 def build_parser() -> argparse.ArgumentParser:
