@@ -22,12 +22,12 @@ def _stub(*args):
 # check name -> [(wrong answer, words its hint must contain)]
 WRONG = {
     "check_aa_to_matrix": [
-        (lambda aa: S.aa_to_matrix(aa).transpose(1, 2), "you built Rᵀ"),
-        (lambda aa: S.aa_to_matrix(aa) * torch.tensor([1.0, 1.0, -1.0], dtype=aa.dtype), "reflection"),
-        (lambda aa: S.aa_to_matrix(aa / 2), "not the rotation by |aa|"),
+        (lambda aa: S.my_aa_to_matrix(aa).transpose(1, 2), "you built Rᵀ"),
+        (lambda aa: S.my_aa_to_matrix(aa) * torch.tensor([1.0, 1.0, -1.0], dtype=aa.dtype), "reflection"),
+        (lambda aa: S.my_aa_to_matrix(aa / 2), "not the rotation by |aa|"),
     ],
     "check_geodesic_angle": [
-        (lambda a, b: S.geodesic_angle(a, b) / 2, "half the geodesic angle"),
+        (lambda a, b: S.my_geodesic_angle(a, b) / 2, "half the geodesic angle"),
         (lambda a, b: torch.diagonal(a.transpose(1, 2) @ b, dim1=1, dim2=2).sum(-1), "must be 0"),
     ],
     "check_lbs_vertex": [
@@ -86,8 +86,8 @@ WRONG = {
     "check_pose_ndf_distance": [
         (lambda a, b, w: torch.sqrt((w * 0.5 * torch.arccos((a * b).sum(-1).clamp(-1, 1)) ** 2).sum(-1)),
          "not symmetric in q and −q"),
-        (lambda a, b, w: S.pose_ndf_distance(a, b, torch.ones_like(w)), "ignores the joint weights"),
-        (lambda a, b, w: S.pose_ndf_distance(a, b, w) ** 2, "squared distance"),
+        (lambda a, b, w: S.my_pose_ndf_distance(a, b, torch.ones_like(w)), "ignores the joint weights"),
+        (lambda a, b, w: S.my_pose_ndf_distance(a, b, w) ** 2, "squared distance"),
     ],
     "check_projection_step": [
         (lambda q, f, g, a: S.projection_step(torch.nn.functional.normalize(q - a * f[:, None, None] * g, dim=-1),
@@ -106,18 +106,18 @@ WRONG = {
         (lambda X, Y: _reflecting_procrustes(X, Y), "reflection"),
     ],
     "check_diagonal_gaussian_kl": [
-        (lambda mq, lq, mp, lp: S.diagonal_gaussian_kl(mp, lp, mq, lq), "not symmetric"),
-        (lambda mq, lq, mp, lp: S.diagonal_gaussian_kl(mq, lq, mp, lp) / mq.shape[-1], "do not average"),
-        (lambda mq, lq, mp, lp: S.diagonal_gaussian_kl(mq, lq, mp, lp).mean(), "not the batch mean"),
-        (lambda mq, lq, mp, lp: S.diagonal_gaussian_kl(mq, 2 * lq, mp, 2 * lp), "variance terms"),
+        (lambda mq, lq, mp, lp: S.my_diagonal_gaussian_kl(mp, lp, mq, lq), "not symmetric"),
+        (lambda mq, lq, mp, lp: S.my_diagonal_gaussian_kl(mq, lq, mp, lp) / mq.shape[-1], "do not average"),
+        (lambda mq, lq, mp, lp: S.my_diagonal_gaussian_kl(mq, lq, mp, lp).mean(), "not the batch mean"),
+        (lambda mq, lq, mp, lp: S.my_diagonal_gaussian_kl(mq, 2 * lq, mp, 2 * lp), "variance terms"),
         (lambda mq, lq, mp, lp: 0.5 * ((lq.exp() + (mq - mp) ** 2) - 1 - lq).sum(-1), "itself must be 0"),
     ],
     "check_contact_labels": [
         (lambda J, fps, h, s: (J[..., 1] < h).to(J.dtype), "also be slow"),
-        (lambda J, fps, h, s: torch.cat([(J[:1, :, 1] < h).to(J.dtype), S.contact_labels(J, fps, h, s)[1:]]),
+        (lambda J, fps, h, s: torch.cat([(J[:1, :, 1] < h).to(J.dtype), S.my_contact_labels(J, fps, h, s)[1:]]),
          "frame 0 takes frame 1's"),
-        (lambda J, fps, h, s: S.contact_labels(J, fps, h, s) * 0, "resting on the floor"),
-        (lambda J, fps, h, s: S.contact_labels(J[:, :, [0, 2, 1]], fps, h, s), "height above the floor"),
+        (lambda J, fps, h, s: S.my_contact_labels(J, fps, h, s) * 0, "resting on the floor"),
+        (lambda J, fps, h, s: S.my_contact_labels(J[:, :, [0, 2, 1]], fps, h, s), "height above the floor"),
     ],
 }
 

@@ -9,7 +9,7 @@ import torch
 
 
 # ---- chapter 00 -------------------------------------------------------------------------
-def aa_to_matrix(aa):
+def my_aa_to_matrix(aa):
     """Rodrigues: R = I + sin θ [k]× + (1 − cos θ) [k]×², θ = |aa|, k = aa/θ.  (B, 3) -> (B, 3, 3)"""
     theta = aa.norm(dim=-1, keepdim=True)                                   # (B, 1)
     k = aa / theta.clamp_min(1e-12)
@@ -20,7 +20,7 @@ def aa_to_matrix(aa):
     return torch.eye(3, dtype=aa.dtype) + s * K + (1 - c) * K @ K
 
 
-def geodesic_angle(R1, R2):
+def my_geodesic_angle(R1, R2):
     """θ = arccos((tr(R1ᵀ R2) − 1) / 2).  (B, 3, 3) × 2 -> (B,)"""
     tr = torch.diagonal(R1.transpose(-1, -2) @ R2, dim1=-2, dim2=-1).sum(-1)
     return torch.arccos(((tr - 1) / 2).clamp(-1 + 1e-12, 1 - 1e-12))
@@ -81,7 +81,7 @@ def gram_schmidt_6d(x6):
 
 
 # ---- chapter 04 -------------------------------------------------------------------------
-def pose_ndf_distance(q1, q2, w):
+def my_pose_ndf_distance(q1, q2, w):
     """sqrt(Σ_i w_i/2 · arccos²|q_i·q̂_i|).  (B, K, 4) × 2, (K,) -> (B,)"""
     ang = torch.arccos((q1 * q2).sum(-1).abs().clamp(max=1 - 1e-12))
     return torch.sqrt((w * 0.5 * ang ** 2).sum(-1))
@@ -115,12 +115,12 @@ def procrustes_align(X, Y):
 
 
 # ---- chapter 06 -------------------------------------------------------------------------
-def diagonal_gaussian_kl(mu_q, logvar_q, mu_p, logvar_p):
+def my_diagonal_gaussian_kl(mu_q, logvar_q, mu_p, logvar_p):
     """KL(N(μ_q, e^ℓ_q) ‖ N(μ_p, e^ℓ_p)) summed over the last dim.  (B, L) × 4 -> (B,)"""
     return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1.0).sum(-1)
 
 
-def contact_labels(J, fps, height=0.10, speed=0.30):
+def my_contact_labels(J, fps, height=0.10, speed=0.30):
     """height < height and speed < speed.  (T, K, 3) -> (T, K)"""
     d = (J[1:] - J[:-1]).norm(dim=-1) * fps                                   # (T-1, K) m/s
     v = torch.cat([d[:1], d], dim=0)
@@ -128,12 +128,12 @@ def contact_labels(J, fps, height=0.10, speed=0.30):
 
 
 SOLUTIONS = {
-    "check_aa_to_matrix": aa_to_matrix, "check_geodesic_angle": geodesic_angle,
+    "check_aa_to_matrix": my_aa_to_matrix, "check_geodesic_angle": my_geodesic_angle,
     "check_lbs_vertex": lbs_vertex, "check_joint_regressor": joint_regressor,
     "check_geman_mcclure": geman_mcclure, "check_max_mixture_energy": max_mixture_energy,
     "check_neck_and_head_top": neck_and_head_top, "check_focal_from_35mm": focal_from_35mm,
     "check_kl_divergence": kl_divergence, "check_gram_schmidt_6d": gram_schmidt_6d,
-    "check_pose_ndf_distance": pose_ndf_distance, "check_projection_step": projection_step,
+    "check_pose_ndf_distance": my_pose_ndf_distance, "check_projection_step": projection_step,
     "check_mpjpe": mpjpe, "check_procrustes_align": procrustes_align,
-    "check_diagonal_gaussian_kl": diagonal_gaussian_kl, "check_contact_labels": contact_labels,
+    "check_diagonal_gaussian_kl": my_diagonal_gaussian_kl, "check_contact_labels": my_contact_labels,
 }

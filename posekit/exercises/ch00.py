@@ -65,10 +65,10 @@ def check_geodesic_angle(student_function) -> None:
 #: chapter key and exercises (prompt, stub) for tools/course_cells.py
 CHAPTER = "00"
 EXERCISES = [
-    {"check": 'check_aa_to_matrix', "function": 'aa_to_matrix',
+    {"check": 'check_aa_to_matrix', "function": 'my_aa_to_matrix',
      "prompt": "Write **Rodrigues' formula**: the rotation matrix of an axis-angle vector $\\vec\\omega = \\theta \\hat k$ is $R = I + \\sin\\theta\\,[\\hat k]_\\times + (1-\\cos\\theta)\\,[\\hat k]_\\times^2$. Input: a batch of axis-angle vectors `(B, 3)`; output: `(B, 3, 3)`. Mind the zero rotation.",
-     "stub": 'def aa_to_matrix(aa):\n    """(B, 3) axis-angle -> (B, 3, 3) rotation matrices."""\n    # your code here\n    raise NotImplementedError'},
-    {"check": 'check_geodesic_angle', "function": 'geodesic_angle',
+     "stub": 'def my_aa_to_matrix(aa):\n    """(B, 3) axis-angle -> (B, 3, 3) rotation matrices."""\n    # your code here\n    raise NotImplementedError'},
+    {"check": 'check_geodesic_angle', "function": 'my_geodesic_angle',
      "prompt": 'Write the **geodesic angle** between two batches of rotations `R1, R2` `(B, 3, 3)`: the angle of the relative rotation $R_1^\\top R_2$, in $[0, \\pi]$. Output `(B,)`.',
-     "stub": 'def geodesic_angle(R1, R2):\n    """(B, 3, 3) x 2 -> (B,) angles in radians."""\n    # your code here\n    raise NotImplementedError'},
+     "stub": 'def my_geodesic_angle(R1, R2):\n    """(B, 3, 3) x 2 -> (B,) angles in radians."""\n    # your code here\n    raise NotImplementedError'},
 ]

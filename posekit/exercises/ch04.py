@@ -67,9 +67,9 @@ def check_projection_step(student_function) -> None:
 #: chapter key and exercises (prompt, stub) for tools/course_cells.py
 CHAPTER = "04"
 EXERCISES = [
-    {"check": 'check_pose_ndf_distance', "function": 'pose_ndf_distance',
+    {"check": 'check_pose_ndf_distance', "function": 'my_pose_ndf_distance',
      "prompt": "Write **Pose-NDF's pose distance** between two poses given as per-joint unit quaternions `q1, q2` `(B, K, 4)` with joint weights `w` `(K,)`: $d(\\theta, \\hat\\theta) = \\sqrt{\\sum_i \\tfrac{w_i}{2} \\arccos^2 |q_i \\cdot \\hat q_i|}$. Output `(B,)`.",
-     "stub": 'def pose_ndf_distance(q1, q2, w):\n    """(B, K, 4) x 2, (K,) -> (B,)."""\n    # your code here\n    raise NotImplementedError'},
+     "stub": 'def my_pose_ndf_distance(q1, q2, w):\n    """(B, K, 4) x 2, (K,) -> (B,)."""\n    # your code here\n    raise NotImplementedError'},
     {"check": 'check_projection_step', "function": 'projection_step',
      "prompt": "Write **one projection step** onto the manifold, on the sphere of each joint's quaternion: with the distance `f` `(B,)` and its gradient `g` `(B, K, 4)` at `q` `(B, K, 4)`, step along $v = -\\alpha f\\,(I - q q^\\top)\\nabla f$ with the exponential map $\\exp_q(v) = \\cos\\lVert v\\rVert\\, q + \\sin\\lVert v\\rVert\\, v/\\lVert v\\rVert$, and return each quaternion with $w \\ge 0$.",
      "stub": 'def projection_step(q, f, g, alpha):\n    """(B, K, 4), (B,), (B, K, 4), float -> (B, K, 4)."""\n    # your code here\n    raise NotImplementedError'},

@@ -61,16 +61,16 @@ def check_contact_labels(student_function) -> None:
 #: chapter key and exercises (prompt, stub) for tools/course_cells.py
 CHAPTER = "06"
 EXERCISES = [
-    {"check": "check_diagonal_gaussian_kl", "function": "diagonal_gaussian_kl",
+    {"check": "check_diagonal_gaussian_kl", "function": "my_diagonal_gaussian_kl",
      "prompt": "Write the **KL divergence between two diagonal Gaussians** given by means and log-variances, "
                "KL(N(μ_q, diag e^{ℓ_q}) ‖ N(μ_p, diag e^{ℓ_p})), summed over the latent dimensions: "
                "`(B, L)` × 4 → `(B,)`. This is HuMoR's KL to its *learned* prior p(z | x_{t-1}).",
-     "stub": 'def diagonal_gaussian_kl(mu_q, logvar_q, mu_p, logvar_p):\n    """(B, L) x 4 -> (B,)."""\n'
+     "stub": 'def my_diagonal_gaussian_kl(mu_q, logvar_q, mu_p, logvar_p):\n    """(B, L) x 4 -> (B,)."""\n'
              '    # your code here\n    raise NotImplementedError'},
-    {"check": "check_contact_labels", "function": "contact_labels",
+    {"check": "check_contact_labels", "function": "my_contact_labels",
      "prompt": "Write **contact labels** for joint trajectories `J` `(T, K, 3)` (metres, y up, floor at y = 0): "
                "a joint is in contact when its height is below `height` and its speed (backward difference × "
                "`fps`, frame 0 taking frame 1's) below `speed`. Return `(T, K)` of 0/1.",
-     "stub": 'def contact_labels(J, fps, height=0.10, speed=0.30):\n    """(T, K, 3) -> (T, K) of 0/1."""\n'
+     "stub": 'def my_contact_labels(J, fps, height=0.10, speed=0.30):\n    """(T, K, 3) -> (T, K) of 0/1."""\n'
              '    # your code here\n    raise NotImplementedError'},
 ]
