@@ -1,0 +1,179 @@
+"""The table of record as a reader sees it: tables of means with 95 % CIs, paired differences with the papers'
+verdicts, and their figures. Chapters 02, 03 and 05 quote these instead of a small live run.
+
+Everything here reads result rows that carry per-unit values (``units``/``values``, as
+:func:`posekit.experiments.record.load_record` returns them); numbers are means over the same clips or views,
+and every difference is paired (``posekit.experiments.verdicts.paired_difference``).
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .paper_numbers import EXPECTATIONS, METHOD_NAMES
+from .verdicts import AGREES, CONTRADICTS, PairedDifference, expectation_verdicts, paired_difference
+
+__all__ = ["parse_setting", "values_of", "mean_ci", "summary_table", "setting_difference", "method_difference",
+           "verdict_table", "plot_verdicts", "plot_means", "VERDICT_COLORS", "record_sentence"]
+
+VERDICT_COLORS = {AGREES: "tab:green", CONTRADICTS: "tab:red"}    # inconclusive: grey
+_ORDER = ("none", "gmm", "vposer", "posendf", "humor")
+
+
+def parse_setting(setting: str) -> dict:
+    """``"sigma=0.1,frames=60"`` -> {"sigma": "0.1", "frames": "60"}; a setting without "=" -> {"setting": it}."""
+    out = dict(kv.split("=", 1) for kv in setting.split(",") if "=" in kv)
+    return out or {"setting": setting}
+
+
+def values_of(rows: Iterable[Mapping], experiment: str, metric: str) -> dict:
+    """{(setting, method): {unit: value}} of the rows of one experiment and metric that carry per-unit values."""
+    out = {}
+    for r in rows:
+        if r["experiment"] == experiment and r["metric"] == metric and r.get("values") is not None:
+            out[(r["setting"], r["method"])] = dict(zip(r["units"], map(float, r["values"])))
+    return out
+
+
+def mean_ci(values: Sequence[float]) -> PairedDifference:
+    """The mean of ``values`` with its 95 % percentile-bootstrap CI (a difference against 0)."""
+    v = np.asarray(list(values), dtype=float)
+    return paired_difference(v, np.zeros_like(v))
+
+
+def _methods(keys) -> list[str]:
+    ms = {m for _, m in keys}
+    return [m for m in _ORDER if m in ms] + sorted(ms - set(_ORDER))
+
+
+def summary_table(rows: Iterable[Mapping], experiment: str, metric: str, settings: Sequence[str] | None = None,
+                  digits: int = 2) -> str:
+    """Markdown: one line per setting, one column per method, "mean [95 % CI]", and n per setting."""
+    vals = values_of(rows, experiment, metric)
+    settings = list(settings) if settings is not None else list(dict.fromkeys(s for s, _ in vals))
+    methods = _methods([k for k in vals if k[0] in settings])
+    lines = ["| setting | n | " + " | ".join(METHOD_NAMES.get(m, m) for m in methods) + " |",
+             "|---|---|" + "---|" * len(methods)]
+    for s in settings:
+        cells, n = [], 0
+        for m in methods:
+            v = vals.get((s, m))
+            if not v:
+                cells.append("")
+                continue
+            c = mean_ci(list(v.values()))
+            n = max(n, c.n)
+            cells.append(f"{c.mean:.{digits}f} [{c.lo:.{digits}f}, {c.hi:.{digits}f}]")
+        lines.append(f"| {s} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def method_difference(rows: Iterable[Mapping], experiment: str, metric: str, setting: str, a: str,
+                      b: str) -> PairedDifference | None:
+    """Paired difference a − b (same units, one setting); None when either method or no shared unit is there."""
+    vals = values_of(rows, experiment, metric)
+    va, vb = vals.get((setting, a)), vals.get((setting, b))
+    if not va or not vb:
+        return None
+    units = [u for u in va if u in vb]
+    return paired_difference([va[u] for u in units], [vb[u] for u in units]) if units else None
+
+
+def setting_difference(rows: Iterable[Mapping], experiment: str, metric: str, method: str, a: str,
+                       b: str) -> PairedDifference | None:
+    """Paired difference of one method between two settings, a − b (e.g. "+angle" − "prior-only": what a term
+    adds, over the same views); None when either setting is missing."""
+    vals = values_of(rows, experiment, metric)
+    va, vb = vals.get((a, method)), vals.get((b, method))
+    if not va or not vb:
+        return None
+    units = [u for u in va if u in vb]
+    return paired_difference([va[u] for u in units], [vb[u] for u in units]) if units else None
+
+
+def record_sentence(diff: PairedDifference | None, what: str, unit: str) -> str:
+    """"<what>: +12.3 mm [+4.1, +20.2] (n = 64), worse / better / no clear difference" from a paired difference."""
+    if diff is None:
+        return f"{what}: not in the record"
+    if diff.n < 5 or math.isnan(diff.lo) or diff.lo <= 0 <= diff.hi:
+        word = "no clear difference (the 95 % CI includes 0)"
+    else:
+        word = "higher error" if diff.lo > 0 else "lower error"
+    return (f"{what}: {diff.mean:+.1f} {unit} [{diff.lo:+.1f}, {diff.hi:+.1f}] (n = {diff.n}), {word}")
+
+
+def verdict_table(rows: Iterable[Mapping], experiment: str, settings: Sequence[str] | None = None) -> str:
+    """Markdown: every expectation of the papers for ``experiment``, per setting: the paired difference with
+    its 95 % CI, n and the verdict."""
+    found = expectation_verdicts(list(rows), [e for e in EXPECTATIONS if e.experiment == experiment])
+    lines = ["| expectation | setting | n | difference [95 % CI] | verdict |", "|---|---|---|---|---|"]
+    for v in found:
+        if settings is not None and v["setting"] not in settings:
+            continue
+        e, d = v["expectation"], v["difference"]
+        lo, hi = METHOD_NAMES.get(e.lower, e.lower), METHOD_NAMES.get(e.higher, e.higher)
+        lines.append(f"| {e.source}: {lo} < {hi} | {v['setting']} | {d.n} | {d.mean:+.2f} [{d.lo:+.2f}, {d.hi:+.2f}] "
+                     f"| {v['verdict'].split(' (')[0]} |")
+    return "\n".join(lines)
+
+
+def plot_verdicts(ax, rows: Iterable[Mapping], experiment: str, label=None, settings: Sequence[str] | None = None,
+                  unit: str = "", title: str | None = None):
+    """Forest plot of the papers' expectations for ``experiment``: each paired difference (expected-lower −
+    expected-higher; below 0 = as the paper finds) with its 95 % CI, green when it agrees, red when it
+    contradicts, grey when inconclusive. ``label(setting)`` shortens the settings in the row labels."""
+    from ..viz.plots import forest_plot
+
+    found = [v for v in expectation_verdicts(list(rows), [e for e in EXPECTATIONS if e.experiment == experiment])
+             if settings is None or v["setting"] in settings]
+    label = label or (lambda s: s)
+    names = [f"{label(v['setting'])}: {METHOD_NAMES.get(v['expectation'].lower)} − "
+             f"{METHOD_NAMES.get(v['expectation'].higher)}" for v in found]
+    d = [v["difference"] for v in found]
+    forest_plot(ax, names, [x.mean for x in d], [x.lo for x in d], [x.hi for x in d],
+                [VERDICT_COLORS.get(v["verdict"], "tab:gray") for v in found],
+                title=title or f"{experiment}: the papers' expectations (green agrees, red contradicts, grey inconclusive)",
+                xlabel=f"paired difference, expected-better − expected-worse{f' ({unit})' if unit else ''}; < 0 as the paper finds")
+    return ax
+
+
+def plot_means(ax, rows: Iterable[Mapping], experiment: str, metric: str, x_key: str, fixed: Mapping | None = None,
+               methods: Sequence[str] | None = None, unit: str = "", title: str = "", xlabel: str | None = None,
+               categorical: bool = False):
+    """Mean error of each method against one setting key (e.g. ``sigma`` or ``part``) with 95 % CI bars; the
+    other keys fixed by ``fixed`` (settings not matching them are left out)."""
+    vals = values_of(rows, experiment, metric)
+    fixed = dict(fixed or {})
+    keep = {k: v for k, v in vals.items()
+            if all(parse_setting(k[0]).get(a) == b for a, b in fixed.items())
+            and set(parse_setting(k[0])) <= {x_key, *fixed}}
+    xs = list(dict.fromkeys(parse_setting(s)[x_key] for s, _ in keep))
+    if not categorical:
+        xs = sorted(xs, key=float)
+    methods = [m for m in (methods or _methods(keep)) if any(k[1] == m for k in keep)]
+    width = 0.8 / max(1, len(methods))
+    for j, m in enumerate(methods):
+        pts = []
+        for i, x in enumerate(xs):
+            v = next((v for (s, mm), v in keep.items() if mm == m and parse_setting(s)[x_key] == x), None)
+            if v:
+                c = mean_ci(list(v.values()))
+                pts.append((i if categorical else float(x), c))
+        if not pts:
+            continue
+        px = np.array([p[0] for p in pts], dtype=float) + ((j - (len(methods) - 1) / 2) * width if categorical else 0.0)
+        mean = np.array([p[1].mean for p in pts])
+        err = np.array([[p[1].mean - p[1].lo, p[1].hi - p[1].mean] for p in pts]).T
+        if categorical:
+            ax.bar(px, mean, width, yerr=err, capsize=2, label=METHOD_NAMES.get(m, m))
+        else:
+            ax.errorbar(px, mean, yerr=err, fmt="o-", capsize=3, label=METHOD_NAMES.get(m, m))
+    if categorical:
+        ax.set_xticks(range(len(xs)), xs)
+    ax.set_xlabel(xlabel or x_key)
+    ax.set_ylabel(f"{metric}{f' ({unit})' if unit else ''}, mean with 95 % CI")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
