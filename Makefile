@@ -1,6 +1,6 @@
 # posekit: two commands for a newcomer (see README.md).
 #   make        set up a virtual environment, then execute every notebook headless (full mode)
-#               into build/notebooks/ (executed .ipynb + .html)
+#               into build/notebooks/ (executed .ipynb + offline .html, checked in Chromium if installed)
 #   make test   set up the same environment, then run the whole test suite (unit tests + nbval
 #               over notebooks/, in fast mode POSEKIT_FAST=1)
 PYTHON ?= python3
@@ -10,7 +10,7 @@ EXTRAS ?= dev
 BUILD ?= build
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: all setup notebooks test clean site site-check slides photo experiments data-scale record
+.PHONY: all setup notebooks notebooks-check test clean site site-check slides photo experiments data-scale record
 
 # make site   the executed chapters as a static, offline HTML course site in $(BUILD)/site
 #             (SITE_MODE=fast, the default, runs them with POSEKIT_FAST=1; SITE_MODE=full runs them in full),
@@ -31,12 +31,27 @@ $(VENV)/.posekit-installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $@
 
-notebooks: setup
+# The HTML pages work offline, opened from disk: MathJax 3 is copied from the sphinx-mathjax-offline package
+# into $(BUILD)/notebooks/_static, plotly.js is inlined, no CDN script is referenced (tools/offline_html.py).
+# Then the outputs are scanned for machine paths, log lines and object reprs (tools/output_scan.py, a
+# report) and, if `chromium` is installed, every page is checked in headless Chromium with the network
+# off (make notebooks-check).
+notebooks: $(VENV)/.posekit-html-installed
 	mkdir -p $(BUILD)/notebooks
 	POSEKIT_HTML_EXPORT=1 $(PY) -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=3600 \
 		--output-dir $(BUILD)/notebooks $(NOTEBOOKS)
-	$(PY) -m jupyter nbconvert --to html --output-dir $(BUILD)/notebooks $(addprefix $(BUILD)/,$(NOTEBOOKS))
-	@echo "executed notebooks and HTML are in $(BUILD)/notebooks/"
+	$(PY) tools/offline_html.py --out $(BUILD)/notebooks $(addprefix $(BUILD)/,$(NOTEBOOKS))
+	@$(PY) tools/output_scan.py $(addprefix $(BUILD)/,$(NOTEBOOKS)) || echo "output scan: the lines above are outputs a student should not see"
+	@if command -v chromium >/dev/null; then $(MAKE) --no-print-directory notebooks-check; \
+	else echo "chromium not installed: pages not checked (apt-get install -y chromium; make notebooks-check)"; fi
+	@echo "executed notebooks and HTML are in $(BUILD)/notebooks/ (open the .html files from disk)"
+
+$(VENV)/.posekit-html-installed: $(VENV)/.posekit-installed
+	$(PY) -m pip install --quiet --no-deps sphinx-mathjax-offline==0.0.2
+	touch $@
+
+notebooks-check:
+	$(PY) tools/check_site.py $(BUILD)/notebooks --pages "[0-9]*.html"
 
 test: setup
 	@POSEKIT_FAST=1 $(PY) -m pytest; rc=$$?; \

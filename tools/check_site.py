@@ -1,11 +1,13 @@
 """Open every page of the built course site in headless Chromium and check it (offline).
 
     python tools/check_site.py build/site [--chromium chromium] [--timeout 60]
+    python tools/check_site.py build/notebooks --pages "[0-9]*.html"     # make's pages (no index)
 
 For each chapter page (``NN_*.html``) and the index: the page loads, has its <title>, MathJax has
-typeset its equations (``mjx-container`` elements, no raw ``$$`` left in the visible text), its
+typeset its equations (``mjx-container`` elements, no raw ``$$`` or ``$`` left in the visible text), its
 figures are there (images decoded, plotly figures drawn as SVG), and the page requested nothing
-but local files. Chromium is driven through its DevTools protocol (tornado's websocket client).
+but local files (with the network switched off). Chromium is driven through its DevTools protocol
+(tornado's websocket client).
 Prints one line per page; exits 1 if any page fails.
 """
 from __future__ import annotations
@@ -43,6 +45,7 @@ PROBE = """
     math: document.querySelectorAll('mjx-container, .MathJax_CHTML, .MathJax_Display, .MathJax').length,
     math_source: document.querySelectorAll('.math, span.math, div.math').length,
     raw_dollars: (text.match(/\\$\\$/g) || []).length,
+    raw_dollar: (text.match(/\\$/g) || []).length,
     raw_tex: (text.match(/\\\\(frac|sum|theta|mathbf|vec)\\b/g) || []).length,
     images: imgs.length,
     broken_images: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src.slice(0, 80)),
@@ -122,6 +125,9 @@ class Browser:
 async def check_page(browser: Browser, page: Path, timeout: float) -> tuple[bool, str]:
     browser.events.clear()
     await browser.send("Network.enable")
+    # the network off: a page that needs anything but local files fails to load it (and is reported)
+    await browser.send("Network.emulateNetworkConditions", offline=True, latency=0, downloadThroughput=-1,
+                       uploadThroughput=-1)
     await browser.send("Page.enable")
     await browser.send("Page.navigate", url=page.resolve().as_uri())
     await browser.wait_event("Page.loadEventFired", timeout)
@@ -139,6 +145,8 @@ async def check_page(browser: Browser, page: Path, timeout: float) -> tuple[bool
         problems.append(f"{info['math_source']} equations not typeset (MathJax loaded: {info['mathjax']})")
     if info["raw_dollars"]:
         problems.append(f"{info['raw_dollars']} raw '$$' left in the text")
+    elif info["raw_dollar"]:
+        problems.append(f"{info['raw_dollar']} raw '$' left in the text")
     if info["broken_images"]:
         problems.append(f"images not loaded: {info['broken_images'][:3]}")
     if info["plotly_divs"] and info["plotly_drawn"] < info["plotly_divs"]:
@@ -150,10 +158,16 @@ async def check_page(browser: Browser, page: Path, timeout: float) -> tuple[bool
     return not problems, summary + ("" if not problems else " -- " + "; ".join(problems))
 
 
-async def check_site(site: Path, chromium: str, timeout: float, require_figures: bool) -> bool:
-    pages = [site / "index.html", *sorted(site.glob("[0-9]*.html"))]
-    if not pages[0].exists():
-        raise SystemExit(f"{site}: no index.html (build the site first: make site)")
+async def check_site(site: Path, chromium: str, timeout: float, require_figures: bool,
+                     pages_glob: str | None = None) -> bool:
+    if pages_glob is None:                     # the course site: its index and every chapter page
+        pages = [site / "index.html", *sorted(site.glob("[0-9]*.html"))]
+        if not pages[0].exists():
+            raise SystemExit(f"{site}: no index.html (build the site first: make site)")
+    else:
+        pages = sorted(site.glob(pages_glob))
+        if not pages:
+            raise SystemExit(f"{site}: no page matches {pages_glob!r}")
     browser = Browser(chromium)
     ok_all = True
     try:
@@ -180,10 +194,12 @@ def main(argv=None) -> int:
     ap.add_argument("--chromium", default=shutil.which("chromium") or "chromium")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per page")
     ap.add_argument("--allow-no-figures", action="store_true", help="do not require a figure per chapter")
+    ap.add_argument("--pages", default=None, metavar="GLOB",
+                    help="check the pages matching GLOB instead of a site's index and chapters (e.g. '[0-9]*.html')")
     args = ap.parse_args(argv)
     if not shutil.which(args.chromium):
         raise SystemExit(f"Chromium not found ({args.chromium!r}): apt-get install -y chromium")
-    ok = asyncio.run(check_site(args.site, args.chromium, args.timeout, not args.allow_no_figures))
+    ok = asyncio.run(check_site(args.site, args.chromium, args.timeout, not args.allow_no_figures, args.pages))
     return 0 if ok else 1
 
 

@@ -3,13 +3,17 @@
     python tools/course_cells.py notebooks/01_smpl_blend_shapes.ipynb [more.ipynb ...] [--check]
 
 1. a launch cell ("Open in Colab" · "Launch Binder", from ``posekit.course``) right under the title;
-2. a Colab install cell as the first code cell (it does nothing outside Colab);
+2. a Colab install cell as the first code cell (it does nothing outside Colab), collapsed so that it is
+   not the first thing read: its code is hidden in JupyterLab (``metadata.jupyter.source_hidden``) and
+   shown as a one-line form on Colab (``# @title`` + ``cellView: form``), and it is tagged
+   ``colab-install`` and ``remove-cell``, so the HTML pages (``make``, ``make site``) and slides leave it out;
 3. ``# NBVAL_IGNORE_OUTPUT`` / ``# NBVAL_SKIP`` / ``# NBVAL_RAISES_EXCEPTION`` comment lines in code cells
    become the cell tags ``nbval-ignore-output`` / ``nbval-skip`` / ``raises-exception``;
 4. the chapter's exercises from ``posekit.exercises.EXERCISES`` (chapter = the notebook name's prefix
    before ``_``) appended at the end: a heading, then per exercise a prompt, a stub that the student
    fills in and a check cell (an unfilled stub makes its check print "not implemented yet", so the
-   notebook still runs under nbval);
+   notebook still runs under nbval); then its investigations (``posekit.exercises.INVESTIGATIONS``):
+   a prompt with questions and an experiment cell that runs as it is and that the student changes;
 5. the notebook metadata that JupyterLab writes when a kernel starts: the kernelspec of ipykernel's
    ``python3`` kernel and the language_info that this Python's ipykernel reports. With anything else
    (``"display_name": "Python 3"``, a bare ``{"name": "python"}``) JupyterLab rewrites the metadata on
@@ -33,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from posekit import course  # noqa: E402
-from posekit.exercises import EXERCISES  # noqa: E402
+from posekit.exercises import EXERCISES, INVESTIGATIONS  # noqa: E402
 
 MARKERS = {"NBVAL_IGNORE_OUTPUT": "nbval-ignore-output", "NBVAL_SKIP": "nbval-skip",
            "NBVAL_RAISES_EXCEPTION": "raises-exception", "NBVAL_CHECK_OUTPUT": "nbval-check-output"}
@@ -46,6 +50,19 @@ def _cell(kind: str, source: str, role: str, tags=()) -> nbformat.NotebookNode:
     cell.metadata["posekit"] = {"generated": role}
     if tags:
         cell.metadata["tags"] = list(tags)
+    return cell
+
+
+INSTALL_TITLE = "# @title Colab only: install posekit (click to show the code; does nothing elsewhere)\n"
+
+
+def colab_install_cell() -> nbformat.NotebookNode:
+    """The Colab install cell, collapsed: hidden code in JupyterLab, a titled form on Colab, left out of
+    the HTML pages and slides (tags ``colab-install``, ``remove-cell``)."""
+    cell = _cell("code", INSTALL_TITLE + course.colab_install_source(), "colab-install",
+                 ["colab-install", "remove-cell"])
+    cell.metadata["jupyter"] = {"source_hidden": True}
+    cell.metadata["cellView"] = "form"
     return cell
 
 
@@ -73,15 +90,25 @@ def exercise_cells(chapter: str) -> list:
     items = EXERCISES.get(chapter, [])
     if not items:
         return []
-    cells = [_cell("markdown", "## Exercises\n\nFill in each function, then run the cell below it: the check "
-                   "compares your function with posekit's on random inputs and tells you what to look at if it "
-                   "differs.", "exercise", ["exercise"])]
+    intro = ("## Exercises\n\nFill in each function (its name starts with `my_` where posekit has a function of "
+             "the same name, so yours never replaces it), then run the cell below it: the check compares your "
+             "function with posekit's on random inputs and tells you what to look at if it differs.")
+    if INVESTIGATIONS.get(chapter):
+        intro += (" The investigation at the end has no formula to write: run its experiment, change it as asked "
+                  "and explain what you see.")
+    cells = [_cell("markdown", intro, "exercise", ["exercise"])]
     for i, ex in enumerate(items, 1):
         cells += [
             _cell("markdown", f"**Exercise {i}.** {ex['prompt']}", "exercise", ["exercise"]),
             _cell("code", ex["stub"], "exercise", ["exercise"]),
             _cell("code", f"from posekit.exercises import {ex['check']}\n\n{ex['check']}({ex['function']})",
                   "exercise", ["exercise"]),
+        ]
+    for inv in INVESTIGATIONS.get(chapter, []):
+        cells += [
+            _cell("markdown", f"**Investigation: {inv['title']}.** {inv['prompt']}", "exercise",
+                  ["exercise", "investigation"]),
+            _cell("code", inv["code"], "exercise", ["exercise", "investigation"]),
         ]
     return cells
 
@@ -112,7 +139,7 @@ def refresh(nb, name: str) -> None:
     for c in nb.cells:
         convert_markers(c)
     launch = _cell("markdown", course.launch_links_markdown(name), "launch")
-    install = _cell("code", course.colab_install_source(), "colab-install", ["colab-install"])
+    install = colab_install_cell()
     title = 1 if nb.cells and nb.cells[0].cell_type == "markdown" and nb.cells[0].source.lstrip().startswith("# ") else 0
     nb.cells.insert(title, launch)
     first_code = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))

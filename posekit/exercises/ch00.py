@@ -72,3 +72,34 @@ EXERCISES = [
      "prompt": 'Write the **geodesic angle** between two batches of rotations `R1, R2` `(B, 3, 3)`: the angle of the relative rotation $R_1^\\top R_2$, in $[0, \\pi]$. Output `(B,)`.',
      "stub": 'def my_geodesic_angle(R1, R2):\n    """(B, 3, 3) x 2 -> (B,) angles in radians."""\n    # your code here\n    raise NotImplementedError'},
 ]
+
+#: investigations (prompt and a runnable experiment) for tools/course_cells.py
+INVESTIGATIONS = [
+    {"title": "how many subjects does a prior need?",
+     "prompt": "A prior can only know the poses it was shown. The cell below adds the training subjects one "
+               "at a time and measures how far 200 validation poses (unseen people) lie from the training "
+               "poses: the median Pose-NDF distance to their nearest training pose, with at most 4,000 "
+               "training poses each time, so that the curve is about *who* is in the data rather than how many "
+               "frames. Run it, then answer: (1) does the curve flatten, and at how many subjects? (2) which "
+               "subject brings the largest drop, and what does it record (see the data card)? (3) set "
+               "`order = subjects[::-1]`: is the end point the same, and the path? (4) replace `queries` by "
+               "`syn[:200]` (the synthetic sampler): does more real data bring those poses closer?",
+     "code": 'subjects = ds.subjects("train")\n'
+             'order = subjects                           # change me: subjects[::-1], a shuffle, ...\n'
+             'pick = torch.Generator().manual_seed(0)\n'
+             'queries = ds.val[torch.randperm(len(ds.val), generator=pick)[:200]]\n'
+             'who = ds.ids["train"]["subject"]\n'
+             'median_d = []\n'
+             'for n in range(1, len(order) + 1):\n'
+             '    ref = ds.train[torch.from_numpy(np.isin(who, order[:n]))]\n'
+             '    ref = ref[torch.randperm(len(ref), generator=pick)[:4000]]\n'
+             '    median_d.append(float(nearest_pose_distance(queries, ref).median()))\n'
+             'fig, ax = plt.subplots(figsize=(7, 3.2))\n'
+             'ax.plot(range(1, len(order) + 1), median_d, "o-")\n'
+             'ax.set_xticks(range(1, len(order) + 1), [f"+{s}" for s in order], rotation=60, fontsize=7)\n'
+             'ax.set_xlabel("training subjects used (each tick adds one)")\n'
+             'ax.set_ylabel("median d to nearest training pose")\n'
+             'ax.set_title("How far unseen poses lie from the data as subjects are added")\n'
+             'fig.tight_layout(); plt.show()\n'
+             'print("median distance:", " -> ".join(f"{v:.3f}" for v in median_d))'},
+]

@@ -83,3 +83,45 @@ EXERCISES = [
      "prompt": "Write the **joint regressor**: SMPL's joints are a fixed linear function of the vertices, $J = \\mathcal J V$. Input: the regressor `(J, V)` and a batch of vertices `(B, V, 3)`; output: joints `(B, J, 3)`.",
      "stub": 'def joint_regressor(J_regressor, vertices):\n    """(J, V), (B, V, 3) -> (B, J, 3)."""\n    # your code here\n    raise NotImplementedError'},
 ]
+
+#: investigations (prompt and a runnable experiment) for tools/course_cells.py
+INVESTIGATIONS = [
+    {"title": "where linear blend skinning breaks",
+     "prompt": "Linear blend skinning averages *matrices*: a vertex whose weights are shared between two joints "
+               "gets the average of two transforms, which is no rotation when the two differ a lot. The cell below "
+               "twists the left wrist about the forearm (x in the T-pose) from 0° to 180° and measures, around the "
+               "forearm's axis, the mean radius of the vertices that blend the wrist with its parent (the elbow), "
+               "with plain skinning and with this model's pose blend shapes. Run it, then answer: (1) at what twist "
+               "has that ring lost half its radius (the *candy wrapper*)? (2) how much do the pose blend shapes "
+               "undo, and why can a term that is linear in the rotation matrices' entries only partly undo a "
+               "collapse that grows with the angle? (3) bend the elbow instead (`joint, axis = 'left_elbow', 1`): "
+               "does the elbow collapse the same way? Look at the mesh drawn for the largest angle.",
+     "code": 'joint, axis = "left_wrist", 0                  # change me: ("left_elbow", 1), ...\n'
+             'j = SMPL_JOINT_NAMES.index(joint); parent = SMPL_PARENTS[j]\n'
+             'Wj, Wp = body.lbs_weights[:, j], body.lbs_weights[:, parent]\n'
+             'ring = (Wj > 0.25) & (Wj < 0.75) & (Wp > 0.25)   # vertices that blend the joint with its parent\n'
+             'angles = np.arange(0, 181, 20)\n'
+             'pose = torch.zeros(len(angles), 23, 3)\n'
+             'pose[:, j - 1, axis] = torch.deg2rad(torch.tensor(angles, dtype=torch.float32))\n'
+             'full = torch.cat([torch.zeros(len(angles), 3), pose.view(len(angles), -1)], 1)\n'
+             'radius = {}\n'
+             'with torch.no_grad():\n'
+             '    for name, dirs in (("skinning only", torch.zeros_like(body.posedirs)), ("with B_P", body.posedirs)):\n'
+             '        v, J = smplx.lbs.lbs(torch.zeros(len(angles), body.num_betas), full, body.v_template,\n'
+             '                             body.shapedirs, dirs, body.J_regressor, body.parents, body.lbs_weights)\n'
+             '        u = F.normalize(J[:, j] - J[:, parent], dim=-1)[:, None]       # (A, 1, 3) the bone\'s axis\n'
+             '        rel = v[:, ring] - J[:, j, None]\n'
+             '        radius[name] = 100 * (rel - (rel * u).sum(-1, keepdim=True) * u).norm(dim=-1).mean(-1)\n'
+             'fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1.4, 1]})\n'
+             'for name, r in radius.items():\n'
+             '    axes[0].plot(angles, r.numpy(), "o-", label=name)\n'
+             'axes[0].set_xlabel(f"{joint} rotation about {\'xyz\'[axis]} (degrees)")\n'
+             'axes[0].set_ylabel(f"radius of the {int(ring.sum())} blended vertices (cm)")\n'
+             'axes[0].set_title("Linear blend skinning: the blend zone as the joint turns"); axes[0].legend(fontsize=8)\n'
+             'pv.render_mesh(axes[1], v[-1], faces, view="front", title=f"{joint} at {angles[-1]}°, with B_P",\n'
+             '               set_limits=False)\n'
+             'c = J[-1, j]\n'
+             'axes[1].set_xlim(c[0] - 0.25, c[0] + 0.25); axes[1].set_ylim(c[1] - 0.2, c[1] + 0.2); axes[1].set_aspect("equal")\n'
+             'fig.tight_layout(); plt.show()\n'
+             'print("radius (cm):", {k: [round(x, 1) for x in v.tolist()] for k, v in radius.items()})'},
+]

@@ -74,3 +74,35 @@ EXERCISES = [
      "stub": 'def my_contact_labels(J, fps, height=0.10, speed=0.30):\n    """(T, K, 3) -> (T, K) of 0/1."""\n'
              '    # your code here\n    raise NotImplementedError'},
 ]
+
+#: investigations (prompt and a runnable experiment) for tools/course_cells.py
+INVESTIGATIONS = [
+    {"title": "how fast do the rollouts walk, and why?",
+     "prompt": "The rollouts above move at about a third of the real walk's speed. The cell below rolls out "
+               "4 samples for 240 frames (8 s) at three temperatures (the latent is drawn from p(z | x) with its "
+               "standard deviation scaled by the temperature; 0 takes the prior's mean) and plots the mean "
+               "horizontal pelvis speed second by second, beside the walk and the mean speed of the validation "
+               "clips the model was checked on (stored in its training history). Run it, then answer: "
+               "(1) do the samples start at the walk's speed and slow down, or are they slow from the start? "
+               "(2) which speed do they approach, the walk's or the data's? (3) does a colder or hotter latent "
+               "keep walking? (4) start from a later frame of the walk (`start = 60`) or from another clip: "
+               "what changes?",
+     "code": 'start, temperatures = 0, (0.0, 0.5, 1.0)         # change me\n'
+             'from posekit.priors.humor.state import unpack_state\n'
+             'def speed_per_second(states):                      # (B, T, D) -> (B, T // 30) m/s\n'
+             '    v = unpack_state(states)["root_vel"][..., [0, 2]].norm(dim=-1)\n'
+             '    return v[:, : v.shape[1] // 30 * 30].reshape(len(v), -1, 30).mean(-1)\n'
+             'fig, ax = plt.subplots(figsize=(7, 3.4))\n'
+             'with torch.no_grad():\n'
+             '    for k, temp in enumerate(temperatures):\n'
+             '        xs, _, _ = model.rollout(x[start:start + 1].repeat(4, 1), 240, temperature=temp, generator_seed=0)\n'
+             '        s = speed_per_second(xs)\n'
+             '        ax.plot(np.arange(s.shape[1]) + 0.5, s.mean(0).numpy(), "o-", color=f"C{k}",\n'
+             '                label=f"rollouts, temperature {temp:g}")\n'
+             'ax.axhline(float(speed_per_second(x[None]).mean()), color="k", label="the real walk")\n'
+             'ax.axhline(model.history["floor"]["real"]["speed"], color="0.5", ls="--",\n'
+             '           label="validation clips (training history)")\n'
+             'ax.set_xlabel("time (s)"); ax.set_ylabel("mean pelvis speed (m/s)"); ax.legend(fontsize=7)\n'
+             'ax.set_title("Rollout speed, second by second (4 samples each)")\n'
+             'plt.tight_layout(); plt.show()'},
+]
