@@ -396,12 +396,12 @@ def test_fit_out_unusable(tmp_path, sample, no_fit_work, capsys, where):
     (tmp_path / "afile").write_text("x")
     out = {"file": tmp_path / "afile", "under-file": tmp_path / "afile" / "o", "mesh-folder": tmp_path / "o"}[where]
     if where == "mesh-folder":
-        (out / "mesh.obj").mkdir(parents=True)
+        (out / "person_0" / "mesh.obj").mkdir(parents=True)
     main, argv = _fit(sample["path"], "--out", out, "--keypoints", _keypoints_file(tmp_path, sample))
     _refused(capsys, main, argv, "--out")
     assert (tmp_path / "afile").read_text() == "x"
     if where == "mesh-folder":
-        assert _files(out) == ["mesh.obj"]
+        assert _files(out) == ["person_0", "person_0/mesh.obj"]
 
 
 def test_fit_priors_is_a_file_or_missing(tmp_path, sample, no_fit_work, capsys):

@@ -305,14 +305,17 @@ def test_cli_writes_every_output(tmp_path, body, detector):
     import trimesh
 
     from posekit.fit.__main__ import main
-    from posekit.fit.outputs import FILES
+    from posekit.fit.outputs import FILES, PEOPLE_FILES
     from posekit.fit.synthetic import load_sample
 
     s = load_sample()
     out = tmp_path / "out"
     extra = [] if detector else ["--keypoints", str(s["path"].with_suffix(".json"))]   # the true keypoints
     assert main(["image", str(s["path"]), "--prior", "gmm", "--out", str(out), "--iters", "15", *extra]) == 0
-    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*PEOPLE_FILES, "person_0"])
+    assert sorted(p.name for p in (out / "person_0").iterdir()) == sorted(FILES)
+    assert len(json.loads((out / "people.json").read_text())["people"]) == 1
+    out = out / "person_0"
     info = json.loads((out / "fit.json").read_text())
     assert len(info["betas"]) == 10 and len(info["body_pose"]) == 69 and len(info["transl"]) == 3
     assert info["size"] == s["size"] and info["focal_length"] == pytest.approx(s["focal_length_exif"])

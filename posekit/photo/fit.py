@@ -21,7 +21,8 @@ from .camera import camera_for
 from .errors import NoPersonError, PhotoError
 from .io import MAX_SIDE, Photo, check_photo_size, load_image
 
-__all__ = ["PRIOR_NAMES", "PHOTO_OPTIONS", "load_named_prior", "fit_photo", "box_in_image"]
+__all__ = ["PRIOR_NAMES", "PHOTO_OPTIONS", "BODY_PARTS", "load_named_prior", "fit_photo", "fit_people", "detect_people",
+           "lsp_people", "box_in_image", "prior_only_parts", "prior_only_vertices", "unobserved_keypoints", "single_as_people"]
 
 PRIOR_NAMES = ("none", "gmm", "vposer", "posendf")
 #: smplify options for photos: 4 stages × 40 L-BFGS iterations, 20 camera iterations
@@ -110,3 +111,153 @@ def fit_photo(image, prior="gmm", body_model=None, focal_length: float | None = 
     t3 = time.perf_counter()
     return {"photo": photo, "camera": camera, "keypoints": kp, "confidence": conf, "fit": fit,
             "prior": name or "none", "times": {"load": t1 - t0, "detect": t2 - t1, "fit": t3 - t2}}
+
+
+#: the body parts of the SMPL layout and the LSP-14 keypoints that fix each: a part whose keypoints are not all
+#: observed (confidence 0: below the detector's visibility threshold, or outside the photo) is placed by the pose
+#: prior alone. (name, SMPL joints whose skinned vertices make the part, LSP-14 indices)
+BODY_PARTS = (("right thigh", (2,), (2, 1)), ("right shin", (5,), (1, 0)), ("right foot", (8, 11), (0,)),
+              ("left thigh", (1,), (3, 4)), ("left shin", (4,), (4, 5)), ("left foot", (7, 10), (5,)),
+              ("right upper arm", (17,), (8, 7)), ("right forearm", (19,), (7, 6)), ("right hand", (21, 23), (6,)),
+              ("left upper arm", (16,), (9, 10)), ("left forearm", (18,), (10, 11)), ("left hand", (20, 22), (11,)),
+              ("head", (12, 15), (12, 13)), ("pelvis", (0,), (2, 3)), ("chest", (3, 6, 9, 13, 14), (8, 9)))
+
+
+def prior_only_parts(confidence) -> list[str]:
+    """The names of :data:`BODY_PARTS` that the photo does not show: some keypoint fixing them has confidence 0."""
+    conf = np.asarray(confidence, dtype=np.float64)
+    return [name for name, _, kps in BODY_PARTS if not all(conf[k] > 0 for k in kps)]
+
+
+def unobserved_keypoints(confidence) -> list[str]:
+    """The LSP-14 names of the keypoints with confidence 0."""
+    from ..fitting.keypoints import LSP14_NAMES
+
+    return [LSP14_NAMES[i] for i, c in enumerate(np.asarray(confidence, dtype=np.float64)) if not c > 0]
+
+
+def prior_only_vertices(lbs_weights, confidence) -> np.ndarray:
+    """(V,) bool: the vertices of the parts in :func:`prior_only_parts` (each vertex belongs to the joint with its
+    largest skinning weight; ``lbs_weights`` (V,24))."""
+    w = lbs_weights.detach().cpu().numpy() if hasattr(lbs_weights, "detach") else np.asarray(lbs_weights)
+    owner = w.argmax(1)
+    hidden = set(prior_only_parts(confidence))
+    joints = [j for name, js, _ in BODY_PARTS if name in hidden for j in js]
+    return np.isin(owner, joints)
+
+
+def _no_person_message(photo: Photo, what: str) -> str:
+    W, H = photo.original_size if photo.original_size[0] else photo.size
+    return (f"no person found in {photo.source} ({W}×{H} px){what}: the detector misses people shorter than about "
+            "60 px, people cut off by the frame above the hips, and people seen from behind or lying down; pass "
+            "--box X0,Y0,X1,Y1 (pixels of the photo) around one person, or --keypoints FILE with their 14 keypoints")
+
+
+def lsp_people(people, size, min_visibility: float = 0.2) -> list[dict]:
+    """Detected people (``posekit.photo.people.Person``: 33 MediaPipe landmarks) -> the dicts :func:`fit_people`
+    takes: {"keypoints" (14,2), "confidence" (14,), "landmarks", "visibility", "box", "source"}; people without
+    a single keypoint above ``min_visibility`` inside the image ``size`` (W, H) are left out."""
+    from .detect import mediapipe_to_lsp
+
+    out = []
+    for p in people:
+        kp, conf = mediapipe_to_lsp(p.landmarks, p.visibility, min_visibility=min_visibility, image_size=size)
+        if np.any(conf > 0):
+            out.append({"keypoints": kp, "confidence": conf, "landmarks": p.landmarks, "visibility": p.visibility,
+                        "box": tuple(float(b) for b in p.box), "source": p.source})
+    return out
+
+
+def detect_people(photo: Photo, person="all", box=None, detector=None, min_visibility: float = 0.2) -> list[dict]:
+    """The people to fit in ``photo``: [{"keypoints" (14,2) px, "confidence" (14,), "landmarks" (33,2),
+    "visibility" (33,), "box" (x0, y0, x1, y1) px of ``photo.image``, "source"}], largest first.
+
+    ``box`` (pixels of ``photo.image``): only the person inside it. Otherwise every person
+    (``posekit.photo.people.find_people``), then ``person`` ("all", "largest" or an index) picks among them.
+    NoPersonError (naming ``--box`` and the photo's size) when nobody is found.
+    """
+    from .detect import _default_detector, _rgb, detect_landmarks
+    from .people import Person, find_people, landmark_box, plausible, select_people
+
+    rgb = _rgb(photo)
+    W, H = rgb.shape[1], rgb.shape[0]
+    det = detector or _default_detector()
+    if box is not None:
+        lm, vis = detect_landmarks(rgb, box=box, detector=det)
+        people = [Person(lm, vis, landmark_box(lm, vis, (W, H)), float(np.mean(vis)), "--box")]
+    else:
+        people = find_people(rgb, det)
+        if not people:
+            raise NoPersonError(_no_person_message(photo, ""))
+        people = select_people(people, person)
+    out = lsp_people(people, (W, H), min_visibility)
+    if not out:
+        raise NoPersonError(f"the detector found a person in {photo.source} but saw none of its 14 keypoints "
+                            "clearly (visibility below the threshold, or outside the image): nothing to fit; use "
+                            "a photo where the whole person is visible")
+    return out
+
+
+def fit_people(image, prior="gmm", body_model=None, focal_length: float | None = None, person="all", box=None,
+               people=None, max_side: int = MAX_SIDE, priors_dir=None, detector=None, progress: bool = False,
+               original_pixels: bool = False, **smplify_options) -> dict:
+    """Fit the body model to every person in ``image`` (or those ``person`` picks) in one batched SMPLify.
+
+    ``people``: detections given instead of the detector's ([{"keypoints" (14,2), "confidence" (14,), "box"
+    optional}] in pixels of the loaded photo, or of the original one with ``original_pixels``). ``box``: the
+    person inside it only (pixels of the ORIGINAL photo). -> {"photo", "camera", "people" (list of dicts:
+    keypoints, confidence, box, source, prior_only (part names), unobserved (keypoint names)), "fit" (smplify's
+    result, one row per person, in the order of "people"), "prior", "times" {"load", "detect", "fit"}}.
+    Everyone shares the photo's camera, so their depths are comparable (up to each body's unknown size).
+    """
+    from ..body import load_body_model
+    from ..fitting.smplify import smplify
+
+    t0 = time.perf_counter()
+    photo = image if isinstance(image, Photo) else load_image(image, max_side=max_side)
+    check_photo_size(photo)
+    box = None if box is None else box_in_image(box, photo)
+    scale = photo.scale if (original_pixels and photo.original_size[0]) else 1.0
+    camera = camera_for(photo, None if focal_length is None else float(focal_length) * scale)
+    t1 = time.perf_counter()
+    if people is None:
+        people = detect_people(photo, person=person, box=box, detector=detector)
+    else:
+        given = []
+        for p in people:
+            kp = np.asarray(p["keypoints"], dtype=np.float64) * scale
+            conf = np.ones(len(kp)) if p.get("confidence") is None else np.asarray(p["confidence"], dtype=np.float64)
+            seen = kp[conf > 0] if (conf > 0).any() else kp
+            bx = p.get("box")
+            bx = tuple(float(b) * scale for b in bx) if bx is not None else (*seen.min(0), *seen.max(0))
+            given.append({"keypoints": kp, "confidence": conf, "box": tuple(float(b) for b in bx),
+                          "source": p.get("source", "given")})
+        if not given:
+            raise InputError("people is empty: give at least one person's keypoints")
+        people = given
+    for p in people:
+        p["prior_only"] = prior_only_parts(p["confidence"])
+        p["unobserved"] = unobserved_keypoints(p["confidence"])
+    t2 = time.perf_counter()
+    name = prior if isinstance(prior, str) or prior is None else type(prior).__name__
+    prior_obj = load_named_prior(prior, priors_dir) if isinstance(prior, str) or prior is None else prior
+    body_model = body_model if body_model is not None else load_body_model(device="cpu")
+    options = {**PHOTO_OPTIONS, **smplify_options}
+    kp = torch.as_tensor(np.stack([p["keypoints"] for p in people]), dtype=torch.float32)      # (P,14,2)
+    conf = torch.as_tensor(np.stack([p["confidence"] for p in people]), dtype=torch.float32)   # (P,14)
+    fit = smplify(kp, conf, camera["focal_length"], camera["size"], body_model, prior_obj, progress=progress, **options)
+    t3 = time.perf_counter()
+    return {"photo": photo, "camera": camera, "people": people, "fit": fit, "prior": name or "none",
+            "times": {"load": t1 - t0, "detect": t2 - t1, "fit": t3 - t2}}
+
+
+def single_as_people(result: dict) -> dict:
+    """A :func:`fit_photo` result (one person) in the layout of :func:`fit_people`."""
+    conf = np.asarray(result["confidence"], dtype=np.float64)
+    kp = np.asarray(result["keypoints"], dtype=np.float64)
+    seen = kp[conf > 0] if (conf > 0).any() else kp
+    box = result.get("box") or (*seen.min(0), *seen.max(0))
+    person = {"keypoints": kp, "confidence": conf, "box": tuple(float(b) for b in box),
+              "source": result.get("source", "given"), "prior_only": prior_only_parts(conf),
+              "unobserved": unobserved_keypoints(conf)}
+    return {**result, "people": [person]}
