@@ -21,6 +21,14 @@ def _stub(*args):
 
 # check name -> [(wrong answer, words its hint must contain)]
 WRONG = {
+    "check_paired_ci": [
+        (lambda a, b: S.my_paired_ci(a, b[torch.randperm(len(b), generator=torch.Generator().manual_seed(1))]),
+         "as wide as an unpaired one"),
+        (lambda a, b: torch.stack([(a - b).mean(), (a - b).quantile(0.025), (a - b).quantile(0.975)]), "far too wide"),
+        (lambda a, b: (lambda r: torch.stack([r[0], r[0] + 0.3 * (r[1] - r[0]), r[0] + 0.3 * (r[2] - r[0])]))(
+            S.my_paired_ci(a, b)), "too narrow"),
+        (lambda a, b: S.my_paired_ci(b, a), "mean of the differences a − b"),
+    ],
     "check_aa_to_matrix": [
         (lambda aa: S.my_aa_to_matrix(aa).transpose(1, 2), "you built Rᵀ"),
         (lambda aa: S.my_aa_to_matrix(aa) * torch.tensor([1.0, 1.0, -1.0], dtype=aa.dtype), "reflection"),

@@ -79,7 +79,10 @@ def test_coverage_part_is_carried_into_the_record(tmp_path):
     (folder / "coverage.csv").write_text(",".join(COVERAGE_COLUMNS) + "\nval_to_train,3,0,900,200,0.61,0.5,0.7\n")
     (folder / "part.json").write_text(json.dumps({"part": "coverage", "command": "x", "seconds": 1.0}))
     _part(tmp_path / "parts", "generate", _rows("generate", "apd_cm", "n=100", {"none": np.arange(1.0, 7.0)}))
-    rec = load_record(assemble(tmp_path / "parts", tmp_path / "record"))
+    (tmp_path / "parts" / "generate" / "weights_generate.json").write_text('{"w": 1}')
+    out = assemble(tmp_path / "parts", tmp_path / "record")
+    assert json.loads((out / "parts" / "generate" / "weights_generate.json").read_text()) == {"w": 1}
+    rec = load_record(out)
     assert rec["coverage"] == [{"quantity": "val_to_train", "train_subjects": 3, "draw": 0, "n_train_poses": 900,
                                 "n_val_poses": 200, "median": 0.61, "q25": 0.5, "q75": 0.7}]
     assert "coverage" not in rec["meta"]["missing_parts"]

@@ -114,6 +114,14 @@ def procrustes_align(X, Y):
     return s[:, None, None] * x @ R.transpose(1, 2) + my
 
 
+def my_paired_ci(a, b, resamples=10000):
+    """Mean of d = a − b and the 2.5 % / 97.5 % quantiles of resampled means.  (n,) × 2 -> (3,)"""
+    d = torch.as_tensor(a, dtype=torch.float64) - torch.as_tensor(b, dtype=torch.float64)
+    idx = torch.randint(0, len(d), (resamples, len(d)), generator=torch.Generator().manual_seed(0))
+    means = d[idx].mean(1)
+    return torch.stack([d.mean(), means.quantile(0.025), means.quantile(0.975)])
+
+
 # ---- chapter 06 -------------------------------------------------------------------------
 def my_diagonal_gaussian_kl(mu_q, logvar_q, mu_p, logvar_p):
     """KL(N(μ_q, e^ℓ_q) ‖ N(μ_p, e^ℓ_p)) summed over the last dim.  (B, L) × 4 -> (B,)"""
@@ -128,6 +136,7 @@ def my_contact_labels(J, fps, height=0.10, speed=0.30):
 
 
 SOLUTIONS = {
+    "check_paired_ci": my_paired_ci,
     "check_aa_to_matrix": my_aa_to_matrix, "check_geodesic_angle": my_geodesic_angle,
     "check_lbs_vertex": lbs_vertex, "check_joint_regressor": joint_regressor,
     "check_geman_mcclure": geman_mcclure, "check_max_mixture_energy": max_mixture_energy,

@@ -4,6 +4,9 @@
   reference :func:`posekit.fitting.metrics.mean_point_error`.
 - ``check_procrustes_align``: the similarity transform s R X + t closest to Y, applied to X
   (B, N, 3) -> (B, N, 3), no reflections; reference :func:`posekit.fitting.metrics.procrustes_align`.
+- ``check_paired_ci``: the mean of paired differences a − b and its 95 % percentile-bootstrap interval,
+  (n,) × 2 -> (3,) [mean, low, high]; reference :func:`posekit.experiments.verdicts.paired_difference`
+  (``scipy.stats.bootstrap``), within the Monte-Carlo noise of a bootstrap.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from ..fitting.metrics import mean_point_error, procrustes_align
 from ..rotations import aa_to_matrix
 from ._core import call, check_result, close, exercise, expect_grad, expect_shape
 
-__all__ = ["check_mpjpe", "check_procrustes_align"]
+__all__ = ["check_mpjpe", "check_procrustes_align", "check_paired_ci"]
 
 
 @exercise("05")
@@ -54,6 +57,35 @@ def check_procrustes_align(student_function) -> None:
                  "your alignment allows a reflection: fix det R = +1 (flip the last singular vector)")
     expect_grad(lambda x: student_function(x, Y), X)
 
+@exercise("05")
+def check_paired_ci(student_function) -> None:
+    import numpy as np
+
+    from ..experiments.verdicts import paired_difference
+
+    g = torch.Generator().manual_seed(5)
+    n = 60
+    base = 5.0 + 3.0 * torch.rand(n, generator=g, dtype=torch.float64)          # clips of varying difficulty
+    a = base + 0.4 + 0.5 * torch.randn(n, generator=g, dtype=torch.float64)      # method A, same clips
+    b = base
+    ref = paired_difference(a.numpy(), b.numpy(), n_resamples=20000)
+    out = call(student_function, a, b)
+    expect_shape(out, (3,), "for paired errors (60,) × 2: [mean, low, high]")
+    mean, lo, hi = (float(x) for x in out.to(torch.float64))
+    check_result(abs(mean - ref.mean) < 1e-9, "the first number is the mean of the differences a − b")
+    check_result(lo < mean < hi, "the interval must contain the mean: [low, high] with low < high")
+    width, ref_width = hi - lo, ref.hi - ref.lo
+    check_result(width < 3 * ref_width, "your interval is far too wide: the bootstrap resamples the n differences "
+                                        "with replacement and takes the mean of each resample, not single values")
+    unpaired = paired_difference(a.numpy(), b.numpy()[np.random.default_rng(0).permutation(n)], n_resamples=4000)
+    check_result(width < 0.5 * (ref_width + (unpaired.hi - unpaired.lo)),
+                 "your interval is as wide as an unpaired one: resample the differences (pairs stay together), "
+                 "not a and b separately")
+    check_result(width > 0.5 * ref_width, "your interval is too narrow: resample n values each time, with replacement")
+    check_result(abs(lo - ref.lo) < 0.15 * ref_width and abs(hi - ref.hi) < 0.15 * ref_width,
+                 "the bounds should be the 2.5 % and 97.5 % quantiles of the resampled means")
+
+
 #: chapter key and exercises (prompt, stub) for tools/course_cells.py
 CHAPTER = "05"
 EXERCISES = [
@@ -63,4 +95,36 @@ EXERCISES = [
     {"check": 'check_procrustes_align', "function": 'procrustes_align',
      "prompt": 'Write **Procrustes alignment** (the step before PA-MPJPE): the similarity transform $sRX + t$ closest to $Y$ in least squares, with a proper rotation ($\\det R = +1$), applied to `X`. `(B, N, 3)` x 2 → `(B, N, 3)`.',
      "stub": 'def procrustes_align(X, Y):\n    """(B, N, 3) x 2 -> aligned X (B, N, 3)."""\n    # your code here\n    raise NotImplementedError'},
+]
+EXERCISES.append(
+    {"check": 'check_paired_ci', "function": 'my_paired_ci',
+     "prompt": 'Write the **paired bootstrap interval** behind every verdict of this chapter: given the errors `a`, `b` `(n,)` '
+               'of two methods on the same n clips, return `[mean, low, high]` `(3,)`: the mean of d = a − b and the '
+               '2.5 % and 97.5 % quantiles of the means of many resamples (with replacement) of the n differences.',
+     "stub": 'def my_paired_ci(a, b, resamples=10000):\n    """(n,) x 2 -> (3,) [mean of a - b, low, high]."""\n'
+             '    # your code here\n    raise NotImplementedError'})
+
+INVESTIGATIONS = [
+    {"title": "how many clips does a conclusion need?",
+     "prompt": "The record's verdicts use 16 clips per setting. The cell below takes the record's per-clip errors of "
+               "Pose-NDF and VPoser in one denoising setting, keeps only the first k clips, and draws the paired "
+               "difference with its 95 % interval for each k. Run it, then answer: (1) from how many clips on does "
+               "the interval stop crossing 0, if at all? (2) the interval shrinks roughly like 1/√k: how many clips "
+               "would halve it? (3) pick the setting at the other noise level (`setting = ...`) or another pair "
+               "(`a, b = \"vposer\", \"none\"`): which conclusions would a 2-clip run (as the live demo) have got wrong?",
+     "code": 'from posekit.experiments.record import load_record\n'
+             'from posekit.experiments.record_view import values_of\n'
+             'from posekit.experiments.verdicts import paired_difference\n'
+             'import matplotlib.pyplot as plt\n\n'
+             'vals = values_of(load_record()["rows"], "denoise", "v2v_cm")\n'
+             'setting, (a, b) = "sigma=0.1,frames=60", ("posendf", "vposer")      # change me\n'
+             'units = [u for u in vals[(setting, a)] if u in vals[(setting, b)]]\n'
+             'ks = list(range(3, len(units) + 1))\n'
+             'ds = [paired_difference([vals[(setting, a)][u] for u in units[:k]], [vals[(setting, b)][u] for u in units[:k]]) for k in ks]\n'
+             'fig, ax = plt.subplots(figsize=(6, 3.2))\n'
+             'ax.fill_between(ks, [d.lo for d in ds], [d.hi for d in ds], alpha=0.3, label="95 % CI")\n'
+             'ax.plot(ks, [d.mean for d in ds], "o-", label="mean difference")\n'
+             'ax.axhline(0, color="k", lw=0.8)\n'
+             'ax.set(title=f"{a} − {b}, {setting}: the interval against the number of clips", xlabel="clips used (k)", ylabel="v2v difference (cm)")\n'
+             'ax.legend();'},
 ]

@@ -9,8 +9,9 @@ beside it, so the pairs are complete). ``coverage`` measures how far unseen pose
 (``posekit.experiments.coverage``) into ``coverage.csv``.
 ``python -m posekit.experiments.record assemble DIR --out posekit/experiments/record`` merges the parts into
 the record: ``results.csv`` and ``units.csv`` (every clip's / view's value), ``verdicts.csv`` (each paper's
-expectation per setting: n, the paired difference with its 95 % bootstrap CI, the verdict), ``record.md`` and
-``meta.json`` (commands, commit, seeds, timings, the sha256 of the prior files used). ``make record`` does all.
+expectation per setting: n, the paired difference with its 95 % bootstrap CI, the verdict), ``record.md``,
+``meta.json`` (commands, commit, seeds, timings, the sha256 of the prior files used), ``coverage.csv`` and, per
+part, ``parts/PART/`` with the weights chosen on validation data and the example clip the figures draw. ``make record`` does all.
 
 :func:`load_record` reads the shipped record back (rows with their per-unit values), for chapter 05 and the
 tests; chapters quote it instead of drawing conclusions from a small live run.
@@ -195,6 +196,12 @@ def assemble(parts_dir, out=RECORD_DIR) -> Path:
     if coverage is not None:
         with atomic_path(out / "coverage.csv") as tmp:
             tmp.write_text(coverage)
+    for p in found:                  # each part's chosen weights and example clip, for the chapters' figures
+        for f in [*sorted((parts_dir / p).glob("weights_*.json")), *sorted((parts_dir / p).glob("*_example.npz"))]:
+            dest = out / "parts" / p / f.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(dest) as tmp:
+                tmp.write_bytes(f.read_bytes())
     write_results(rows, out)
     verdicts = _verdict_rows(rows)
     buf = io.StringIO()

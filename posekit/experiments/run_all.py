@@ -334,49 +334,63 @@ DIFFERENCES = (
 
 
 def plot_example(body, path: Path, npz_path: Path, out_png: Path, kind: str) -> Path | None:
-    """Before/after stick figures of one frame of an example clip (clean, input, each method)."""
+    """Before/after stick figures of the middle frame of an example clip, one panel per method (occlusion: one
+    row per hidden part), equal axes shared by every panel; black = the clean pose, colour = the input or the
+    result; in occlusion, the hidden part's bones are drawn thick (what the method had to fill in)."""
     import matplotlib.pyplot as plt
+
+    from ..skeleton import SMPL_PARENTS
+    from .clips import part_joints
 
     if not npz_path.exists():
         return None
     z = np.load(npz_path, allow_pickle=False)
+    order = [m for m in ("none", "gmm", "vposer", "posendf", "humor")]
     if kind == "denoise":
-        panels = [("noisy input", "noisy", "", "C4", z["global_orient"], z["transl"], z["clean"])]
-        panels += [(METHOD_NAMES[k[7:]], k, "", METHOD_COLORS.get(k[7:], "C5"), z["global_orient"], z["transl"],
-                    z["clean"]) for k in z.files if k.startswith("method_")]
-        title = f"Denoising (σ = {float(z['sigma']):g} rad): black = clean, colour = noisy input or result"
+        keys = sorted((k for k in z.files if k.startswith("method_")), key=lambda k: order.index(k[7:]) if k[7:] in order else 99)
+        grid = [[("noisy input", "noisy", "C7")] + [(METHOD_NAMES.get(k[7:], k[7:]), k, METHOD_COLORS.get(k[7:], "C4"))
+                                                    for k in keys]]
+        row_data = [(z["global_orient"], z["transl"], z["clean"], None)]
+        title = f"Denoising one frame (σ = {float(z['sigma']):g} rad): black = clean pose, colour = input or result"
     else:
-        panels = []
+        grid, row_data = [], []
         for i, part in enumerate(z["parts"]):
-            for k in z.files:
-                if k.startswith(f"p{i}_method_"):
-                    m = k.split("_method_")[1]
-                    panels.append((f"{part}: {METHOD_NAMES[m]}", k, part, METHOD_COLORS.get(m, "C5"),
-                                   z[f"p{i}_global_orient"], z[f"p{i}_transl"], z[f"p{i}_clean"]))
-        title = "Occlusion completion (left side hidden): black = clean, colour = completed"
-    if not panels:
+            keys = sorted((k for k in z.files if k.startswith(f"p{i}_method_")),
+                          key=lambda k: order.index(k.split("_method_")[1]) if k.split("_method_")[1] in order else 99)
+            grid.append([(f"{part}: {METHOD_NAMES.get(k.split('_method_')[1], k)}", k,
+                          METHOD_COLORS.get(k.split("_method_")[1], "C4")) for k in keys])
+            row_data.append((z[f"p{i}_global_orient"], z[f"p{i}_transl"], z[f"p{i}_clean"], str(part)))
+        title = "Occlusion completion, one frame: black = clean pose, colour = result, thick = the hidden part"
+    if not any(grid):
         return None
-    cols = min(len(panels), 5)
-    rows_ = int(math.ceil(len(panels) / cols))
-    fig, axes = plt.subplots(rows_, cols, figsize=(2.4 * cols, 3.0 * rows_), squeeze=False)
+    cols = max(len(r) for r in grid)
+    fig, axes = plt.subplots(len(grid), cols, figsize=(2.3 * cols, 3.1 * len(grid)), squeeze=False,
+                             sharex=True, sharey=True)
     for ax in axes.ravel():
-        ax.axis("off")
-    for k, (name, key, part, color, go, tr, clean) in enumerate(panels):
-        ax = axes.ravel()[k]
-        ax.axis("on")
-        T = clean.shape[0]
-        f = T // 2
+        ax.set_visible(False)
+    for r, (panels, (go, tr, clean, part)) in enumerate(zip(grid, row_data)):
+        f = clean.shape[0] // 2
         t = lambda a: torch.as_tensor(a[f:f + 1], dtype=torch.float32)
+        hidden = set(part_joints(part)) if part else set()
         with torch.no_grad():
             Jc = posed_joints(body, t(go), t(clean), t(tr))[0].numpy()
-            Jp = posed_joints(body, t(go), t(z[key]), t(tr))[0].numpy()
-        draw_skeleton(ax, Jc - Jc[0], color="k", lw=3, alpha=0.5)
-        draw_skeleton(ax, Jp - Jc[0], color=color, lw=1.8)
-        ax.set_aspect("equal")
-        ax.set_title(name, fontsize=8)
-        ax.set_xlabel("x (m)", fontsize=7)
-        ax.set_ylabel("y (m)", fontsize=7)
-        ax.tick_params(labelsize=6)
+        for c, (name, key, color) in enumerate(panels):
+            ax = axes[r, c]
+            ax.set_visible(True)
+            with torch.no_grad():
+                Jp = posed_joints(body, t(go), t(z[key]), t(tr))[0].numpy()
+            draw_skeleton(ax, Jc - Jc[0], color="k", lw=2.5, alpha=0.35)
+            draw_skeleton(ax, Jp - Jc[0], color=color, lw=1.6)
+            for j in sorted(hidden):                       # the bone ending at each hidden joint, and its children's
+                for a, b in [(SMPL_PARENTS[j], j), *[(j, k) for k, pa in enumerate(SMPL_PARENTS) if pa == j]]:
+                    if a >= 0:
+                        ax.plot([Jp[a, 0] - Jc[0, 0], Jp[b, 0] - Jc[0, 0]], [Jp[a, 1] - Jc[0, 1], Jp[b, 1] - Jc[0, 1]],
+                                color=color, lw=4.0, solid_capstyle="round")
+            ax.set_aspect("equal", adjustable="datalim")
+            ax.set_title(name, fontsize=8)
+            ax.set_xlabel("x (m)", fontsize=7)
+            ax.set_ylabel("y (m)", fontsize=7)
+            ax.tick_params(labelsize=6)
     fig.suptitle(title, fontsize=10)
     return save_figure(fig, out_png, dpi=100)
 
