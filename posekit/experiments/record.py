@@ -45,7 +45,7 @@ PARTS = {
     "occlusion": ["occlusion", "--clips", "16", "--val-clips", "4", "--lengths", "60"],
     "denoise-vposer-energy": ["denoise", "--methods", "none,vposer", "--vposer-mode", "energy", "--clips", "16",
                               "--val-clips", "4", "--lengths", "60", "--sigmas", "0.05,0.1,0.2,0.5"],
-    "image-fit": ["image-fit", "--n-images", "64", "--n-val-images", "64"],
+    "image-fit": ["image-fit", "--n-images", "64", "--n-val-images", "48"],
     "generate": ["generate"],
     "coverage": ["coverage"],
 }
