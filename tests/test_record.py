@@ -106,3 +106,32 @@ def test_fast_parts_keep_the_variant_options(tmp_path, monkeypatch):
     assert argv[argv.index("--methods") + 1] == "none,vposer" and argv[argv.index("--vposer-mode") + 1] == "energy"
     assert json.loads((tmp_path / "denoise-vposer-energy" / "part.json").read_text())["command"].startswith(
         "python -m posekit.experiments denoise --methods none,vposer --vposer-mode energy --fast")
+
+
+def test_shards_of_a_part_are_merged(tmp_path, monkeypatch):
+    """A part run in pieces (--shard, --extra) lands in OUT/PART.SHARD; assemble merges the pieces as one part."""
+    import posekit.experiments.__main__ as cli
+    from posekit.experiments.record import run_part
+
+    seen = []
+
+    def fake_main(argv):
+        seen.append(argv)
+        sigma = argv[argv.index("--sigmas", argv.index("--sigmas") + 1) + 1]          # the shard's own, last
+        _part_rows = _rows("denoise", "v2v_cm", f"sigma={sigma},frames=60",
+                           {"none": np.arange(16.0) + 1, "vposer": np.arange(16.0)})
+        write_results(_part_rows, argv[argv.index("--out") + 1])
+        return 0
+
+    monkeypatch.setattr(cli, "main", fake_main)
+    for sigma in ("0.1", "0.5"):
+        run_part("denoise", "synthetic", tmp_path / "parts", extra=["--sigmas", sigma], shard=f"s{sigma}", note="n")
+    assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == ["denoise.s0.1", "denoise.s0.5"]
+    assert seen[0][-2:] == ["--sigmas", "0.1"]
+    meta = json.loads((tmp_path / "parts" / "denoise.s0.1" / "part.json").read_text())
+    assert meta["part"] == "denoise" and meta["shard"] == "s0.1" and meta["note"] == "n"
+    rec = load_record(assemble(tmp_path / "parts", tmp_path / "record"))
+    assert {r["setting"] for r in rec["rows"]} == {"sigma=0.1,frames=60", "sigma=0.5,frames=60"}
+    assert "denoise" not in rec["meta"]["missing_parts"]
+    with pytest.raises(InputError, match="shard"):
+        run_part("denoise", "synthetic", tmp_path / "parts", shard="../x")

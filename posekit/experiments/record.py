@@ -92,14 +92,19 @@ def prior_files(priors_dir) -> dict:
     return out
 
 
-def run_part(part: str, motions, out, priors=None, extra=(), fast: bool = False) -> Path:
+def run_part(part: str, motions, out, priors=None, extra=(), fast: bool = False, shard: str | None = None,
+             note: str = "") -> Path:
     """Run one part with the record's settings into ``out/part``; writes its ``part.json`` (command, time).
-    ``fast``: the experiment's own quick defaults instead (a smoke run of the machinery, not a record)."""
+    ``fast``: the experiment's own quick defaults instead (a smoke run of the machinery, not a record).
+    ``shard``: run a piece of the part (``extra`` options, e.g. ``--sigmas 0.5``, after the part's own, which
+    they override) into ``out/part.SHARD``, so a long part can be run in pieces; ``assemble`` merges shards."""
     from .__main__ import main as experiments_main
 
     if part not in PARTS:
         raise InputError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
-    folder = check_output_dir(Path(out) / part, "--out")
+    if shard is not None and (not shard or "/" in shard or shard.startswith(".")):
+        raise InputError(f"shard must be a plain folder suffix, got {shard!r}")
+    folder = check_output_dir(Path(out) / (part if shard is None else f"{part}.{shard}"), "--out")
     priors = Path(out) / "priors" if priors is None else Path(priors)   # empty: the shipped priors are used
     t0 = time.perf_counter()
     if part == "coverage":
@@ -116,7 +121,7 @@ def run_part(part: str, motions, out, priors=None, extra=(), fast: bool = False)
         command = "python -m posekit.experiments " + " ".join(argv)
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / "part.json") as tmp:
-        tmp.write_text(json.dumps({"part": part, "command": command,
+        tmp.write_text(json.dumps({"part": part, "shard": shard, "note": note, "command": command,
                                    "seconds": round(time.perf_counter() - t0, 1), "commit": _commit(),
                                    "priors": prior_files(priors)}, indent=1))
     return folder
@@ -175,30 +180,32 @@ def _verdict_rows(rows) -> list[dict]:
 def assemble(parts_dir, out=RECORD_DIR) -> Path:
     """Merge the parts under ``parts_dir`` into the record folder ``out`` (files replaced atomically)."""
     parts_dir, out = Path(parts_dir), check_output_dir(out, "--out")
-    found = [p for p in PARTS if ((parts_dir / p / "results.csv").exists() or (parts_dir / p / "coverage.csv").exists())
-             and (parts_dir / p / "part.json").exists()]
-    if not found:
+    folders = [f for f in sorted(parts_dir.iterdir()) if f.is_dir() and (f / "part.json").exists()
+               and ((f / "results.csv").exists() or (f / "coverage.csv").exists())] if parts_dir.is_dir() else []
+    if not folders:
         raise InputError(f"{parts_dir}: no finished part (a sub-folder with results.csv and part.json); run "
                          "`python -m posekit.experiments.record run PART` first")
     rows, metas = [], {}
     coverage = None
-    for p in found:
-        metas[p] = json.loads((parts_dir / p / "part.json").read_text())
-        if (parts_dir / p / "coverage.csv").exists():
-            coverage = (parts_dir / p / "coverage.csv").read_text()
-        if not (parts_dir / p / "results.csv").exists():
+    for f in folders:
+        metas[f.name] = json.loads((f / "part.json").read_text())
+        p = metas[f.name].get("part", f.name)
+        if (f / "coverage.csv").exists():
+            coverage = (f / "coverage.csv").read_text()
+        if not (f / "results.csv").exists():
             continue
-        part_rows = read_results(parts_dir / p / "results.csv")
-        units = parts_dir / p / "units.csv"
+        part_rows = read_results(f / "results.csv")
+        units = f / "units.csv"
         part_rows = attach_units(part_rows, read_units(units)) if units.exists() else part_rows
         rows += [{**r, "setting": r["setting"] + SETTING_SUFFIX.get(p, "")} for r in part_rows]
+    found = list(dict.fromkeys(m.get("part", name) for name, m in metas.items()))
     out.mkdir(parents=True, exist_ok=True)
     if coverage is not None:
         with atomic_path(out / "coverage.csv") as tmp:
             tmp.write_text(coverage)
-    for p in found:                  # each part's chosen weights and example clip, for the chapters' figures
-        for f in [*sorted((parts_dir / p).glob("weights_*.json")), *sorted((parts_dir / p).glob("*_example.npz"))]:
-            dest = out / "parts" / p / f.name
+    for folder in folders:           # each part's chosen weights and example clip, for the chapters' figures
+        for f in [*sorted(folder.glob("weights_*.json")), *sorted(folder.glob("*_example.npz"))]:
+            dest = out / "parts" / folder.name / f.name
             dest.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(dest) as tmp:
                 tmp.write_bytes(f.read_bytes())
@@ -255,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, help="folder of the parts (the part goes to OUT/PART)")
     r.add_argument("--priors", default=None, help="folder of trained priors (default: OUT/priors, empty: the shipped ones)")
     r.add_argument("--fast", action="store_true", help="a quick smoke run (not a record)")
+    r.add_argument("--shard", default=None, help="run a piece of the part into OUT/PART.SHARD (with --extra options)")
+    r.add_argument("--extra", default="", help='options added after the part\'s own, e.g. "--sigmas 0.5"')
+    r.add_argument("--note", default="", help="a note kept in the part's part.json")
     a = sub.add_parser("assemble", help="merge the finished parts into the record folder")
     a.add_argument("parts", help="folder of the parts")
     a.add_argument("--out", default=str(RECORD_DIR), help="record folder (default: the one shipped in posekit)")
@@ -266,7 +276,10 @@ def main(argv=None) -> int:
 
     def body():
         if args.command == "run":
-            folder = run_part(args.part, args.motions, args.out, args.priors, fast=args.fast)
+            import shlex
+
+            folder = run_part(args.part, args.motions, args.out, args.priors, extra=shlex.split(args.extra),
+                              fast=args.fast, shard=args.shard, note=args.note)
             print(f"recorded part {args.part} in {folder}")
         else:
             print(f"wrote the record in {assemble(args.parts, args.out)}")
