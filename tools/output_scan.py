@@ -5,8 +5,9 @@
 What counts as a finding (:func:`scan_text`):
 
 * a **machine path**: an absolute path under ``/root/``, ``/tmp/``, ``/home/``, ``/Users/``, ``/var/folders/``
-  or ``C:\\Users\\``, or under a folder of this machine given as ``extra_roots`` (the repository, the data and
-  cache folders): a student's output should name files relative to the data folder, never where it lives;
+  or ``C:\\Users\\``, or under a folder of this machine (:func:`machine_roots`: the repository, the home and
+  temporary folders, the data and cache folders): a student's output names a file by its place in the data
+  or in the package, never by where it lives on one machine;
 * a **log line**: a line that starts with a bracketed tag such as ``[tune]``, ``[train]`` or
   ``[INFO]`` (progress logs belong in a log, not in a chapter), or a ``logging`` record
   (``INFO:posekit...:``, ``WARNING:root:``);
