@@ -16,20 +16,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 from output_scan import machine_roots, scan_outputs  # noqa: E402
 
-_LIBRARY = "posekit.priors.store.load_prior prints the absolute path of the pretrained manifest"
 _CHAPTER = "the chapter prints a machine path or a progress log (issue 26, the chapter's own fix)"
 #: (notebook file or "*", a substring of the finding's line, reason)
 KNOWN: list[tuple[str, str, str]] = [
-    ("*", "using the pretrained prior shipped with posekit", _LIBRARY),
-    ("02_smplify.ipynb", "motions: ", _CHAPTER),
     ("02b_smplify_photo.ipynb", "open_model_sample.jpg", _CHAPTER),
-    ("03_vposer.ipynb", "/vposer.pt: ", _CHAPTER),
-    ("03_vposer.ipynb", "[image-fit] ", _CHAPTER),
-    ("05_experiments.ipynb", "motion folder: ", _CHAPTER),
-    ("05_experiments.ipynb", "[denoise] ", _CHAPTER),
-    ("05_experiments.ipynb", "[occlusion] ", _CHAPTER),
-    ("05_experiments.ipynb", "[generate] ", _CHAPTER),
-    ("05_experiments.ipynb", "/experiments/notebook-", _CHAPTER),
 ]
 
 

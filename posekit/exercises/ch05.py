@@ -110,14 +110,15 @@ INVESTIGATIONS = [
                "Pose-NDF and VPoser in one denoising setting, keeps only the first k clips, and draws the paired "
                "difference with its 95 % interval for each k. Run it, then answer: (1) from how many clips on does "
                "the interval stop crossing 0, if at all? (2) the interval shrinks roughly like 1/√k: how many clips "
-               "would halve it? (3) pick the setting at the other noise level (`setting = ...`) or another pair "
+               "would halve it? (3) pick another noise level (`setting = \"sigma=0.5,frames=60\"`) or another pair "
                "(`a, b = \"vposer\", \"none\"`): which conclusions would a 2-clip run (as the live demo) have got wrong?",
      "code": 'from posekit.experiments.record import load_record\n'
              'from posekit.experiments.record_view import values_of\n'
              'from posekit.experiments.verdicts import paired_difference\n'
              'import matplotlib.pyplot as plt\n\n'
              'vals = values_of(load_record()["rows"], "denoise", "v2v_cm")\n'
-             'setting, (a, b) = "sigma=0.1,frames=60", ("posendf", "vposer")      # change me\n'
+             'setting, (a, b) = None, ("posendf", "vposer")     # change me: e.g. "sigma=0.5,frames=60", ("vposer", "none")\n'
+             'setting = setting or next(s for s, m in vals if m == a and (s, b) in vals and "vposer=" not in s)\n'
              'units = [u for u in vals[(setting, a)] if u in vals[(setting, b)]]\n'
              'ks = list(range(3, len(units) + 1))\n'
              'ds = [paired_difference([vals[(setting, a)][u] for u in units[:k]], [vals[(setting, b)][u] for u in units[:k]]) for k in ks]\n'
@@ -126,5 +127,6 @@ INVESTIGATIONS = [
              'ax.plot(ks, [d.mean for d in ds], "o-", label="mean difference")\n'
              'ax.axhline(0, color="k", lw=0.8)\n'
              'ax.set(title=f"{a} − {b}, {setting}: the interval against the number of clips", xlabel="clips used (k)", ylabel="v2v difference (cm)")\n'
-             'ax.legend();'},
+             'ax.legend()\n'
+             'fig.tight_layout()'},
 ]

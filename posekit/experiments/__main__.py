@@ -62,12 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_experiment(name: str, **options) -> list[dict]:
+def run_experiment(name: str, quiet: bool = False, **options) -> list[dict]:
     """Run one experiment from Python with the command line's options as keywords -> its result rows.
 
     ``run_experiment("image-fit", motions=..., priors=..., out=..., methods="gmm,vposer", fast=True)`` is
     ``python -m posekit.experiments image-fit --motions ... --fast``: ``True`` sets a flag, ``False`` and
     ``None`` leave an option at its default, ``snake_case`` keywords are ``--kebab-case`` options.
+    ``quiet``: keep the experiment's progress log (tuning, per-setting lines) out of the output; warnings
+    and errors still show.
     """
     if name not in EXPERIMENTS:
         raise InputError(f"unknown experiment {name!r}; expected one of {sorted(EXPERIMENTS)}")
@@ -83,7 +85,13 @@ def run_experiment(name: str, **options) -> list[dict]:
     if mod is None:
         raise ModuleNotFoundError(f"the {name!r} experiment is not available in this version of posekit")
     validate(args, mod, motions=False)
-    return mod.run(args)
+    if not quiet:
+        return mod.run(args)
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return mod.run(args)
 
 
 def validate(args, mod, motions: bool = True) -> None:

@@ -16,7 +16,7 @@ from .paper_numbers import EXPECTATIONS, METHOD_NAMES
 from .verdicts import AGREES, CONTRADICTS, PairedDifference, expectation_verdicts, paired_difference
 
 __all__ = ["parse_setting", "values_of", "mean_ci", "summary_table", "setting_difference", "method_difference",
-           "verdict_table", "plot_verdicts", "plot_means", "VERDICT_COLORS", "record_sentence"]
+           "verdict_table", "plot_verdicts", "plot_means", "VERDICT_COLORS", "record_sentence", "paper_table"]
 
 VERDICT_COLORS = {AGREES: "tab:green", CONTRADICTS: "tab:red"}    # inconclusive: grey
 _ORDER = ("none", "gmm", "vposer", "posendf", "humor")
@@ -177,3 +177,24 @@ def plot_means(ax, rows: Iterable[Mapping], experiment: str, metric: str, x_key:
     ax.set_title(title)
     ax.legend(fontsize=8)
     return ax
+
+
+def paper_table(experiment: str) -> str:
+    """Markdown of the paper's numbers for ``experiment`` (Pose-NDF Tables 3, 4, 5)."""
+    from .paper_numbers import TABLE3_DENOISE, TABLE4_OCCLUSION, TABLE5_IMAGE_FIT
+
+    if experiment in ("denoise", "occlusion"):
+        t = TABLE3_DENOISE if experiment == "denoise" else TABLE4_OCCLUSION
+        head = ["method"] + [f"{c}, {f} frames" for c in t["columns"] for f in t["frames"]]
+        body = [[METHOD_NAMES.get(m, m)] + [f"{v:.2f}" for c in t["columns"] for v in vals[c]]
+                for m, vals in t["values"].items()]
+    elif experiment == "image-fit":
+        t = TABLE5_IMAGE_FIT
+        head = ["start", *[METHOD_NAMES.get(m, m) for m in ("none", "vposer", "gan-s", "posendf")], "regressor alone"]
+        body = [["fixed start (optimisation)", "", *[f"{t['optimization'][m]:.2f}" for m in ("vposer", "gan-s", "posendf")], ""],
+                ["ExPose's output", *[f"{t['expose+optimization'][m]:.2f}" for m in ("none", "vposer", "gan-s", "posendf")],
+                 f"{t['expose']:.2f}"]]
+    else:
+        raise ValueError(f"no paper table for {experiment!r}; expected denoise, occlusion or image-fit")
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                     + ["| " + " | ".join(r) + " |" for r in body])

@@ -386,7 +386,7 @@ def plot_example(body, path: Path, npz_path: Path, out_png: Path, kind: str) -> 
                     if a >= 0:
                         ax.plot([Jp[a, 0] - Jc[0, 0], Jp[b, 0] - Jc[0, 0]], [Jp[a, 1] - Jc[0, 1], Jp[b, 1] - Jc[0, 1]],
                                 color=color, lw=4.0, solid_capstyle="round")
-            ax.set_aspect("equal", adjustable="datalim")
+            ax.set_aspect("equal", adjustable="box")
             ax.set_title(name, fontsize=8)
             ax.set_xlabel("x (m)", fontsize=7)
             ax.set_ylabel("y (m)", fontsize=7)

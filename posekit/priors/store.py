@@ -111,7 +111,7 @@ def load_prior(name: str, priors_dir: str | os.PathLike, motions: str | os.PathL
                 m = pretrained_manifest()
                 n = len(m.get("trials", {}).get("train", []))
                 print(f"{name}: using the pretrained prior shipped with posekit ({shipped.name}, trained on {n} "
-                      f"CMU trials of the train subjects; {shipped.parent / 'manifest.json'})")
+                      "CMU trials of the train subjects; see posekit.priors.store.pretrained_manifest())")
                 _ANNOUNCED.add(name)
             return load_prior_file(name, shipped, device=device)
         if not train_if_missing:
