@@ -107,3 +107,28 @@ def test_fallback_sentence_without_units_follows_the_paper():
              "value": v, "std": 0.1, "n": 2} for m, v in (("posendf", 4.0), ("humor", 5.0))]
     s = ordering_sentence(rows, "denoise", "v2v_cm", "humor", "posendf", "Denoising")
     assert "the means follow the papers' direction" in s and "1/1" in s and "inconclusive" in s
+
+
+def test_secondary_metric_sentences_use_paired_cis():
+    """run_all.compare_sentences: with per-clip values, a setting counts as lower / higher only when the paired
+    95 % CI excludes 0; without them the sentence says that no CI backs the count."""
+    from posekit.experiments.run_all import compare_sentences
+
+    base = np.linspace(1.0, 4.0, 12)
+    noise = np.tile([0.3, -0.3], 6)
+
+    def r(setting, method, values, units=True):
+        out = {"experiment": "denoise", "setting": setting, "method": method, "metric": "mpjpe_cm",
+               "value": float(np.mean(values)), "std": 0.0, "n": len(values)}
+        if units:
+            out.update(units=[f"c{i}" for i in range(len(values))], values=list(values))
+        return out
+
+    rows = [r("a", "none", base), r("a", "gmm", base - 0.5),            # lower on every clip
+            r("b", "none", base), r("b", "gmm", base + noise),           # mean equal, CI includes 0
+            r("c", "none", base), r("c", "gmm", base + 1.0)]             # higher
+    (s,) = compare_sentences(rows, "denoise", "mpjpe_cm", "Denoising")
+    assert "lower in 1, higher in 1, inconclusive in 1 of 3 settings (higher: c)" in s
+    no_units = [{k: v for k, v in x.items() if k not in ("units", "values")} for x in rows]
+    (s,) = compare_sentences(no_units, "denoise", "mpjpe_cm", "Denoising")
+    assert "lower than no prior's in 1/3 settings" in s and "not a conclusion" in s

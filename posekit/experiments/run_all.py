@@ -128,22 +128,39 @@ def markdown_table(header: list[str], body: list[list[str]]) -> str:
 
 
 def compare_sentences(rows, experiment: str, metric: str, what: str) -> list[str]:
-    """'Every prior beats no prior' and pairwise orderings, counted over settings, as sentences."""
+    """'Does each prior beat no prior?' over the settings, as sentences: with per-clip values, each setting's
+    paired difference against no prior and its 95 % CI decide (lower / higher / inconclusive); without them,
+    the means are counted and the sentence says that no CI backs it."""
+    from .verdicts import MIN_UNITS, paired_difference
+
     settings, methods, get = pivot(rows, experiment, metric)
     out = []
-    if "none" in methods:
-        for m in methods:
-            if m == "none":
-                continue
-            pairs = [(s, get[(s, m)]["value"], get[(s, "none")]["value"]) for s in settings
-                     if (s, m) in get and (s, "none") in get]
-            wins = [s for s, a, b in pairs if a < b]
-            if not pairs:
-                continue
-            verdict = ("beats no prior" if len(wins) == len(pairs) else
-                       ("never beats no prior" if not wins else "beats no prior only sometimes"))
-            out.append(f"{what}: {METHOD_NAMES[m]} {verdict} ({len(wins)}/{len(pairs)} settings lower"
-                       + ("" if len(wins) in (0, len(pairs)) else f": {', '.join(wins)}") + ").")
+    if "none" not in methods:
+        return out
+    for m in methods:
+        if m == "none":
+            continue
+        pairs = [s for s in settings if (s, m) in get and (s, "none") in get]
+        if not pairs:
+            continue
+        if all(get[(s, x)].get("units") is not None for s in pairs for x in (m, "none")):
+            words = {"lower": [], "higher": [], "inconclusive": []}
+            for s in pairs:
+                a = dict(zip(get[(s, m)]["units"], get[(s, m)]["values"]))
+                b = dict(zip(get[(s, "none")]["units"], get[(s, "none")]["values"]))
+                units = [u for u in a if u in b]
+                d = paired_difference([a[u] for u in units], [b[u] for u in units]) if units else None
+                key = ("inconclusive" if d is None or d.n < MIN_UNITS or not (d.hi < 0 or d.lo > 0)
+                       else "lower" if d.hi < 0 else "higher")
+                words[key].append(s)
+            out.append(f"{what}: {METHOD_NAMES[m]} vs no prior, paired 95 % CI over clips: lower in "
+                       f"{len(words['lower'])}, higher in {len(words['higher'])}, inconclusive in "
+                       f"{len(words['inconclusive'])} of {len(pairs)} settings"
+                       + (f" (higher: {', '.join(words['higher'])})" if words["higher"] else "") + ".")
+            continue
+        wins = [s for s in pairs if get[(s, m)]["value"] < get[(s, "none")]["value"]]
+        out.append(f"{what}: {METHOD_NAMES[m]}'s mean is lower than no prior's in {len(wins)}/{len(pairs)} settings "
+                   "(no per-clip values, so no confidence interval: not a conclusion).")
     return out
 
 
