@@ -81,7 +81,8 @@ slides: setup
 clean:
 	rm -rf $(BUILD)
 
-# Optional photo detector (chapter 02b): mediapipe 0.10.21 without its numpy<2 / jax metadata pins.
+# Optional photo detector (chapter 02b, posekit.photo): mediapipe 0.10.21 without its numpy<2 / jax metadata pins;
+# its pose model also finds every person in a photo (posekit.photo.people), so no other detector is installed.
 photo: setup
 	$(PY) -m pip install --quiet -r requirements-photo.txt
 	$(PY) -m pip install --quiet --no-deps mediapipe==0.10.21

@@ -195,7 +195,7 @@ def test_no_person_names_box_and_the_photo_size():
     with pytest.raises(NoPersonError) as e:
         detect_people(photo, detector=RedBlobDetector())
     msg = str(e.value)
-    assert "--box X0,Y0,X1,Y1" in msg and "500×300 px" in msg and "cut off" in msg and "\n" not in msg
+    assert "--box X0,Y0,X1,Y1" in msg and "500×300 px" in msg and "cut off" in msg and "80 px" in msg and "\n" not in msg
 
 
 # ------------------------------------------------------------------------------------------------ fitting

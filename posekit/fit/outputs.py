@@ -24,7 +24,7 @@ from ..errors import check_finite, check_output_file
 from ..utils import atomic_path
 
 __all__ = ["FILES", "PEOPLE_FILES", "prepare_outputs", "write_outputs", "check_fit_finite", "composite_overlay",
-           "people_figures", "prepare_people_outputs", "write_people_outputs", "person_dir"]
+           "people_figures", "plot_people", "plot_views", "prepare_people_outputs", "write_people_outputs", "person_dir"]
 
 FILES = ("fit.npz", "fit.json", "mesh.obj", "mesh.ply", "overlay.png")
 
@@ -247,6 +247,36 @@ def _draw_views(ax_side, ax_top, result, owners, hiddens):
     ax_top.set_ylabel("depth z (m)")
 
 
+def _views_inputs(result: dict, faces, lbs_weights=None):
+    verts = _np(result["fit"]["vertices"])
+    P, V = verts.shape[:2]
+    owner = _owner(lbs_weights, V)
+    owners = [owner] * P if owner is not None else None
+    hiddens = ([_hidden_vertices(lbs_weights, p["confidence"]) for p in result["people"]] if owner is not None
+               else None)
+    cam = result["camera"]
+    comp = composite_overlay(result["photo"].image, verts, faces, cam["focal_length"], cam["center"],
+                             hidden=np.stack(hiddens) if hiddens is not None else None)
+    return comp, owners, hiddens
+
+
+def plot_people(ax, result: dict, faces, lbs_weights=None) -> None:
+    """A :func:`posekit.photo.fit.fit_people` result on a matplotlib axis: every mesh over the photo (faint where
+    only the prior placed it; needs ``lbs_weights``), the boxes, observed keypoints and unobserved ones."""
+    comp, _, _ = _views_inputs(result, faces, lbs_weights)
+    _draw_people_2d(ax, result, comp)
+
+
+def plot_views(ax_side, ax_top, result: dict, lbs_weights=None) -> None:
+    """Side and top views of every fitted mesh with the camera (``lbs_weights``: left/right colours)."""
+    verts = _np(result["fit"]["vertices"])
+    P, V = verts.shape[:2]
+    owner = _owner(lbs_weights, V)
+    hiddens = ([_hidden_vertices(lbs_weights, p["confidence"]) for p in result["people"]] if owner is not None
+               else None)
+    _draw_views(ax_side, ax_top, result, [owner] * P if owner is not None else None, hiddens)
+
+
 def _figure_png(fig, dpi=100) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
@@ -257,15 +287,7 @@ def people_figures(result: dict, faces, lbs_weights=None) -> dict[str, bytes]:
     """{"overlay.png": every mesh over the photo, "views.png": the overlay beside a side and a top view}."""
     import matplotlib
 
-    verts = _np(result["fit"]["vertices"])
-    P, V = verts.shape[:2]
-    owner = _owner(lbs_weights, V)
-    owners = [owner] * P if owner is not None else None
-    hiddens = ([_hidden_vertices(lbs_weights, p["confidence"]) for p in result["people"]] if owner is not None
-               else None)
-    cam = result["camera"]
-    comp = composite_overlay(result["photo"].image, verts, faces, cam["focal_length"], cam["center"],
-                             hidden=np.stack(hiddens) if hiddens is not None else None)
+    comp, owners, hiddens = _views_inputs(result, faces, lbs_weights)
     W, H = result["photo"].size
     n = len(result["people"])
     title = f"SMPLify, prior: {result['prior']}, {n} {'person' if n == 1 else 'people'}"

@@ -5,8 +5,12 @@
 - ``camera.py``: focal length in px from EXIF or a documented default, principal point at the centre;
 - ``detect.py``: the optional offline detector (MediaPipe Pose, ``make photo``) and its 33 landmarks
   mapped to LSP-14 (``detect_keypoints``); importing it never needs mediapipe;
-- ``fit.py``: ``fit_photo`` (load -> camera -> detect -> ``posekit.fitting.smplify``), ``load_named_prior``;
-- ``sample/``: a redistributable test image rendered from the open body model.
+- ``people.py``: every person in a photo (``find_people``: find, mask, repeat; tiles; one crop per person),
+  boxes, ``--person`` choices, cached detections (``load_cached_people``);
+- ``fit.py``: ``fit_photo`` (one person: load -> camera -> detect -> ``posekit.fitting.smplify``),
+  ``fit_people`` (everyone in one batched SMPLify; the parts only the prior placed), ``load_named_prior``;
+- ``sample/``: a test image rendered from the open body model, and three small real photographs (public
+  domain / CC0, see ``sample/README.md``) with the detector's landmarks of one of them.
 
 May import: ``posekit.fitting``, ``posekit.priors``, ``posekit.body``, ``posekit.data`` and the base
 modules; never the experiments or viz (rendering lives in ``posekit.viz.render``).

@@ -9,11 +9,12 @@ its wheel bundles, so it runs offline. ``static_image_mode=True``: every image i
 It is optional (``make photo``); importing this module works without it, and calling the detector then
 raises :class:`~posekit.photo.errors.DetectorUnavailable` naming ``make photo``.
 
-One person: the pose solution runs its person detector and keeps the best-scoring person only (its
-Python API exposes neither the other detections nor their boxes). With several people, pass ``box``
-(x0, y0, x1, y1) px of the image given here to detect inside that crop (``posekit.photo.fit.fit_photo`` takes
-it in the pixels of the original photo and converts it); keypoints come back in full-image pixels, so the
-camera of the whole photo still applies. No person: :class:`~posekit.photo.errors.NoPersonError`.
+One person per call: the pose solution runs its person detector and keeps the best-scoring person only (its
+Python API exposes neither the other detections nor their boxes); ``posekit.photo.people.find_people`` finds
+everyone by calling it repeatedly (masking, tiles, crops). ``box`` (x0, y0, x1, y1) px of the image given here
+detects inside that crop (``posekit.photo.fit`` takes it in the pixels of the original photo and converts it);
+keypoints come back in full-image pixels, so the camera of the whole photo still applies. No person:
+:class:`~posekit.photo.errors.NoPersonError`.
 
 The detector always gets 8-bit RGB: grey, palette, CMYK or 16-bit pictures and (H, W) arrays are converted
 first (``posekit.photo.io``); a picture with a side under ``MIN_SIDE`` px is refused.

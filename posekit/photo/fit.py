@@ -1,12 +1,25 @@
-"""One photo -> one fitted body: load, camera, detect, SMPLify (``posekit.fitting.smplify``).
+"""A photo -> fitted bodies: load, camera, detect, SMPLify (``posekit.fitting.smplify``).
 
-``fit_photo(image, prior="gmm")`` returns a dict: ``photo`` (:class:`~posekit.photo.io.Photo`),
-``camera`` ({"focal_length", "center", "size", "source"}), ``keypoints`` (14,2) px and ``confidence`` (14,)
-(LSP-14, from the detector unless given), ``fit`` (smplify's result, batch of one), ``prior`` (its name),
-``times`` ({"load", "detect", "fit"} s).
+``fit_photo(image, prior="gmm")`` fits one person and returns a dict: ``photo``
+(:class:`~posekit.photo.io.Photo`), ``camera`` ({"focal_length", "center", "size", "source"}), ``keypoints``
+(14,2) px and ``confidence`` (14,) (LSP-14, from the detector unless given), ``fit`` (smplify's result, batch of
+one), ``prior`` (its name), ``times`` ({"load", "detect", "fit"} s).
+
+``fit_people(image, prior="gmm", person="all")`` finds every person (``posekit.photo.people``), or takes their
+detections (``people=``), and fits them in **one** batched SMPLify: each person is a row with its own optimiser
+state (``posekit.fitting.rowwise``), so the batch costs little more than its slowest person alone. Its result has
+``people`` (per person: keypoints, confidence, box, how it was found, ``prior_only`` and ``unobserved``) and a
+``fit`` with one row per person; everyone shares the photo's camera.
+
+**Parts placed by the prior alone.** A keypoint with confidence 0 (below the detector's visibility threshold, or
+outside the photo: a portrait's knees) gives the data term nothing; the body part it ends
+(:data:`BODY_PARTS`: e.g. the shin ends at the ankle) is then wherever the pose prior puts it.
+:func:`prior_only_parts` names those parts, :func:`prior_only_vertices` marks their vertices (each vertex belongs
+to the joint with its largest skinning weight), and the command line lists them in ``fit.json`` and draws them
+faint.
 
 The default optimisation budget (:data:`PHOTO_OPTIONS`) is smaller than SMPLify's (100 steps per stage):
-one photo is fitted in a few seconds on a laptop CPU (``benchmarks/photo.py`` measures it).
+``benchmarks/photo.py`` measures the time per person, alone and in a batch.
 """
 from __future__ import annotations
 
@@ -14,7 +27,6 @@ import tempfile
 import time
 
 import numpy as np
-import torch
 
 from ..errors import InputError
 from .camera import camera_for
@@ -80,6 +92,8 @@ def fit_photo(image, prior="gmm", body_model=None, focal_length: float | None = 
     ``original_pixels=True``: ``keypoints`` and ``focal_length`` are in pixels of the original photo, like ``box``
     (what the command line reads), and are converted to the downscaled image here.
     """
+    import torch
+
     from ..body import load_body_model
     from ..fitting.smplify import smplify
 
@@ -148,9 +162,10 @@ def prior_only_vertices(lbs_weights, confidence) -> np.ndarray:
 
 def _no_person_message(photo: Photo, what: str) -> str:
     W, H = photo.original_size if photo.original_size[0] else photo.size
-    return (f"no person found in {photo.source} ({W}×{H} px){what}: the detector misses people shorter than about "
-            "60 px, people cut off by the frame above the hips, and people seen from behind or lying down; pass "
-            "--box X0,Y0,X1,Y1 (pixels of the photo) around one person, or --keypoints FILE with their 14 keypoints")
+    return (f"no person found in {photo.source} ({W}×{H} px){what}: the detector (which looks for a face first) "
+            "misses people under about 80 px tall, people whose head is cut off by the frame or turned away, and "
+            "people lying down; pass --box X0,Y0,X1,Y1 (pixels of the photo) around one person, or --keypoints FILE "
+            "with their 14 keypoints")
 
 
 def lsp_people(people, size, min_visibility: float = 0.2) -> list[dict]:
@@ -210,6 +225,8 @@ def fit_people(image, prior="gmm", body_model=None, focal_length: float | None =
     result, one row per person, in the order of "people"), "prior", "times" {"load", "detect", "fit"}}.
     Everyone shares the photo's camera, so their depths are comparable (up to each body's unknown size).
     """
+    import torch
+
     from ..body import load_body_model
     from ..fitting.smplify import smplify
 

@@ -58,7 +58,7 @@ MASK_MARGIN = 0.12
 #: two boxes that overlap by more than this fraction of the smaller one are one person
 SAME_PERSON = 0.5
 #: the visible landmarks of a person span at least this many pixels of the photo
-MIN_PERSON_PX = 24.0
+MIN_PERSON_PX = 32.0
 #: the visible landmarks' box is at least this wide for its height (or high for its width): not a sliver
 MIN_ASPECT = 0.1
 #: of the four torso landmarks (shoulders, hips), at least this many visible
