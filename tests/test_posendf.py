@@ -99,6 +99,30 @@ def test_make_samples_targets_and_kinds():
     assert torch.allclose(s["dist"][s["kind"] > 0], db, atol=1e-5)
 
 
+def test_make_samples_random_poses_are_uniform_and_change_nothing_else():
+    """frac_random adds uniformly random poses (kind 3) with exact distance targets; frac_random = 0 draws
+    exactly the samples it drew before the option existed (the random poses are drawn last)."""
+    clean = aa_to_quat(synthetic_clean(300, seed=6))
+    base = make_samples(clean, 400, generator=torch.Generator().manual_seed(0))
+    zero = make_samples(clean, 400, generator=torch.Generator().manual_seed(0), frac_random=0.0)
+    assert torch.equal(base["quats"], zero["quats"]) and torch.equal(base["dist"], zero["dist"])
+    s = make_samples(clean, 1000, frac_noisy=0.3, frac_nrdf=0.3, frac_random=0.2,
+                     generator=torch.Generator().manual_seed(1))
+    r = s["kind"] == 3
+    assert int(r.sum()) == 200 and int((s["kind"] == 0).sum()) == 200
+    q = s["quats"][r]
+    assert torch.allclose(q.norm(dim=-1), torch.ones(()), atol=1e-6) and (q[..., 3] >= 0).all()
+    # uniform on SO(3): the rotation angle 2·arccos(w) has density (1 − cos θ)/π, so its mean is π/2 + 2/π
+    angle = 2 * torch.arccos(q[..., 3].clamp(max=1.0))
+    assert abs(float(angle.mean()) - (math.pi / 2 + 2 / math.pi)) < 0.03
+    db, _ = brute_force_distance(q, hemisphere(clean))
+    # the two-stage candidate search is approximate far from the data: never below the exact distance, and
+    # within 1 % of it
+    assert (s["dist"][r] >= db - 1e-5).all() and ((s["dist"][r] - db) / db).abs().max() < 0.01
+    with pytest.raises(ValueError, match="sum <= 1"):
+        make_samples(clean, 10, frac_noisy=0.5, frac_nrdf=0.4, frac_random=0.2)
+
+
 # ---- the encoder ---------------------------------------------------------------------------------------------
 
 def test_body21_parents_follow_smpl():

@@ -32,7 +32,7 @@ def settings(fast: bool = False) -> dict:
     """All knobs: data generation, model config and fit config (plain values)."""
     return {
         "data": {"n_train": 6000 if fast else 100_000, "n_val": 1000 if fast else 5000,
-                 "max_clean": 2000 if fast else 20_000, "frac_noisy": 0.45, "frac_nrdf": 0.45,
+                 "max_clean": 2000 if fast else 20_000, "frac_noisy": 0.45, "frac_nrdf": 0.45, "frac_random": 0.0,
                  "k": 32, "candidates": "outer"},
         "model": default_config(fast),
         "fit": fit_config(fast),
@@ -67,7 +67,7 @@ def build_data(train_poses: torch.Tensor, val_poses: torch.Tensor, data_cfg: dic
     clean = _subsample(body21_to_quats(train_poses.float()), data_cfg["max_clean"], g)      # (N, 21, 4)
     val_clean = _subsample(body21_to_quats(val_poses.float()), data_cfg["max_clean"], g)
     kw = dict(frac_noisy=data_cfg["frac_noisy"], frac_nrdf=data_cfg["frac_nrdf"], k=data_cfg["k"],
-              kind=data_cfg["candidates"], generator=g)
+              kind=data_cfg["candidates"], generator=g, frac_random=data_cfg.get("frac_random", 0.0))
     t0 = time.perf_counter()
     tr = make_samples(clean, data_cfg["n_train"], **kw)
     t1 = time.perf_counter()

@@ -182,27 +182,34 @@ def brute_force_distance(query: torch.Tensor, clean: torch.Tensor, weights: torc
 def make_samples(clean: torch.Tensor, n: int, frac_noisy: float = 0.45, frac_nrdf: float = 0.45,
                  sigmas=POSE_NDF_SIGMAS, nrdf_scale: float = NRDF_SCALE, k: int = 32, kind: str = "outer",
                  weights: torch.Tensor | None = None, reference: torch.Tensor | None = None,
-                 generator: torch.Generator | None = None) -> dict:
+                 generator: torch.Generator | None = None, frac_random: float = 0.0) -> dict:
     """A training set of (pose, distance) pairs built from ``clean`` poses.
 
-    A fraction ``frac_noisy`` of Pose-NDF noisy poses, ``frac_nrdf`` of NRDF perturbations, the rest clean
-    poses (distance 0 to themselves). Targets are distances to ``reference`` (default ``clean``) by
+    A fraction ``frac_noisy`` of Pose-NDF noisy poses, ``frac_nrdf`` of NRDF perturbations, ``frac_random`` of
+    uniformly random poses (every joint's rotation uniform on SO(3): the far field that Pose-NDF's authors
+    advise training on too), the rest clean poses (distance 0 to themselves). Targets are distances to ``reference`` (default ``clean``) by
     :func:`knn_distance`; clean samples use exactly 0 when reference is ``clean``. For validation, build the
     samples from held-out clean poses with ``reference`` = training ∪ held-out poses: every real pose is then a
     zero target and a perturbed one is scored against its nearest real pose (``posekit.train.posendf``).
-    Returns {"quats": (n, K, 4), "dist": (n,), "kind": (n,) 0 clean / 1 noisy / 2 nrdf}.
+    Returns {"quats": (n, K, 4), "dist": (n,), "kind": (n,) 0 clean / 1 noisy / 2 nrdf / 3 random}.
     """
     clean = hemisphere(_check_quats(clean, "clean"))
     n_noisy = int(round(n * frac_noisy))
     n_nrdf = int(round(n * frac_nrdf))
-    n_clean = n - n_noisy - n_nrdf
-    if n_clean < 0:
-        raise ValueError("frac_noisy + frac_nrdf must be <= 1")
+    n_random = int(round(n * frac_random))
+    n_clean = n - n_noisy - n_nrdf - n_random
+    if n_clean < 0 or min(frac_noisy, frac_nrdf, frac_random) < 0:
+        raise ValueError("frac_noisy, frac_nrdf and frac_random must be >= 0 with a sum <= 1")
     qn, _, _ = noisy_quats(clean, n_noisy, sigmas, generator)
     qr, _, _ = nrdf_quats(clean, n_nrdf, nrdf_scale, weights, generator)
     qc = clean[torch.randint(0, clean.shape[0], (n_clean,), generator=generator)]
-    quats = torch.cat([qc, qn, qr])
-    kinds = torch.cat([torch.zeros(n_clean), torch.ones(n_noisy), torch.full((n_nrdf,), 2.0)]).long()
+    parts = [qc, qn, qr]
+    if n_random:                                   # drawn last, so that frac_random = 0 changes nothing else
+        g = torch.randn(n_random, clean.shape[1], 4, generator=generator, dtype=clean.dtype)
+        parts.append(hemisphere(g / g.norm(dim=-1, keepdim=True)))      # uniform on S³ = uniform on SO(3)
+    quats = torch.cat(parts)
+    kinds = torch.cat([torch.zeros(n_clean), torch.ones(n_noisy), torch.full((n_nrdf,), 2.0),
+                       torch.full((n_random,), 3.0)]).long()
     ref = clean if reference is None else hemisphere(_check_quats(reference, "reference"))
     dist, _ = knn_distance(quats, ref, k=k, kind=kind, weights=weights)
     if reference is None:
