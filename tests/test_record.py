@@ -135,3 +135,12 @@ def test_shards_of_a_part_are_merged(tmp_path, monkeypatch):
     assert "denoise" not in rec["meta"]["missing_parts"]
     with pytest.raises(InputError, match="shard"):
         run_part("denoise", "synthetic", tmp_path / "parts", shard="../x")
+
+
+def test_shipped_commands_name_no_machine_folder():
+    from posekit.experiments.record import portable_command
+
+    cmd = ("python -m posekit.experiments denoise --clips 16 --motions /work/shared/data/cmu --out /tmp/r/denoise.s0.5 "
+           "--priors /tmp/r/priors --seed 0 --sigmas 0.5")
+    assert portable_command(cmd) == ("python -m posekit.experiments denoise --clips 16 --motions MOTIONS --out OUT "
+                                     "--priors PRIORS --seed 0 --sigmas 0.5")

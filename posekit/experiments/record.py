@@ -35,7 +35,7 @@ from .report import attach_units, read_results, read_units, write_results
 from .verdicts import expectation_verdicts, verdict_sentences
 
 __all__ = ["PARTS", "RECORD_DIR", "VERDICT_COLUMNS", "SETTING_SUFFIX", "run_part", "run_coverage", "assemble",
-           "load_record", "main"]
+           "load_record", "portable_command", "main"]
 
 RECORD_DIR = Path(__file__).resolve().parent / "record"
 SEED = 0
@@ -166,6 +166,19 @@ def read_coverage(path) -> list[dict]:
                  **{k: float(r[k]) for k in ("median", "q25", "q75")}} for r in reader]
 
 
+def portable_command(command: str) -> str:
+    """A part's command with this machine's folders replaced by their role (``--motions MOTIONS``, ``--out OUT``,
+    ``--priors PRIORS``), as the record ships it."""
+    import shlex
+
+    words = shlex.split(command)
+    for flag, name in (("--motions", "MOTIONS"), ("--out", "OUT"), ("--priors", "PRIORS")):
+        for i, w in enumerate(words[:-1]):
+            if w == flag:
+                words[i + 1] = name
+    return " ".join(shlex.quote(w) for w in words)
+
+
 def _verdict_rows(rows) -> list[dict]:
     out = []
     for v in expectation_verdicts(rows):
@@ -189,6 +202,7 @@ def assemble(parts_dir, out=RECORD_DIR) -> Path:
     coverage = None
     for f in folders:
         metas[f.name] = json.loads((f / "part.json").read_text())
+        metas[f.name]["command"] = portable_command(metas[f.name].get("command", ""))
         p = metas[f.name].get("part", f.name)
         if (f / "coverage.csv").exists():
             coverage = (f / "coverage.csv").read_text()

@@ -13,7 +13,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .paper_numbers import EXPECTATIONS, METHOD_NAMES
-from .verdicts import AGREES, CONTRADICTS, PairedDifference, expectation_verdicts, paired_difference
+from .verdicts import AGREES, CONTRADICTS, MIN_UNITS, PairedDifference, expectation_verdicts, paired_difference
 
 __all__ = ["parse_setting", "values_of", "mean_ci", "summary_table", "setting_difference", "method_difference",
            "verdict_table", "plot_verdicts", "plot_means", "VERDICT_COLORS", "record_sentence", "paper_table"]
@@ -50,7 +50,8 @@ def _methods(keys) -> list[str]:
 
 def summary_table(rows: Iterable[Mapping], experiment: str, metric: str, settings: Sequence[str] | None = None,
                   digits: int = 2) -> str:
-    """Markdown: one line per setting, one column per method, "mean [95 % CI]", and n per setting."""
+    """Markdown: one line per setting, one column per method, "mean [95 % CI]" (no CI under ``MIN_UNITS``
+    units), and n per setting."""
     vals = values_of(rows, experiment, metric)
     settings = list(settings) if settings is not None else list(dict.fromkeys(s for s, _ in vals))
     methods = _methods([k for k in vals if k[0] in settings])
@@ -65,7 +66,8 @@ def summary_table(rows: Iterable[Mapping], experiment: str, metric: str, setting
                 continue
             c = mean_ci(list(v.values()))
             n = max(n, c.n)
-            cells.append(f"{c.mean:.{digits}f} [{c.lo:.{digits}f}, {c.hi:.{digits}f}]")
+            cells.append(f"{c.mean:.{digits}f} [{c.lo:.{digits}f}, {c.hi:.{digits}f}]" if c.n >= MIN_UNITS
+                         else f"{c.mean:.{digits}f} (too few for a CI)")
         lines.append(f"| {s} | {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -39,8 +39,8 @@ class PairedDifference:
     n: int
 
     def __str__(self) -> str:
-        if math.isnan(self.lo):
-            return f"{self.mean:+.2f} (n = {self.n}, no CI)"
+        if math.isnan(self.lo) or self.n < MIN_UNITS:
+            return f"{self.mean:+.2f} (n = {self.n}, too few for a CI)"
         return f"{self.mean:+.2f} [{self.lo:+.2f}, {self.hi:+.2f}] (n = {self.n})"
 
 
