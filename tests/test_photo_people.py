@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from posekit.photo import NoPersonError, PhotoError, detector_available, load_image
-from posekit.photo.people import (SAMPLE_DIR, Person, dedupe, find_people, landmark_box, load_cached_people,
+from posekit.photo.people import (SAMPLE_DIR, Person, dedupe, find_people, load_cached_people,
                                   mask_boxes, overlap, parse_person, select_people, square_crop, tiles)
 
 needs_detector = pytest.mark.skipif(not detector_available(),

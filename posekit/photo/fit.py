@@ -192,7 +192,7 @@ def detect_people(photo: Photo, person="all", box=None, detector=None, min_visib
     NoPersonError (naming ``--box`` and the photo's size) when nobody is found.
     """
     from .detect import _default_detector, _rgb, detect_landmarks
-    from .people import Person, find_people, landmark_box, plausible, select_people
+    from .people import Person, find_people, landmark_box, select_people
 
     rgb = _rgb(photo)
     W, H = rgb.shape[1], rgb.shape[0]
