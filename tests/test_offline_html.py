@@ -48,7 +48,7 @@ def _mini() -> nbformat.NotebookNode:
 def _execute(nb, cwd: Path) -> nbformat.NotebookNode:
     from nbclient import NotebookClient
 
-    env = {"POSEKIT_FAST": "1", "POSEKIT_HTML_EXPORT": "1", "MPLBACKEND": "Agg"}
+    env = {"POSEKIT_FAST": "1", "POSEKIT_HTML_EXPORT": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
