@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 import numpy as np
-import torch
 
 __all__ = [
     "InputError", "NonFiniteError", "check_finite", "check_finite_state", "check_output_file",
@@ -38,8 +37,15 @@ class NonFiniteError(InputError):
     """A tensor or array held NaN or infinite values where only finite numbers make sense."""
 
 
+def _is_tensor(value) -> bool:
+    """A torch tensor? (torch is not imported for this: a value can only be a tensor once torch is loaded, so
+    commands that fail on a bad argument answer without paying for torch's import.)"""
+    torch = sys.modules.get("torch")
+    return torch is not None and torch.is_tensor(value)
+
+
 def _as_numpy(value) -> np.ndarray:
-    if torch.is_tensor(value):
+    if _is_tensor(value):
         return value.detach().cpu().double().numpy() if value.is_floating_point() else value.detach().cpu().numpy()
     return np.asarray(value)
 
@@ -69,7 +75,7 @@ def check_finite_state(state: Mapping[str, object], where: str) -> Mapping[str, 
         if isinstance(obj, Mapping):
             for k, v in obj.items():
                 walk(v, f"{prefix}.{k}" if prefix else str(k))
-        elif torch.is_tensor(obj) or isinstance(obj, np.ndarray):
+        elif _is_tensor(obj) or isinstance(obj, np.ndarray):
             check_finite(f"parameter {prefix!r}", obj, where)
     walk(state, "")
     return state
@@ -156,6 +162,8 @@ def check_device(text, option: str = "--device") -> str | None:
     else :class:`InputError`. Returns ``text`` unchanged."""
     if text is None:
         return None
+    import torch
+
     try:
         dev = torch.device(str(text))
     except (RuntimeError, ValueError):

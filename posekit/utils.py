@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import torch
 
 __all__ = [
     "get_device", "fast_mode", "seed_everything", "atomic_path", "atomic_save_npz",
@@ -19,6 +18,8 @@ __all__ = [
 
 def get_device(device: str | torch.device | None = None) -> torch.device:
     """The device to run on: ``device`` when given, else CUDA when present, else the CPU."""
+    import torch                    # here, not at the top: a command that fails on its arguments never loads torch
+
     if device is not None:
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -31,6 +32,8 @@ def fast_mode() -> bool:
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; returns a torch CPU generator seeded the same way."""
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
@@ -72,6 +75,8 @@ def atomic_save_npz(path: str | os.PathLike, **arrays) -> Path:
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> Path:
     """``torch.save`` written atomically (temp file + rename)."""
+    import torch
+
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
     return Path(path)
