@@ -75,20 +75,20 @@ def summary_table(rows: Iterable[Mapping], experiment: str, metric: str, setting
 def method_difference(rows: Iterable[Mapping], experiment: str, metric: str, setting: str, a: str,
                       b: str) -> PairedDifference | None:
     """Paired difference a − b (same units, one setting); None when either method or no shared unit is there."""
-    vals = values_of(rows, experiment, metric)
-    va, vb = vals.get((setting, a)), vals.get((setting, b))
-    if not va or not vb:
-        return None
-    units = [u for u in va if u in vb]
-    return paired_difference([va[u] for u in units], [vb[u] for u in units]) if units else None
+    return _paired(values_of(rows, experiment, metric), (setting, a), (setting, b))
 
 
 def setting_difference(rows: Iterable[Mapping], experiment: str, metric: str, method: str, a: str,
                        b: str) -> PairedDifference | None:
     """Paired difference of one method between two settings, a − b (e.g. "+angle" − "prior-only": what a term
     adds, over the same views); None when either setting is missing."""
-    vals = values_of(rows, experiment, metric)
-    va, vb = vals.get((a, method)), vals.get((b, method))
+    return _paired(values_of(rows, experiment, metric), (a, method), (b, method))
+
+
+def _paired(vals: dict, key_a: tuple, key_b: tuple) -> PairedDifference | None:
+    """Paired difference of the (setting, method) entries ``key_a`` − ``key_b`` of :func:`values_of` over the
+    units both hold; None when either is missing or they share no unit."""
+    va, vb = vals.get(key_a), vals.get(key_b)
     if not va or not vb:
         return None
     units = [u for u in va if u in vb]

@@ -78,6 +78,18 @@ def box_in_image(box, photo: Photo) -> tuple[float, float, float, float]:
     return x0 * s, y0 * s, x1 * s, y1 * s
 
 
+
+def _prepare(image, max_side, box, original_pixels: bool, focal_length):
+    """The photo read and checked, the box in its pixels, the factor from original to working pixels
+    (``original_pixels``: box, keypoints and focal length given in the original photo's pixels) and the camera
+    -> (photo, box, scale, camera)."""
+    photo = image if isinstance(image, Photo) else load_image(image, max_side=max_side)
+    check_photo_size(photo)
+    box = None if box is None else box_in_image(box, photo)
+    scale = photo.scale if (original_pixels and photo.original_size[0]) else 1.0
+    camera = camera_for(photo, None if focal_length is None else float(focal_length) * scale)
+    return photo, box, scale, camera
+
 def fit_photo(image, prior="gmm", body_model=None, focal_length: float | None = None, box=None,
               keypoints=None, confidence=None, max_side: int = MAX_SIDE, priors_dir=None, detector=None,
               progress: bool = False, original_pixels: bool = False, **smplify_options) -> dict:
@@ -98,11 +110,7 @@ def fit_photo(image, prior="gmm", body_model=None, focal_length: float | None = 
     from ..fitting.smplify import smplify
 
     t0 = time.perf_counter()
-    photo = image if isinstance(image, Photo) else load_image(image, max_side=max_side)
-    check_photo_size(photo)
-    box = None if box is None else box_in_image(box, photo)
-    scale = photo.scale if (original_pixels and photo.original_size[0]) else 1.0
-    camera = camera_for(photo, None if focal_length is None else float(focal_length) * scale)
+    photo, box, scale, camera = _prepare(image, max_side, box, original_pixels, focal_length)
     t1 = time.perf_counter()
     if keypoints is None:
         from .detect import detect_keypoints
@@ -231,11 +239,7 @@ def fit_people(image, prior="gmm", body_model=None, focal_length: float | None =
     from ..fitting.smplify import smplify
 
     t0 = time.perf_counter()
-    photo = image if isinstance(image, Photo) else load_image(image, max_side=max_side)
-    check_photo_size(photo)
-    box = None if box is None else box_in_image(box, photo)
-    scale = photo.scale if (original_pixels and photo.original_size[0]) else 1.0
-    camera = camera_for(photo, None if focal_length is None else float(focal_length) * scale)
+    photo, box, scale, camera = _prepare(image, max_side, box, original_pixels, focal_length)
     t1 = time.perf_counter()
     if people is None:
         people = detect_people(photo, person=person, box=box, detector=detector)
