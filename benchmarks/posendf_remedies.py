@@ -69,12 +69,16 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     n_clips, steps = (4, 40) if args.fast else (args.clips, args.steps)
     splits = load_splits(args.motions, fast=args.fast)
-    from posekit.fitting import tune
+    from dataclasses import replace
 
-    priors = {"posendf": load_prior("posendf", out / "none", train_if_missing=False, verbose=False)}
+    from posekit.priors import registry
+
+    priors = {"posendf": load_prior("posendf", out / "none", verbose=False)}
     for name in VARIANTS:
-        tune.PRIOR_BASE[name] = tune.PRIOR_BASE["posendf"]          # the variants' weights on Pose-NDF's grid
         priors[name] = PoseNDF.load(train_variant(name, splits, out, args.fast, None if args.fast else args.epochs))
+        # each variant as a prior of its own, its weights searched on Pose-NDF's grid
+        registry.register(replace(registry.entry("posendf"), name=name, label=f"Pose-NDF ({name})", paper_name=None,
+                                  build=lambda p=priors[name]: p), replace=True)
     body = load_body()
     clips = held_out_clips(args.motions, 60, 4 + n_clips, seed=7, split="val")
     tune, test = clips[:4], clips[4:]

@@ -24,17 +24,30 @@ from ..fitting.forward import full_pose, posed_joints, posed_vertices, rest_join
 from ..fitting.metrics import (apd_cm, clip_vertex_error, nearest_pose_distance, part_vertex_mask,
                                per_vertex_error_cm)
 from ..fitting.motion import Clip, FitConfig, PoseVariable, fit_motion
-from ..fitting.tune import (DEFAULT_PRIOR_WEIGHTS, DEFAULT_SMOOTH, PRIOR_BASE, PRIOR_GRID, PRIOR_GRID_FAST,
-                            SMOOTH_GRID, SMOOTH_GRID_FAST, tune_weights)
+from ..fitting.tune import (DEFAULT_SMOOTH, PRIOR_GRID, PRIOR_GRID_FAST, SMOOTH_GRID, SMOOTH_GRID_FAST,
+                            default_prior_weights, tune_weights)
+from ..priors import registry
 from ..priors.base import prior_energy
 from ..utils import atomic_path, fast_mode, get_device, seed_everything
 from ..viz.plots import draw_skeleton, save_figure, skeleton_segments
 from .clips import (PARTS, axis_angle_noise, clips_for_run, cut_clips, held_out_clips, held_out_files,
                     load_pose_dataset, part_joints)
 
-METHODS = ("none", "gmm", "vposer", "posendf", "humor")
-#: the per-frame pose priors (image fitting and generation use only these)
-POSE_METHODS = ("none", "gmm", "vposer", "posendf")
+
+
+def __getattr__(name):
+    # METHODS: "none" and every prior; POSE_METHODS: "none" and the per-frame pose priors (image fitting and
+    # generation use only these). Both read from posekit.priors.registry when asked.
+    if name == "METHODS":
+        return registry.methods()
+    if name == "POSE_METHODS":
+        return registry.pose_methods()
+    if name in ("DEFAULT_PRIOR_WEIGHTS", "PRIOR_BASE"):
+        from ..fitting import tune
+
+        return getattr(tune, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "METHODS", "POSE_METHODS", "fit_clip", "parse_method_values", "tune_fit_weights", "load_body", "load_priors", "priors_from_args", "parse_methods", "is_fast", "body_from_args",
@@ -102,22 +115,22 @@ def load_body(device=None, model: str = "open"):
 
 def load_priors(methods: Sequence[str], priors_dir, motions=None, fast: bool = False, seed: int = 0,
                 device=None, skip_missing: bool = True) -> dict:
-    """{method: prior or None for 'none'} via ``posekit.priors.store.load_prior`` (trains when absent).
+    """{method: prior or None for 'none'} via ``posekit.train.load_or_train`` (trains when absent).
 
     With ``skip_missing`` a prior whose code is not available or fails to load is left out with a
     warning instead of stopping the whole experiment.
     """
-    from posekit.priors.store import load_prior
+    from posekit.train import load_or_train
 
     out = {}
     for m in methods:
-        if m not in METHODS:
-            raise InputError(f"unknown method {m!r}; expected some of {METHODS}")
+        if m not in registry.methods():
+            raise InputError(f"unknown method {m!r}; expected some of {registry.methods()}")
         if m == "none":
             out[m] = None
             continue
         try:
-            out[m] = load_prior(m, priors_dir, motions=motions, fast=fast, seed=seed, device=device)
+            out[m] = load_or_train(m, priors_dir, motions=motions, fast=fast, seed=seed, device=device)
         except (ImportError, AttributeError, FileNotFoundError) as e:
             if not skip_missing:
                 raise
@@ -135,9 +148,10 @@ def priors_from_args(args) -> dict:
                        device=args.device)
 
 
-def parse_methods(text, allowed: Sequence[str] = METHODS, option: str = "--methods") -> list[str]:
-    """``--methods``: None or "all" -> every method of ``allowed``; else a non-empty comma list (or sequence) of
-    them, in the order given; anything else is an InputError."""
+def parse_methods(text, allowed: Sequence[str] | None = None, option: str = "--methods") -> list[str]:
+    """``--methods``: None or "all" -> every method of ``allowed`` (default: "none" and every registered prior);
+    else a non-empty comma list (or sequence) of them, in the order given; anything else is an InputError."""
+    allowed = registry.methods() if allowed is None else allowed
     if text is None or text == "all":
         return list(allowed)
     return check_choices(option, text, allowed)
@@ -228,19 +242,20 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
                              "or Adam (its per-coordinate steps make a prior's weight matter little on coordinates "
                              "that no observed joint constrains)")
     parser.add_argument("--prior-weights", default=None,
-                        help="fix prior weights instead of tuning them on validation clips, e.g. gmm=1,vposer=1,posendf=100")
+                        help="fix prior weights instead of tuning them on validation clips, e.g. "
+                             + ",".join(f"{m}={registry.fit_weight(m):g}" for m in registry.prior_names()))
     parser.add_argument("--smooth-weight", type=float, default=None,
                         help="fix the temporal smoothness weight instead of tuning it on validation clips")
     parser.add_argument("--no-tune", action="store_true",
                         help="no tuning on validation clips: fixed default weights (smoothness 3, prior weights "
-                             + ", ".join(f"{k}={v:g}" for k, v in DEFAULT_PRIOR_WEIGHTS.items() if k != "none") + ")")
+                             + ", ".join(f"{k}={v:g}" for k, v in default_prior_weights().items() if k != "none") + ")")
     parser.add_argument("--val-clips", type=int, default=None,
                         help="validation clips used to tune the weights (val subjects; 60 frames, fast: 30 for "
                              "denoise and 20 for occlusion; default 5 clips, fast: 2, taken from the validation subjects in turn)")
 
 
 def parse_method_values(text, option: str, allowed) -> dict:
-    """``"gmm=1,posendf=100"`` -> {"gmm": 1.0, "posendf": 100.0}; every method must be in ``allowed`` and every
+    """``"a=1,b=100"`` -> {"a": 1.0, "b": 100.0}; every method must be in ``allowed`` and every
     value a finite number ≥ 0; None -> {}; anything else (an empty text included) is an InputError."""
     if text is None:
         return {}
@@ -257,10 +272,10 @@ def parse_method_values(text, option: str, allowed) -> dict:
 
 def fixed_weights(args) -> dict:
     """Weights the user fixed (``--prior-weights``, ``--smooth-weight``; all of them with ``--no-tune``)."""
-    fixed = dict(DEFAULT_PRIOR_WEIGHTS, smooth=DEFAULT_SMOOTH) if getattr(args, "no_tune", False) else {}
+    fixed = dict(default_prior_weights(), smooth=DEFAULT_SMOOTH) if getattr(args, "no_tune", False) else {}
     fixed.pop("none", None)
     fixed.update(parse_method_values(getattr(args, "prior_weights", None), "--prior-weights",
-                                     [m for m in DEFAULT_PRIOR_WEIGHTS if m != "none"]))
+                                     list(registry.prior_names())))
     if getattr(args, "smooth_weight", None) is not None:
         fixed["smooth"] = check_positive("--smooth-weight", args.smooth_weight, allow_zero=True)
     return fixed

@@ -145,7 +145,7 @@ def plot_denoise(rows: list[dict], path: Path) -> Path:
     """Error vs clip length (one panel per σ) and vs noise level (longest clips) for each method."""
     import matplotlib.pyplot as plt
 
-    from .paper_numbers import METHOD_NAMES
+    from ..priors import registry
 
     rs = [r for r in rows if r["experiment"] == EXPERIMENT and r["metric"] == "v2v_cm"]
     parse = lambda s: dict(kv.split("=") for kv in s.split(","))
@@ -157,7 +157,7 @@ def plot_denoise(rows: list[dict], path: Path) -> Path:
         ax = axes[0, k]
         for m in methods:
             ys = [next((r["value"] for r in rs if r["method"] == m and parse(r["setting"]) == {"sigma": f"{s:g}", "frames": str(L)}), np.nan) for L in lens]
-            ax.plot(lens, ys, "o-", label=METHOD_NAMES.get(m, m))
+            ax.plot(lens, ys, "o-", label=registry.label(m))
         ax.set_title(f"Denoising, σ = {s:g} rad")
         ax.set_xlabel("clip length (frames)")
         ax.set_ylabel("per-vertex error (cm)")
@@ -166,7 +166,7 @@ def plot_denoise(rows: list[dict], path: Path) -> Path:
     L = lens[-1]
     for m in methods:
         ys = [next((r["value"] for r in rs if r["method"] == m and parse(r["setting"]) == {"sigma": f"{s:g}", "frames": str(L)}), np.nan) for s in sig]
-        ax.plot(sig, ys, "o-", label=METHOD_NAMES.get(m, m))
+        ax.plot(sig, ys, "o-", label=registry.label(m))
     ax.set_title(f"Error vs noise ({L} frames)")
     ax.set_xlabel("noise σ (rad)")
     ax.set_ylabel("per-vertex error (cm)")

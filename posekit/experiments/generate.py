@@ -27,7 +27,8 @@ from ..skeleton import as_body21
 from ..utils import atomic_path
 from ..viz.plots import draw_skeleton, save_figure
 from .clips import load_pose_dataset
-from .common import POSE_METHODS, add_common_arguments, is_fast, option_number, parse_methods, row, run_setup, timed
+from ..priors import registry
+from .common import add_common_arguments, is_fast, option_number, parse_methods, row, run_setup, timed
 from .report import check_finite_rows
 
 EXPERIMENT = "generate"
@@ -78,7 +79,7 @@ def plot_grid(body, samples: dict, path: Path, per_row: int = 6) -> Path:
     """A grid of stick figures: one row per prior, ``per_row`` samples each (front view)."""
     import matplotlib.pyplot as plt
 
-    from .paper_numbers import METHOD_NAMES
+    from ..priors import registry
 
     methods = list(samples)
     fig, axes = plt.subplots(len(methods), 1, figsize=(1.6 * per_row, 2.2 * len(methods)), squeeze=False)
@@ -88,7 +89,7 @@ def plot_grid(body, samples: dict, path: Path, per_row: int = 6) -> Path:
             draw_skeleton(ax, J[k], color=f"C{methods.index(m)}", offset=(1.0 * k, 0.0))
         ax.set_aspect("equal")
         ax.set_xlim(-0.7, per_row - 0.3)
-        ax.set_title(f"{METHOD_NAMES.get(m, m)}: {per_row} samples (front view)", fontsize=10)
+        ax.set_title(f"{registry.label(m)}: {per_row} samples (front view)", fontsize=10)
         ax.set_xlabel("x (m, samples side by side)")
         ax.set_ylabel("y (m)")
     return save_figure(fig, path, dpi=100)
@@ -126,7 +127,7 @@ def run(args) -> list[dict]:
     st = settings_from_args(args)
     n, max_train = st["samples"], st["max_train"]
     device, out, body, priors = run_setup(args)
-    priors = {m: p for m, p in priors.items() if m in POSE_METHODS}     # a motion prior draws motions, not poses
+    priors = {m: p for m, p in priors.items() if m in registry.pose_methods()}     # a motion prior draws motions, not poses
     train = getattr(args, "train_poses", None)
     reference = getattr(args, "reference_poses", None)
     if train is None:

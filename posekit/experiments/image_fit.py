@@ -23,10 +23,10 @@ Metrics (mm, mean over images with std): ``v2v_mm`` / ``surface_mm`` / ``mpjpe_m
 ``v2v_pa_mm`` / ``surface_pa_mm`` / ``mpjpe_pa_mm`` after Procrustes (``surface``: the area-weighted surface
 error, ``posekit.fitting.metrics.surface_samples``); ``fit_ms_per_image`` (batched).
 
-Priors come from ``--priors`` via ``posekit.priors.store.load_prior`` (trained there on the train
+Priors come from ``--priors`` via ``posekit.train.load_or_train`` (trained there on the train
 split of ``--motions`` when absent), or from ``args.prior_objects`` / ``args.body_model`` when the
-caller (``experiments all``) already loaded them. ``--methods`` picks them (default: none, gmm, and vposer /
-posendf when their files exist).
+caller (``experiments all``) already loaded them. ``--methods`` picks them (default: none and every pose prior
+of ``posekit.priors.registry`` whose file is in ``--priors`` or ships pretrained).
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError
+from ..priors import registry
 from ..utils import fast_mode, get_device, seed_everything
 
 __all__ = ["run", "add_arguments", "settings_from_args", "SETTINGS", "settings_for", "test_poses",
@@ -44,7 +45,14 @@ __all__ = ["run", "add_arguments", "settings_from_args", "SETTINGS", "settings_f
            "ANGLE_WEIGHT_GRID", "ANGLE_WEIGHT_GRID_FAST", "COMMON_OPTIONS"]
 
 EXPERIMENT = "image-fit"
-METHODS = ("none", "gmm", "vposer", "posendf")
+
+
+def __getattr__(name):
+    # METHODS: "none" and the pose priors of posekit.priors.registry, read when asked
+    if name == "METHODS":
+        return registry.pose_methods()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 #: setting -> smplify options (on top of the method's prior)
 SETTINGS = {
     "prior-only": {"angle_weight": 0.0, "sp_weight": 0.0},
@@ -65,16 +73,17 @@ COMMON_OPTIONS = {"init": "rest", "optimizer": "lbfgs"}
 
 def add_arguments(parser) -> None:
     parser.add_argument("--methods", default=None,
-                        help="comma-separated priors among none,gmm,vposer,posendf (default: none,gmm + "
-                             "vposer/posendf when --priors holds them or posekit ships them pretrained)")
+                        help=f"comma-separated methods among {','.join(registry.pose_methods())} (default: none and "
+                             "every pose prior that --priors holds or posekit ships pretrained)")
     parser.add_argument("--n-images", type=int, default=None, help="number of views (default 8 fast / 48 full)")
     parser.add_argument("--n-val-images", type=int, default=None,
                         help="validation views for the calibration (default: a third of --n-images, at least 8; fast 4)")
     parser.add_argument("--iters", type=int, default=None, help="L-BFGS iterations per stage (default 30 fast / 100 full)")
     parser.add_argument("--prior-scales", default=None,
-                        help="fix the λθ scale per prior instead of calibrating it on validation views, e.g. gmm=1,posendf=100")
+                        help="fix the λθ scale per prior instead of calibrating it on validation views, e.g. "
+                             + ",".join(f"{m}=1" for m in registry.pose_prior_names()))
     parser.add_argument("--angle-weights", default=None,
-                        help="fix the bend weight per method instead of calibrating it, e.g. none=3.17,gmm=0 (SMPLify: 3.17)")
+                        help="fix the bend weight per method instead of calibrating it, e.g. none=3.17 (SMPLify: 3.17)")
 
 
 def settings_from_args(args) -> dict:
@@ -87,19 +96,26 @@ def settings_from_args(args) -> dict:
     fast = bool(getattr(args, "fast", False)) or fast_mode()
     text = getattr(args, "methods", None)
     n_images = option_number(args, "n_images", 8 if fast else 48)
-    return {"methods": None if text is None else parse_methods(text, allowed=METHODS),
+    methods = registry.pose_methods()
+    return {"methods": None if text is None else parse_methods(text, allowed=methods),
             "n_images": n_images,
             "n_val_images": option_number(args, "n_val_images", max(4, n_images // 4) if fast else max(8, n_images // 3)),
             "iters": option_number(args, "iters", 30 if fast else 100),
             "prior_scales": parse_method_values(getattr(args, "prior_scales", None), "--prior-scales",
-                                                [m for m in METHODS if m != "none"]),
-            "angle_weights": parse_method_values(getattr(args, "angle_weights", None), "--angle-weights", METHODS),
+                                                list(registry.pose_prior_names())),
+            "angle_weights": parse_method_values(getattr(args, "angle_weights", None), "--angle-weights", methods),
             "fast": fast}
 
 
+#: settings only the priors that name them in their registry entry run (``image_fit_settings``)
+PRIOR_SETTINGS = ("exact", "+adaptive")
+
+
 def settings_for(method: str) -> list[str]:
-    """The settings run for a method (``exact`` only for the GMM, ``+adaptive`` only for Pose-NDF)."""
-    return [s for s in SETTINGS if (s != "exact" or method == "gmm") and (s != "+adaptive" or method == "posendf")]
+    """The settings run for a method: the common ones, plus those its registry entry names (``exact``: the GMM's
+    exact max-mixture energy; ``+adaptive``: Pose-NDF's adaptive weight)."""
+    own = registry.PRIORS[method].image_fit_settings if method in registry.PRIORS else ()
+    return [s for s in SETTINGS if s not in PRIOR_SETTINGS or s in own]
 
 
 def test_poses(motions, n: int, seed: int = 0, fast: bool = False, split: str = "test") -> torch.Tensor:
@@ -164,7 +180,8 @@ def tune_prior_scale(views: dict, body_model, prior, base: dict, grid, metric: s
 def _load_priors(args, methods, fast, device):
     """{method: prior}; priors already loaded by the caller (``args.prior_objects``, as ``all`` does)
     are reused, the others loaded (or trained) from ``--priors``."""
-    from ..priors.store import load_prior, prior_path
+    from ..priors.store import prior_path
+    from ..train import load_or_train
 
     injected = getattr(args, "prior_objects", None) or {}
     priors = {}
@@ -172,14 +189,15 @@ def _load_priors(args, methods, fast, device):
         if m == "none":
             priors[m] = None
             continue
-        if m not in METHODS:
-            raise InputError(f"unknown method {m!r}; expected some of {METHODS}")
+        if m not in registry.pose_methods():
+            raise InputError(f"unknown method {m!r}; expected some of {registry.pose_methods()}")
         if m in injected:
             priors[m] = injected[m]
             continue
-        print(f"[image-fit] prior {m}: {prior_path(m, args.priors)}"
-              + ("" if prior_path(m, args.priors).exists() else " (absent: the pretrained one, else trained there)"))
-        priors[m] = load_prior(m, args.priors, motions=args.motions, fast=fast, seed=args.seed, device=device)
+        if registry.PRIORS[m].build is None:
+            print(f"[image-fit] prior {m}: {prior_path(m, args.priors)}"
+                  + ("" if prior_path(m, args.priors).exists() else " (absent: the pretrained one, else trained there)"))
+        priors[m] = load_or_train(m, args.priors, motions=args.motions, fast=fast, seed=args.seed, device=device)
     return priors
 
 
@@ -197,8 +215,9 @@ def run(args) -> list[dict]:
     else:
         from ..priors.store import pretrained_path
 
-        methods = ["none", "gmm"] + [m for m in ("vposer", "posendf")
-                                     if prior_path(m, args.priors).exists() or pretrained_path(m, verify=False)]
+        methods = [registry.NO_PRIOR] + [m for m in registry.pose_prior_names()
+                                         if registry.PRIORS[m].build is not None or prior_path(m, args.priors).exists()
+                                         or pretrained_path(m, verify=False)]
     n, iters = st["n_images"], st["iters"]
     priors = _load_priors(args, methods, fast, device)
     body_model = getattr(args, "body_model", None)
@@ -208,7 +227,8 @@ def run(args) -> list[dict]:
     views = make_views(body_model, poses, seed=args.seed)
     base = {"stage_iters": iters, "camera_iters": 20 if fast else 30}
     fixed, fixed_aw = st["prior_scales"], st["angle_weights"]
-    needs_val = any((m != "none" and (m not in fixed or m == "posendf")) or m not in fixed_aw for m in methods)
+    needs_val = any((m != "none" and (m not in fixed or "+adaptive" in settings_for(m))) or m not in fixed_aw
+                    for m in methods)
     if needs_val:
         val_views = make_views(body_model, test_poses(args.motions, st["n_val_images"], seed=args.seed + 1, fast=fast,
                                                       split="val"), seed=args.seed + 1)

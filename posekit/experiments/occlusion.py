@@ -150,7 +150,7 @@ def plot_occlusion(rows: list[dict], path: Path) -> Path:
     """Grouped bars: hidden-part error per part (longest clips) for each method."""
     import matplotlib.pyplot as plt
 
-    from .paper_numbers import METHOD_NAMES
+    from ..priors import registry
 
     rs = [r for r in rows if r["experiment"] == EXPERIMENT]
     parse = lambda s: dict(kv.split("=") for kv in s.split(","))
@@ -163,7 +163,7 @@ def plot_occlusion(rows: list[dict], path: Path) -> Path:
         for k, m in enumerate(methods):
             ys = [next((r["value"] for r in rs if r["method"] == m and r["metric"] == metric
                         and parse(r["setting"]) == {"part": p, "frames": str(L)}), np.nan) for p in parts]
-            ax.bar(np.arange(len(parts)) + k * w, ys, w, label=METHOD_NAMES.get(m, m))
+            ax.bar(np.arange(len(parts)) + k * w, ys, w, label=registry.label(m))
         ax.set_xticks(np.arange(len(parts)) + w * (len(methods) - 1) / 2, parts)
         ax.set_title(f"Occlusion completion ({L} frames): {title}")
         ax.set_xlabel("hidden part")

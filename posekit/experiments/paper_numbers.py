@@ -2,10 +2,17 @@
 
 Tables 3, 4 and 5 of Pose-NDF (Tiwari et al., ECCV 2022, https://arxiv.org/abs/2207.13807), values as
 printed there (Table 3 and 4 include the paper's HuMoR rows, Rempe et al. 2021).
+
+The tables name methods as the papers do ("VPoser", "Pose-NDF", "GAN-S", "no prior"); which posekit prior
+implements a paper's method is the ``paper_name`` of its entry in ``posekit.priors.registry``
+(:func:`method_of` maps one to the other). A method no posekit prior implements (GAN-S, ExPose) keeps its
+paper name.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ..priors import registry
 
 SOURCE = ("Pose-NDF: Modeling Human Pose Manifolds with Neural Distance Fields (Tiwari et al., ECCV 2022, "
           "https://arxiv.org/abs/2207.13807)")
@@ -18,9 +25,9 @@ TABLE3_DENOISE = {
     "columns": ("HPS", "AMASS", "Noisy AMASS"),
     "frames": (60, 120, 240),
     "values": {
-        "vposer": {"HPS": (4.91, 4.16, 3.81), "AMASS": (1.52, 1.55, 1.47), "Noisy AMASS": (8.96, 9.13, 9.15)},
-        "humor": {"HPS": (9.69, 8.73, 10.86), "AMASS": (3.21, 3.62, 3.67), "Noisy AMASS": (11.04, 17.14, 30.31)},
-        "posendf": {"HPS": (2.32, 2.14, 2.11), "AMASS": (0.59, 0.55, 0.54), "Noisy AMASS": (7.96, 8.31, 8.46)},
+        "VPoser": {"HPS": (4.91, 4.16, 3.81), "AMASS": (1.52, 1.55, 1.47), "Noisy AMASS": (8.96, 9.13, 9.15)},
+        "HuMoR": {"HPS": (9.69, 8.73, 10.86), "AMASS": (3.21, 3.62, 3.67), "Noisy AMASS": (11.04, 17.14, 30.31)},
+        "Pose-NDF": {"HPS": (2.32, 2.14, 2.11), "AMASS": (0.59, 0.55, 0.54), "Noisy AMASS": (7.96, 8.31, 8.46)},
     },
 }
 
@@ -31,9 +38,9 @@ TABLE4_OCCLUSION = {
     "columns": ("leg", "arm+hand", "shoulder+upper-arm"),
     "frames": (60, 120, 240),
     "values": {
-        "vposer": {"leg": (2.53, 2.57, 2.54), "arm+hand": (8.51, 8.52, 8.59), "shoulder+upper-arm": (9.98, 9.49, 9.48)},
-        "humor": {"leg": (5.60, 6.19, 9.09), "arm+hand": (7.83, 8.44, 10.25), "shoulder+upper-arm": (4.75, 5.11, 4.95)},
-        "posendf": {"leg": (2.49, 2.51, 2.47), "arm+hand": (7.81, 8.13, 7.98), "shoulder+upper-arm": (7.63, 7.89, 6.76)},
+        "VPoser": {"leg": (2.53, 2.57, 2.54), "arm+hand": (8.51, 8.52, 8.59), "shoulder+upper-arm": (9.98, 9.49, 9.48)},
+        "HuMoR": {"leg": (5.60, 6.19, 9.09), "arm+hand": (7.83, 8.44, 10.25), "shoulder+upper-arm": (4.75, 5.11, 4.95)},
+        "Pose-NDF": {"leg": (2.49, 2.51, 2.47), "arm+hand": (7.81, 8.13, 7.98), "shoulder+upper-arm": (7.63, 7.89, 6.76)},
     },
 }
 
@@ -41,19 +48,34 @@ TABLE4_OCCLUSION = {
 TABLE5_IMAGE_FIT = {
     "unit": "mm",
     "metric": "per-vertex error",
-    "optimization": {"vposer": 60.34, "gan-s": 59.18, "posendf": 57.39},
+    "optimization": {"VPoser": 60.34, "GAN-S": 59.18, "Pose-NDF": 57.39},
     "expose": 54.76,
-    "expose+optimization": {"none": 99.78, "vposer": 67.23, "gan-s": 54.09, "posendf": 53.81},
+    "expose+optimization": {"no prior": 99.78, "VPoser": 67.23, "GAN-S": 54.09, "Pose-NDF": 53.81},
 }
 
-#: Pretty names for methods in tables.
-METHOD_NAMES = {"none": "no prior", "gmm": "GMM", "vposer": "VPoser", "posendf": "Pose-NDF",
-                "humor": "HuMoR", "gan-s": "GAN-S"}
+
+
+def method_of(paper_name: str) -> str:
+    """The posekit method implementing a paper's method ("Pose-NDF" -> its registry name, "no prior" -> "none");
+    a method no prior implements keeps its paper name ("GAN-S")."""
+    return registry.from_paper(paper_name) or paper_name
+
+
+def method_names() -> dict:
+    """Pretty names for methods in tables: every registered prior's label, "no prior", and the papers' other
+    methods under their own names."""
+    return registry.labels()
+
+
+def paper_values(table: dict, key: str = "values") -> dict:
+    """A paper table's rows keyed by posekit method (:func:`method_of`) instead of the paper's names."""
+    return {method_of(k): v for k, v in table[key].items()}
 
 
 def paper_range(table: dict, method: str, column: str | None = None) -> tuple[float, float]:
-    """(min, max) of a method's values in Table 3/4 (over one column or all columns)."""
-    vals = table["values"][method]
+    """(min, max) of a method's values in Table 3/4 (over one column or all columns); ``method`` as posekit or
+    the paper names it."""
+    vals = paper_values(table).get(method) or table["values"][method]
     cols = [column] if column is not None else list(vals)
     flat = [v for c in cols for v in vals[c]]
     return min(flat), max(flat)
@@ -86,20 +108,41 @@ class Expectation:
         return part in self.parts
 
 
-_PRIORS = ("gmm", "vposer", "posendf", "humor")
-#: Pose-NDF Table 3: Pose-NDF < VPoser < HuMoR on per-frame noise; Table 4: Pose-NDF ≤ VPoser on every part,
-#: HuMoR < Pose-NDF on the shoulder only (Pose-NDF < HuMoR on the leg and on the arm + hand); Table 5:
-#: Pose-NDF < GAN-S < VPoser; SMPLify-X Table 2: VPoser < GMM; every table: each prior < no prior.
-EXPECTATIONS = (
-    *(Expectation("every prior helps", "denoise", "v2v_cm", m, "none") for m in _PRIORS),
-    Expectation("Pose-NDF Table 3", "denoise", "v2v_cm", "posendf", "vposer"),
-    Expectation("Pose-NDF Table 3", "denoise", "v2v_cm", "vposer", "humor"),
-    Expectation("Pose-NDF Table 3", "denoise", "v2v_cm", "posendf", "humor"),
-    *(Expectation("every prior helps", "occlusion", "v2v_hidden_cm", m, "none") for m in _PRIORS),
-    Expectation("Pose-NDF Table 4", "occlusion", "v2v_hidden_cm", "posendf", "vposer"),
-    Expectation("Pose-NDF Table 4", "occlusion", "v2v_hidden_cm", "humor", "posendf", ("shoulder+upper-arm",)),
-    Expectation("Pose-NDF Table 4", "occlusion", "v2v_hidden_cm", "posendf", "humor", ("leg", "arm+hand")),
-    *(Expectation("every prior helps", "image-fit", "v2v_mm", m, "none") for m in _PRIORS[:3]),
-    Expectation("Pose-NDF Table 5", "image-fit", "v2v_mm", "posendf", "vposer"),
-    Expectation("SMPLify-X Table 2", "image-fit", "v2v_mm", "vposer", "gmm"),
+#: The papers' directions, by the papers' method names: Pose-NDF Table 3: Pose-NDF < VPoser < HuMoR on per-frame
+#: noise; Table 4: Pose-NDF ≤ VPoser on every part, HuMoR < Pose-NDF on the shoulder only (Pose-NDF < HuMoR on the
+#: leg and on the arm + hand); Table 5: Pose-NDF < GAN-S < VPoser; SMPLify-X Table 2: VPoser < GMM.
+PAPER_DIRECTIONS = (
+    ("Pose-NDF Table 3", "denoise", "v2v_cm", "Pose-NDF", "VPoser", ()),
+    ("Pose-NDF Table 3", "denoise", "v2v_cm", "VPoser", "HuMoR", ()),
+    ("Pose-NDF Table 3", "denoise", "v2v_cm", "Pose-NDF", "HuMoR", ()),
+    ("Pose-NDF Table 4", "occlusion", "v2v_hidden_cm", "Pose-NDF", "VPoser", ()),
+    ("Pose-NDF Table 4", "occlusion", "v2v_hidden_cm", "HuMoR", "Pose-NDF", ("shoulder+upper-arm",)),
+    ("Pose-NDF Table 4", "occlusion", "v2v_hidden_cm", "Pose-NDF", "HuMoR", ("leg", "arm+hand")),
+    ("Pose-NDF Table 5", "image-fit", "v2v_mm", "Pose-NDF", "VPoser", ()),
+    ("SMPLify-X Table 2", "image-fit", "v2v_mm", "VPoser", "GMM", ()),
 )
+#: "every prior helps": each prior < no prior, per experiment and metric (image fitting: pose priors only)
+PRIOR_HELPS = (("denoise", "v2v_cm", None), ("occlusion", "v2v_hidden_cm", None), ("image-fit", "v2v_mm", "pose"))
+
+
+def expectations() -> tuple[Expectation, ...]:
+    """Every expectation for the priors registered now: each prior < no prior (:data:`PRIOR_HELPS`), then the
+    papers' directions (:data:`PAPER_DIRECTIONS`) between the priors implementing the papers' methods (a
+    direction whose method no prior implements is left out)."""
+    out = []
+    for experiment, metric, kind in PRIOR_HELPS:
+        out += [Expectation("every prior helps", experiment, metric, m, registry.NO_PRIOR)
+                for m in registry.prior_names(kind)]
+        out += [Expectation(src, exp, met, method_of(lo), method_of(hi), parts)
+                for src, exp, met, lo, hi, parts in PAPER_DIRECTIONS
+                if exp == experiment and registry.from_paper(lo) and registry.from_paper(hi)]
+    return tuple(out)
+
+
+def __getattr__(name):
+    # EXPECTATIONS and METHOD_NAMES are read from the registry when asked (a prior registered at run time is in them)
+    if name == "EXPECTATIONS":
+        return expectations()
+    if name == "METHOD_NAMES":
+        return method_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

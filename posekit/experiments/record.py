@@ -131,6 +131,7 @@ def run_coverage(motions, folder, priors=None, fast: bool = False) -> Path:
     """The ``coverage`` part: ``coverage.csv`` (``posekit.experiments.coverage``) of the train / validation
     subjects of ``motions``, with Pose-NDF's field (``priors``' posendf.pt, else the shipped one) at the rest pose."""
     from ..data import pose_dataset
+    from ..priors import registry
     from ..priors.store import load_prior
     from .coverage import COVERAGE_COLUMNS, coverage_curve, field_at_rest
 
@@ -141,7 +142,8 @@ def run_coverage(motions, folder, priors=None, fast: bool = False) -> Path:
     subjects = ds.ids["train"]["subject"]
     ks, draws, n_val = ((1, 3, 10_000), 2, 300) if fast else (COVERAGE_KS, COVERAGE_DRAWS, 2000)
     rows = coverage_curve(train, subjects, val, ks, draws=draws, n_val=n_val, seed=SEED, progress=True)
-    prior = load_prior("posendf", priors or Path(folder) / "priors", train_if_missing=False, verbose=False)
+    field = registry.from_paper("Pose-NDF")                   # the distance field whose value at rest is measured
+    prior = load_prior(field, priors or Path(folder) / "priors", verbose=False)
     rows += field_at_rest(prior, val, train, n_val=n_val, seed=SEED)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=COVERAGE_COLUMNS, lineterminator="\n")

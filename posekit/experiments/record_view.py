@@ -12,14 +12,14 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .paper_numbers import EXPECTATIONS, METHOD_NAMES
+from ..priors import registry
+from .paper_numbers import expectations
 from .verdicts import AGREES, CONTRADICTS, MIN_UNITS, PairedDifference, expectation_verdicts, paired_difference
 
 __all__ = ["parse_setting", "values_of", "mean_ci", "summary_table", "setting_difference", "method_difference",
            "verdict_table", "plot_verdicts", "plot_means", "VERDICT_COLORS", "record_sentence", "paper_table"]
 
 VERDICT_COLORS = {AGREES: "tab:green", CONTRADICTS: "tab:red"}    # inconclusive: grey
-_ORDER = ("none", "gmm", "vposer", "posendf", "humor")
 
 
 def parse_setting(setting: str) -> dict:
@@ -45,7 +45,8 @@ def mean_ci(values: Sequence[float]) -> PairedDifference:
 
 def _methods(keys) -> list[str]:
     ms = {m for _, m in keys}
-    return [m for m in _ORDER if m in ms] + sorted(ms - set(_ORDER))
+    order = registry.methods()
+    return [m for m in order if m in ms] + sorted(ms - set(order))
 
 
 def summary_table(rows: Iterable[Mapping], experiment: str, metric: str, settings: Sequence[str] | None = None,
@@ -55,7 +56,7 @@ def summary_table(rows: Iterable[Mapping], experiment: str, metric: str, setting
     vals = values_of(rows, experiment, metric)
     settings = list(settings) if settings is not None else list(dict.fromkeys(s for s, _ in vals))
     methods = _methods([k for k in vals if k[0] in settings])
-    lines = ["| setting | n | " + " | ".join(METHOD_NAMES.get(m, m) for m in methods) + " |",
+    lines = ["| setting | n | " + " | ".join(registry.label(m) for m in methods) + " |",
              "|---|---|" + "---|" * len(methods)]
     for s in settings:
         cells, n = [], 0
@@ -109,13 +110,13 @@ def record_sentence(diff: PairedDifference | None, what: str, unit: str) -> str:
 def verdict_table(rows: Iterable[Mapping], experiment: str, settings: Sequence[str] | None = None) -> str:
     """Markdown: every expectation of the papers for ``experiment``, per setting: the paired difference with
     its 95 % CI, n and the verdict."""
-    found = expectation_verdicts(list(rows), [e for e in EXPECTATIONS if e.experiment == experiment])
+    found = expectation_verdicts(list(rows), [e for e in expectations() if e.experiment == experiment])
     lines = ["| expectation | setting | n | difference [95 % CI] | verdict |", "|---|---|---|---|---|"]
     for v in found:
         if settings is not None and v["setting"] not in settings:
             continue
         e, d = v["expectation"], v["difference"]
-        lo, hi = METHOD_NAMES.get(e.lower, e.lower), METHOD_NAMES.get(e.higher, e.higher)
+        lo, hi = registry.label(e.lower), registry.label(e.higher)
         lines.append(f"| {e.source}: {lo} < {hi} | {v['setting']} | {d.n} | {d.mean:+.2f} [{d.lo:+.2f}, {d.hi:+.2f}] "
                      f"| {v['verdict'].split(' (')[0]} |")
     return "\n".join(lines)
@@ -128,11 +129,11 @@ def plot_verdicts(ax, rows: Iterable[Mapping], experiment: str, label=None, sett
     contradicts, grey when inconclusive. ``label(setting)`` shortens the settings in the row labels."""
     from ..viz.plots import forest_plot
 
-    found = [v for v in expectation_verdicts(list(rows), [e for e in EXPECTATIONS if e.experiment == experiment])
+    found = [v for v in expectation_verdicts(list(rows), [e for e in expectations() if e.experiment == experiment])
              if settings is None or v["setting"] in settings]
     label = label or (lambda s: s)
-    names = [f"{label(v['setting'])}: {METHOD_NAMES.get(v['expectation'].lower)} − "
-             f"{METHOD_NAMES.get(v['expectation'].higher)}" for v in found]
+    names = [f"{label(v['setting'])}: {registry.label(v['expectation'].lower)} − "
+             f"{registry.label(v['expectation'].higher)}" for v in found]
     d = [v["difference"] for v in found]
     forest_plot(ax, names, [x.mean for x in d], [x.lo for x in d], [x.hi for x in d],
                 [VERDICT_COLORS.get(v["verdict"], "tab:gray") for v in found],
@@ -169,9 +170,9 @@ def plot_means(ax, rows: Iterable[Mapping], experiment: str, metric: str, x_key:
         mean = np.array([p[1].mean for p in pts])
         err = np.array([[p[1].mean - p[1].lo, p[1].hi - p[1].mean] for p in pts]).T
         if categorical:
-            ax.bar(px, mean, width, yerr=err, capsize=2, label=METHOD_NAMES.get(m, m))
+            ax.bar(px, mean, width, yerr=err, capsize=2, label=registry.label(m))
         else:
-            ax.errorbar(px, mean, yerr=err, fmt="o-", capsize=3, label=METHOD_NAMES.get(m, m))
+            ax.errorbar(px, mean, yerr=err, fmt="o-", capsize=3, label=registry.label(m))
     if categorical:
         ax.set_xticks(range(len(xs)), xs)
     ax.set_xlabel(xlabel or x_key)
@@ -181,6 +182,10 @@ def plot_means(ax, rows: Iterable[Mapping], experiment: str, metric: str, x_key:
     return ax
 
 
+def _number(v) -> str:
+    return "" if v is None else f"{v:.2f}"
+
+
 def paper_table(experiment: str) -> str:
     """Markdown of the paper's numbers for ``experiment`` (Pose-NDF Tables 3, 4, 5)."""
     from .paper_numbers import TABLE3_DENOISE, TABLE4_OCCLUSION, TABLE5_IMAGE_FIT
@@ -188,14 +193,13 @@ def paper_table(experiment: str) -> str:
     if experiment in ("denoise", "occlusion"):
         t = TABLE3_DENOISE if experiment == "denoise" else TABLE4_OCCLUSION
         head = ["method"] + [f"{c}, {f} frames" for c in t["columns"] for f in t["frames"]]
-        body = [[METHOD_NAMES.get(m, m)] + [f"{v:.2f}" for c in t["columns"] for v in vals[c]]
-                for m, vals in t["values"].items()]
+        body = [[name] + [f"{v:.2f}" for c in t["columns"] for v in vals[c]] for name, vals in t["values"].items()]
     elif experiment == "image-fit":
         t = TABLE5_IMAGE_FIT
-        head = ["start", *[METHOD_NAMES.get(m, m) for m in ("none", "vposer", "gan-s", "posendf")], "regressor alone"]
-        body = [["fixed start (optimisation)", "", *[f"{t['optimization'][m]:.2f}" for m in ("vposer", "gan-s", "posendf")], ""],
-                ["ExPose's output", *[f"{t['expose+optimization'][m]:.2f}" for m in ("none", "vposer", "gan-s", "posendf")],
-                 f"{t['expose']:.2f}"]]
+        cols = list(dict.fromkeys([*t["expose+optimization"], *t["optimization"]]))     # the paper's methods
+        head = ["start", *cols, "regressor alone"]
+        body = [["fixed start (optimisation)", *[_number(t["optimization"].get(c)) for c in cols], ""],
+                ["ExPose's output", *[_number(t["expose+optimization"].get(c)) for c in cols], f"{t['expose']:.2f}"]]
     else:
         raise ValueError(f"no paper table for {experiment!r}; expected denoise, occlusion or image-fit")
     return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

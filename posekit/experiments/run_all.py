@@ -28,13 +28,13 @@ from ..utils import atomic_path, get_device, seed_everything
 from ..viz.plots import draw_skeleton, save_figure
 from . import denoise, generate, occlusion
 from .clips import HELD_OUT_WARNINGS, held_out_clips
-from .common import POSE_METHODS, body_from_args, is_fast, load_priors, parse_methods
-from .paper_numbers import EXPECTATIONS, METHOD_NAMES, SOURCE, TABLE3_DENOISE, TABLE4_OCCLUSION, TABLE5_IMAGE_FIT
+from ..priors import registry
+from .common import body_from_args, is_fast, load_priors, parse_methods
+from .paper_numbers import SOURCE, TABLE3_DENOISE, TABLE4_OCCLUSION, TABLE5_IMAGE_FIT, expectations, method_of
 from .report import write_results
 from .verdicts import verdict_sentences
 
 ORDER = ("denoise", "occlusion", "image-fit", "generate")
-METHOD_COLORS = {"none": "C0", "gmm": "C1", "vposer": "C2", "posendf": "C3"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +63,7 @@ def settings_from_args(args) -> dict:
             st[name] = mod.settings_from_args(args)
     mod = _image_fit_module()
     if "image-fit" not in skip and mod is not None and hasattr(mod, "settings_from_args"):
-        pose_methods = [m for m in methods if m in POSE_METHODS] or None
+        pose_methods = [m for m in methods if m in registry.pose_methods()] or None
         st["image-fit"] = mod.settings_from_args(_image_fit_args(args, pose_methods))
     return st
 
@@ -108,7 +108,9 @@ def pivot(rows, experiment: str, metric: str) -> tuple[list[str], list[str], dic
     """(settings, methods, {(setting, method): row}) for one experiment and metric."""
     rs = [r for r in rows if r["experiment"] == experiment and r["metric"] == metric]
     settings = list(dict.fromkeys(r["setting"] for r in rs))
-    methods = [m for m in ("none", "gmm", "vposer", "posendf", "humor") if any(r["method"] == m for r in rs)]
+    order = registry.methods()
+    methods = [m for m in order if any(r["method"] == m for r in rs)] + \
+        sorted({r["method"] for r in rs} - set(order))
     return settings, methods, {(r["setting"], r["method"]): r for r in rs}
 
 
@@ -153,22 +155,22 @@ def compare_sentences(rows, experiment: str, metric: str, what: str) -> list[str
                 key = ("inconclusive" if d is None or d.n < MIN_UNITS or not (d.hi < 0 or d.lo > 0)
                        else "lower" if d.hi < 0 else "higher")
                 words[key].append(s)
-            out.append(f"{what}: {METHOD_NAMES[m]} vs no prior, paired 95 % CI over clips: lower in "
+            out.append(f"{what}: {registry.label(m)} vs no prior, paired 95 % CI over clips: lower in "
                        f"{len(words['lower'])}, higher in {len(words['higher'])}, inconclusive in "
                        f"{len(words['inconclusive'])} of {len(pairs)} settings"
                        + (f" (higher: {', '.join(words['higher'])})" if words["higher"] else "") + ".")
             continue
         wins = [s for s in pairs if get[(s, m)]["value"] < get[(s, "none")]["value"]]
-        out.append(f"{what}: {METHOD_NAMES[m]}'s mean is lower than no prior's in {len(wins)}/{len(pairs)} settings "
+        out.append(f"{what}: {registry.label(m)}'s mean is lower than no prior's in {len(wins)}/{len(pairs)} settings "
                    "(no per-clip values, so no confidence interval: not a conclusion).")
     return out
 
 
 def ordering_sentence(rows, experiment: str, metric: str, a: str, b: str, what: str) -> str | None:
-    """How often the means follow the papers' direction for the pair (a, b) (``paper_numbers.EXPECTATIONS``),
+    """How often the means follow the papers' direction for the pair (a, b) (``paper_numbers.expectations()``),
     counted over settings, without uncertainty: the fallback for rows without per-unit values."""
     settings, methods, get = pivot(rows, experiment, metric)
-    exps = [e for e in EXPECTATIONS if e.experiment == experiment and e.metric == metric and {e.lower, e.higher} == {a, b}]
+    exps = [e for e in expectations() if e.experiment == experiment and e.metric == metric and {e.lower, e.higher} == {a, b}]
     if not exps:
         return None
     pairs = [(s, e, get[(s, e.lower)]["value"], get[(s, e.higher)]["value"]) for e in exps for s in settings
@@ -177,8 +179,8 @@ def ordering_sentence(rows, experiment: str, metric: str, a: str, b: str, what: 
         return None
     ok = [s for s, e, x, y in pairs if x < y]
     agree = "follow" if len(ok) == len(pairs) else ("go against" if not ok else "partly follow")
-    return (f"{what}: the means {agree} the papers' direction for {METHOD_NAMES[a]} vs {METHOD_NAMES[b]} in "
-            f"{len(ok)}/{len(pairs)} settings (" + "; ".join(f"{s}: {e.source} expects {METHOD_NAMES[e.lower]} lower"
+    return (f"{what}: the means {agree} the papers' direction for {registry.label(a)} vs {registry.label(b)} in "
+            f"{len(ok)}/{len(pairs)} settings (" + "; ".join(f"{s}: {e.source} expects {registry.label(e.lower)} lower"
                                                             for s, e, *_ in pairs[:1]) + "); no per-clip values, "
             "so no confidence interval: inconclusive as a verdict.")
 
@@ -186,7 +188,7 @@ def ordering_sentence(rows, experiment: str, metric: str, a: str, b: str, what: 
 def verdict_lines(rows, experiment: str, metric: str, what: str) -> list[str]:
     """Markdown bullets: the papers' expectations for this experiment and metric with paired 95 % CIs
     (``verdicts``), or, for rows without per-unit values, the direction-aware counts of the means."""
-    found = [e for e in EXPECTATIONS if e.experiment == experiment and e.metric == metric]
+    found = [e for e in expectations() if e.experiment == experiment and e.metric == metric]
     with_units = [r for r in rows if r.get("units") is not None and r["experiment"] == experiment]
     if with_units:
         return [f"- {s}" for s in verdict_sentences(rows, experiment, found)]
@@ -206,7 +208,7 @@ def other_metric_lines(rows, experiment: str, metrics, what: str, input_prefix: 
         if not settings:
             continue
         inp = pivot(rows, experiment, input_prefix + metric)[2] if input_prefix else {}
-        header = ["setting"] + (["noisy input"] if inp else []) + [METHOD_NAMES[m] for m in methods]
+        header = ["setting"] + (["noisy input"] if inp else []) + [registry.label(m) for m in methods]
         body = [[s] + ([_cell(inp.get((s, "none")))] if inp else []) + [_cell(get.get((s, m))) for m in methods]
                 for s in settings]
         lines += ["", f"`{metric}`:", "", markdown_table(header, body), ""]
@@ -221,7 +223,7 @@ def best_by_setting(rows, experiment: str, metric: str) -> list[str]:
         vals = {m: get[(s, m)]["value"] for m in methods if (s, m) in get}
         if vals:
             order = sorted(vals, key=vals.get)
-            out.append(f"{s}: " + " < ".join(f"{METHOD_NAMES[m]} ({vals[m]:.2f})" for m in order))
+            out.append(f"{s}: " + " < ".join(f"{registry.label(m)} ({vals[m]:.2f})" for m in order))
     return out
 
 
@@ -235,12 +237,12 @@ def denoise_section(rows) -> list[str]:
     if not settings:
         return []
     _, _, inp = pivot(rows, "denoise", "noisy_input_v2v_cm")
-    header = ["setting", "noisy input"] + [METHOD_NAMES[m] for m in methods] + ["clips"]
+    header = ["setting", "noisy input"] + [registry.label(m) for m in methods] + ["clips"]
     body = [[s, _cell(inp.get((s, "none")))] + [_cell(get.get((s, m))) for m in methods]
             + [str(next((get[(s, m)]["n"] for m in methods if (s, m) in get), ""))] for s in settings]
     t = TABLE3_DENOISE
     ph = ["method"] + [f"{c} {f}" for c in t["columns"] for f in t["frames"]]
-    pb = [[METHOD_NAMES[m]] + [f"{v:.2f}" for c in t["columns"] for v in vals[c]] for m, vals in t["values"].items()]
+    pb = [[name] + [f"{v:.2f}" for c in t["columns"] for v in vals[c]] for name, vals in t["values"].items()]
     lines = ["## Motion denoising (Pose-NDF Table 3)", "",
              "Ours: mean per-vertex error (cm, mean ± std over clips) after denoising, held-out CMU motion at 30 fps.", "",
              markdown_table(header, body), "",
@@ -262,11 +264,11 @@ def occlusion_section(rows) -> list[str]:
     if not settings:
         return []
     _, _, get_h = pivot(rows, "occlusion", "v2v_hidden_cm")
-    header = ["setting"] + [f"{METHOD_NAMES[m]} all / hidden" for m in methods]
+    header = ["setting"] + [f"{registry.label(m)} all / hidden" for m in methods]
     body = [[s] + [f"{_cell(get_a.get((s, m)))} / {_cell(get_h.get((s, m)))}" for m in methods] for s in settings]
     t = TABLE4_OCCLUSION
     ph = ["method"] + [f"{c} {f}" for c in t["columns"] for f in t["frames"]]
-    pb = [[METHOD_NAMES[m]] + [f"{v:.2f}" for c in t["columns"] for v in vals[c]] for m, vals in t["values"].items()]
+    pb = [[name] + [f"{v:.2f}" for c in t["columns"] for v in vals[c]] for name, vals in t["values"].items()]
     lines = ["## Occlusion completion (Pose-NDF Table 4)", "",
              "Ours: per-vertex error (cm) over all vertices / over the hidden part's vertices.", "",
              markdown_table(header, body), "", "Paper (per-vertex error, cm):", "", markdown_table(ph, pb), "",
@@ -289,15 +291,15 @@ def image_fit_section(rows, note: str | None) -> list[str]:
         for metric in dict.fromkeys(r["metric"] for r in rs):
             settings, methods, get = pivot(rows, "image-fit", metric)
             lines += [f"Ours, `{metric}`:", "",
-                      markdown_table(["setting"] + [METHOD_NAMES[m] for m in methods],
+                      markdown_table(["setting"] + [registry.label(m) for m in methods],
                                      [[s] + [_cell(get.get((s, m))) for m in methods] for s in settings]), ""]
             if metric.endswith(("_mm", "_cm")):  # errors (lower is better), not timings
                 lines += verdict_lines(rows, "image-fit", metric, f"Image fit ({metric})")
             lines.append("")
     lines += ["Paper (per-vertex error, mm, optimisation-based): "
-              + ", ".join(f"{METHOD_NAMES[m]} {v:.2f}" for m, v in t["optimization"].items())
+              + ", ".join(f"{name} {v:.2f}" for name, v in t["optimization"].items())
               + f"; ExPose {t['expose']:.2f}; ExPose + optimisation: "
-              + ", ".join(f"{METHOD_NAMES[m]} {v:.2f}" for m, v in t["expose+optimization"].items()) + ".", ""]
+              + ", ".join(f"{name} {v:.2f}" for name, v in t["expose+optimization"].items()) + ".", ""]
     return lines
 
 
@@ -308,7 +310,7 @@ def generate_section(rows, out: Path) -> list[str]:
     _, _, nn = pivot(rows, "generate", "nn_dist")
     _, _, ms = pivot(rows, "generate", "sample_ms")
     s0 = settings[0]
-    body = [[METHOD_NAMES[m], _cell(get.get((s0, m))), _cell(nn.get((s0, m))), _cell(ms.get((s0, m)))] for m in methods]
+    body = [[registry.label(m), _cell(get.get((s0, m))), _cell(nn.get((s0, m))), _cell(ms.get((s0, m)))] for m in methods]
     ref_path = out / "generate_reference.json"
     if ref_path.exists():
         ref = json.loads(ref_path.read_text()).get("held_out_real_poses") or {}
@@ -322,13 +324,14 @@ def generate_section(rows, out: Path) -> list[str]:
              "no table to compare with.", ""]
     apd = {m: get[(s0, m)]["value"] for m in methods if (s0, m) in get}
     nnd = {m: nn[(s0, m)]["value"] for m in methods if (s0, m) in nn}
-    if "posendf" in apd and "vposer" in apd:
-        lines.append(f"- Pose-NDF samples are {'more' if apd['posendf'] > apd['vposer'] else 'less'} diverse than "
-                     f"VPoser's (APD {apd['posendf']:.1f} vs {apd['vposer']:.1f} cm) and "
-                     f"{'closer to' if nnd['posendf'] < nnd['vposer'] else 'farther from'} the training poses "
-                     f"({nnd['posendf']:.3f} vs {nnd['vposer']:.3f}).")
+    ndf, vp = method_of("Pose-NDF"), method_of("VPoser")                # Fig. 9 compares these two
+    if ndf in apd and vp in apd:
+        lines.append(f"- {registry.label(ndf)} samples are {'more' if apd[ndf] > apd[vp] else 'less'} diverse than "
+                     f"{registry.label(vp)}'s (APD {apd[ndf]:.1f} vs {apd[vp]:.1f} cm) and "
+                     f"{'closer to' if nnd[ndf] < nnd[vp] else 'farther from'} the training poses "
+                     f"({nnd[ndf]:.3f} vs {nnd[vp]:.3f}).")
     if "none" in nnd:
-        closer = [METHOD_NAMES[m] for m in nnd if m != "none" and nnd[m] < nnd["none"]]
+        closer = [registry.label(m) for m in nnd if m != "none" and nnd[m] < nnd["none"]]
         lines.append(f"- Priors whose samples are closer to the data than random rotations: {', '.join(closer) or 'none'}.")
     lines += ["", "![generated samples](generate_grid.png)", ""]
     return lines
@@ -362,10 +365,10 @@ def plot_example(body, path: Path, npz_path: Path, out_png: Path, kind: str) -> 
     if not npz_path.exists():
         return None
     z = np.load(npz_path, allow_pickle=False)
-    order = [m for m in ("none", "gmm", "vposer", "posendf", "humor")]
+    order = list(registry.methods())
     if kind == "denoise":
         keys = sorted((k for k in z.files if k.startswith("method_")), key=lambda k: order.index(k[7:]) if k[7:] in order else 99)
-        grid = [[("noisy input", "noisy", "C7")] + [(METHOD_NAMES.get(k[7:], k[7:]), k, METHOD_COLORS.get(k[7:], "C4"))
+        grid = [[("noisy input", "noisy", "C7")] + [(registry.label(k[7:]), k, registry.colour(k[7:]))
                                                     for k in keys]]
         row_data = [(z["global_orient"], z["transl"], z["clean"], None)]
         title = f"Denoising one frame (σ = {float(z['sigma']):g} rad): black = clean pose, colour = input or result"
@@ -374,8 +377,8 @@ def plot_example(body, path: Path, npz_path: Path, out_png: Path, kind: str) -> 
         for i, part in enumerate(z["parts"]):
             keys = sorted((k for k in z.files if k.startswith(f"p{i}_method_")),
                           key=lambda k: order.index(k.split("_method_")[1]) if k.split("_method_")[1] in order else 99)
-            grid.append([(f"{part}: {METHOD_NAMES.get(k.split('_method_')[1], k)}", k,
-                          METHOD_COLORS.get(k.split("_method_")[1], "C4")) for k in keys])
+            grid.append([(f"{part}: {registry.label(k.split('_method_')[1])}", k,
+                          registry.colour(k.split("_method_")[1])) for k in keys])
             row_data.append((z[f"p{i}_global_orient"], z[f"p{i}_transl"], z[f"p{i}_clean"], str(part)))
         title = "Occlusion completion, one frame: black = clean pose, colour = result, thick = the hidden part"
     if not any(grid):
@@ -412,9 +415,9 @@ def plot_example(body, path: Path, npz_path: Path, out_png: Path, kind: str) -> 
     return save_figure(fig, out_png, dpi=100)
 
 
-def vposer_reconstruction_cm(args, n_clips: int = 2) -> float:
-    """Mean per-vertex error (cm) of held-out clips passed through VPoser (encoder mean, then decoder)."""
-    vp, bm = args.prior_objects["vposer"], args.body_model
+def latent_reconstruction_cm(args, method: str, n_clips: int = 2) -> float:
+    """Mean per-vertex error (cm) of held-out clips passed through a latent prior (encoder mean, then decoder)."""
+    vp, bm = args.prior_objects[method], args.body_model
     clips = getattr(args, "clips_by_length", None)
     clips = [c for cs in clips.values() for c in cs] if clips else held_out_clips(args.motions, 60, n_clips, seed=args.seed)
     errs = []
@@ -461,9 +464,9 @@ def write_report(rows, out: Path, info: dict, image_fit_note: str | None = None)
                   "pose coordinate, also those that no observed joint position constrains (twists about a bone, the "
                   "feet, the head, a hidden limb); as the weight goes to 0 a fit tends to the no-prior fit, so a "
                   "well-tuned prior can lose to no prior only through the validation/test difference.", ""]
-    if info.get("vposer_recon_cm") is not None:
-        lines += [f"VPoser's decoder reconstructs held-out test poses (encoder mean → decoder) to "
-                  f"{info['vposer_recon_cm']:.2f} cm mean per-vertex error: a floor for fitting in its latent space.", ""]
+    for m, cm in (info.get("latent_recon_cm") or {}).items():
+        lines += [f"{registry.label(m)}'s decoder reconstructs held-out test poses (encoder mean → decoder) to "
+                  f"{cm:.2f} cm mean per-vertex error: a floor for fitting in its latent space.", ""]
     lines += [DIFFERENCES, ""]
     path = out / "report.md"
     with atomic_path(path) as tmp:
@@ -496,11 +499,12 @@ def run(args) -> list[dict]:
         if missing:
             info["notes"]["priors"] = f"not available, left out: {', '.join(missing)}"
     info["methods"] = [m for m in methods if m == "none" or m in args.prior_objects]
-    if "vposer" in args.prior_objects and has_encoder(args.prior_objects["vposer"]):
-        try:
-            info["vposer_recon_cm"] = vposer_reconstruction_cm(args)
-        except Exception as e:  # informative only
-            info["notes"]["vposer reconstruction"] = f"not measured ({type(e).__name__}: {e})"
+    for m, prior in args.prior_objects.items():          # a latent prior's reconstruction: a floor for latent fits
+        if has_encoder(prior):
+            try:
+                info.setdefault("latent_recon_cm", {})[m] = latent_reconstruction_cm(args, m)
+            except Exception as e:  # informative only
+                info["notes"][f"{registry.label(m)} reconstruction"] = f"not measured ({type(e).__name__}: {e})"
     all_rows: list[dict] = []
     image_fit_note = None
     runners = {"denoise": denoise.run, "occlusion": occlusion.run, "generate": generate.run}
@@ -514,7 +518,7 @@ def run(args) -> list[dict]:
                 if mod is None:
                     image_fit_note = "Not run: posekit.experiments.image_fit is not available in this version."
                     continue
-                pose_methods = [m for m in info["methods"] if m in POSE_METHODS]
+                pose_methods = [m for m in info["methods"] if m in registry.pose_methods()]
                 if not pose_methods:
                     image_fit_note = "Not run: none of the methods compared is a pose prior (image-fit fits poses)."
                     continue

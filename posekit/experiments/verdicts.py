@@ -3,7 +3,7 @@
 Every method of an experiment is evaluated on the same clips (or image views), so two methods are compared
 by the per-unit differences d_i = e_a,i − e_b,i (errors, lower is better): their mean and a 95 % percentile
 bootstrap confidence interval over the units (``scipy.stats.bootstrap``). A paper's expectation says which
-of the two should be lower (``paper_numbers.EXPECTATIONS``); the verdict is
+of the two should be lower (``paper_numbers.expectations()``); the verdict is
 
 - "agrees" when the whole CI lies on the paper's side of 0,
 - "contradicts" when the whole CI lies on the other side,
@@ -18,7 +18,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .paper_numbers import EXPECTATIONS, METHOD_NAMES, Expectation
+from ..priors import registry
+from .paper_numbers import Expectation, expectations as _expectations
 
 __all__ = ["PairedDifference", "paired_difference", "verdict", "AGREES", "CONTRADICTS", "INCONCLUSIVE", "MIN_UNITS",
            "expectation_verdicts", "verdict_sentences"]
@@ -86,12 +87,12 @@ def _unit_values(rows: Iterable[Mapping]) -> dict:
     return out
 
 
-def expectation_verdicts(rows: Iterable[Mapping], expectations: Sequence[Expectation] = EXPECTATIONS) -> list[dict]:
+def expectation_verdicts(rows: Iterable[Mapping], expectations: Sequence[Expectation] | None = None) -> list[dict]:
     """One dict per (expectation, setting) that the rows can check: the expectation, the setting, the paired
     difference (better − worse, on the units both methods share) and the verdict."""
     values = _unit_values(list(rows))
     out = []
-    for e in expectations:
+    for e in (_expectations() if expectations is None else expectations):
         settings = dict.fromkeys(s for (x, s, m, k) in values if x == e.experiment and k == e.metric)
         for s in settings:
             if not e.applies(s):
@@ -108,16 +109,17 @@ def expectation_verdicts(rows: Iterable[Mapping], expectations: Sequence[Expecta
 
 
 def verdict_sentences(rows: Iterable[Mapping], experiment: str | None = None,
-                      expectations: Sequence[Expectation] = EXPECTATIONS) -> list[str]:
+                      expectations: Sequence[Expectation] | None = None) -> list[str]:
     """One sentence per expectation: how many settings agree, contradict, are inconclusive; each setting's
     paired difference in brackets."""
+    expectations = _expectations() if expectations is None else expectations
     found = expectation_verdicts(rows, [e for e in expectations if experiment in (None, e.experiment)])
     lines = []
     for e in dict.fromkeys(v["expectation"] for v in found):
         vs = [v for v in found if v["expectation"] is e]
         count = {k: sum(v["verdict"] == k for v in vs) for k in (AGREES, CONTRADICTS, INCONCLUSIVE)}
         parts = "; ".join(f"{v['setting']}: {v['difference']} → {v['verdict'].split(' (')[0]}" for v in vs)
-        lo, hi = METHOD_NAMES.get(e.lower, e.lower), METHOD_NAMES.get(e.higher, e.higher)
+        lo, hi = registry.label(e.lower), registry.label(e.higher)
         lines.append(f"{e.source} expects {lo} < {hi} ({e.metric}{', ' + e.scope if e.scope else ''}): "
                      f"agrees in {count[AGREES]}, contradicts in {count[CONTRADICTS]}, inconclusive in "
                      f"{count[INCONCLUSIVE]} of {len(vs)} settings. Paired difference {lo} − {hi}, "

@@ -1,6 +1,6 @@
 """``python -m posekit.fit``: SMPLify on a photo, from the command line.
 
-    python -m posekit.fit image PHOTO.jpg --prior {none,gmm,vposer,posendf} --out DIR
+    python -m posekit.fit image PHOTO.jpg --prior {none,<a pose prior of posekit.priors.registry>} --out DIR
         [--person all|largest|INDEX] [--focal PX] [--box X0,Y0,X1,Y1] [--keypoints JSON] [--iters N]
         [--priors DIR] [--max-side PX]
     python -m posekit.fit sample [--out PNG]      # re-render the packaged sample photo
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from ..errors import InputError, check_output_dir, check_output_file, check_positive, run_cli
-from ..photo.fit import PRIOR_NAMES
+from ..priors import registry
 
 __all__ = ["main", "build_parser", "parse_box", "validate_image_args"]
 
@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     im = sub.add_parser("image", help="fit the body model to the person in a photo")
     im.add_argument("photo", help="a JPEG/PNG/... photo of one or more people")
-    im.add_argument("--prior", choices=PRIOR_NAMES, default="gmm", help="pose prior (default gmm)")
+    im.add_argument("--prior", choices=registry.pose_methods(), default=registry.DEFAULT_POSE_PRIOR,
+                    help=f"pose prior (default {registry.DEFAULT_POSE_PRIOR})")
     im.add_argument("--out", required=True, help="output folder (created when absent)")
     im.add_argument("--focal", type=float, default=None,
                     help="focal length in px of the original photo (default: EXIF, else the image diagonal)")

@@ -4,20 +4,38 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Sequence
 
+from ..priors import registry
 from .motion import FitConfig
 
-__all__ = ["DEFAULT_PRIOR_WEIGHTS", "DEFAULT_SMOOTH", "SMOOTH_GRID", "SMOOTH_GRID_FAST", "PRIOR_BASE",
+__all__ = ["DEFAULT_PRIOR_WEIGHTS", "default_prior_weights", "prior_base", "DEFAULT_SMOOTH", "SMOOTH_GRID", "SMOOTH_GRID_FAST", "PRIOR_BASE",
            "PRIOR_GRID", "PRIOR_GRID_FAST", "tune_weights", "choice_stability"]
 
-#: Prior weights per method, for losses in cm²; the energies differ in scale (GMM: a negative
-#: log-likelihood over 63 dimensions; VPoser: ‖z‖² over 32; Pose-NDF: a distance in ~[0, 1] rad).
-DEFAULT_PRIOR_WEIGHTS = {"none": 0.0, "gmm": 1.0, "vposer": 1.0, "posendf": 300.0, "humor": 10.0}
+
+def default_prior_weights() -> dict:
+    """Prior weights per method for losses in cm² (``posekit.priors.registry``'s ``fit_weight``; "none": 0).
+    The energies differ in scale (GMM: a negative log-likelihood over 63 dimensions; VPoser: ‖z‖² over 32;
+    Pose-NDF: a distance in ~[0, 1] rad; HuMoR: a scale of its own weights)."""
+    return {m: registry.fit_weight(m) for m in registry.methods()}
+
+
+def prior_base(method: str) -> float:
+    """The base the prior-weight grid multiplies (the registry's ``fit_weight``; 1 for an unregistered name)."""
+    return registry.PRIORS[method].fit_weight if method in registry.PRIORS else 1.0
+
+
+def __getattr__(name):
+    # DEFAULT_PRIOR_WEIGHTS / PRIOR_BASE: read from the registry when asked, so a prior registered at run time is in them
+    if name == "DEFAULT_PRIOR_WEIGHTS":
+        return default_prior_weights()
+    if name == "PRIOR_BASE":
+        return {m: prior_base(m) for m in registry.prior_names()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 DEFAULT_SMOOTH = 3.0
 
 #: Log-spaced grids searched on validation clips (multiplied by the method's base weight).
 SMOOTH_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 SMOOTH_GRID_FAST = (1.0, 5.0, 25.0)
-PRIOR_BASE = {"gmm": 1.0, "vposer": 1.0, "posendf": 300.0, "humor": 10.0}   # humor: a scale of its own weights
 PRIOR_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
 PRIOR_GRID_FAST = (0.01, 1.0, 100.0)
 
@@ -51,7 +69,7 @@ def tune_weights(evaluate: Callable[[str, FitConfig], float], methods: Sequence[
         if m in fixed:
             w = fixed[m]
         else:
-            b = PRIOR_BASE.get(m, 1.0)
+            b = prior_base(m)
             errs = {b * g: evaluate(m, replace(base, w_smooth=smooth, w_prior=b * g))
                     for g in (PRIOR_GRID_FAST if fast else PRIOR_GRID)}
             for _ in range(2):  # best on an edge of the grid: extend it by a decade (at most twice)

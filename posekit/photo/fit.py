@@ -1,11 +1,11 @@
 """A photo -> fitted bodies: load, camera, detect, SMPLify (``posekit.fitting.smplify``).
 
-``fit_photo(image, prior="gmm")`` fits one person and returns a dict: ``photo``
+``fit_photo(image, prior=DEFAULT_POSE_PRIOR)`` (SMPLify's GMM) fits one person and returns a dict: ``photo``
 (:class:`~posekit.photo.io.Photo`), ``camera`` ({"focal_length", "center", "size", "source"}), ``keypoints``
 (14,2) px and ``confidence`` (14,) (LSP-14, from the detector unless given), ``fit`` (smplify's result, batch of
 one), ``prior`` (its name), ``times`` ({"load", "detect", "fit"} s).
 
-``fit_people(image, prior="gmm", person="all")`` finds every person (``posekit.photo.people``), or takes their
+``fit_people(image, prior=DEFAULT_POSE_PRIOR, person="all")`` finds every person (``posekit.photo.people``), or takes their
 detections (``people=``), and fits them in **one** batched SMPLify: each person is a row with its own optimiser
 state (``posekit.fitting.rowwise``), so the batch costs little more than its slowest person alone. Its result has
 ``people`` (per person: keypoints, confidence, box, how it was found, ``prior_only`` and ``unobserved``) and a
@@ -29,6 +29,8 @@ import time
 import numpy as np
 
 from ..errors import InputError
+from ..priors import registry
+from ..priors.registry import DEFAULT_POSE_PRIOR
 from .camera import camera_for
 from .errors import NoPersonError, PhotoError
 from .io import MAX_SIDE, Photo, check_photo_size, load_image
@@ -36,24 +38,31 @@ from .io import MAX_SIDE, Photo, check_photo_size, load_image
 __all__ = ["PRIOR_NAMES", "PHOTO_OPTIONS", "BODY_PARTS", "load_named_prior", "fit_photo", "fit_people", "detect_people",
            "lsp_people", "box_in_image", "prior_only_parts", "prior_only_vertices", "unobserved_keypoints", "single_as_people"]
 
-PRIOR_NAMES = ("none", "gmm", "vposer", "posendf")
+
+
+def __getattr__(name):
+    # PRIOR_NAMES: "none" and the pose priors of posekit.priors.registry, read when asked
+    if name == "PRIOR_NAMES":
+        return registry.pose_methods()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 #: smplify options for photos: 4 stages × 40 L-BFGS iterations, 20 camera iterations
 PHOTO_OPTIONS = {"stage_iters": 40, "camera_iters": 20}
 
 
 def load_named_prior(name: str | None, priors_dir=None, device=None):
-    """``None``/"none" -> None; "gmm", "vposer", "posendf" -> the prior from ``priors_dir`` when it holds
-    one, else the pretrained file shipped with posekit (never trained here)."""
+    """``None``/"none" -> None; a pose prior's name (``posekit.priors.registry``) -> the prior from ``priors_dir``
+    when it holds one, else the pretrained file shipped with posekit (never trained here)."""
     from ..priors.store import load_prior
 
     if name is None or name == "none":
         return None
-    if name not in PRIOR_NAMES:
-        raise InputError(f"unknown prior {name!r}; expected one of {PRIOR_NAMES}")
+    if name not in registry.pose_methods():
+        raise InputError(f"unknown prior {name!r}; expected one of {registry.pose_methods()}")
     if priors_dir is not None:
-        return load_prior(name, priors_dir, device=device, train_if_missing=False)
+        return load_prior(name, priors_dir, device=device)
     with tempfile.TemporaryDirectory() as empty:                      # no file there: the shipped one is used
-        return load_prior(name, empty, device=device, train_if_missing=False)
+        return load_prior(name, empty, device=device)
 
 
 def box_in_image(box, photo: Photo) -> tuple[float, float, float, float]:
@@ -90,7 +99,7 @@ def _prepare(image, max_side, box, original_pixels: bool, focal_length):
     camera = camera_for(photo, None if focal_length is None else float(focal_length) * scale)
     return photo, box, scale, camera
 
-def fit_photo(image, prior="gmm", body_model=None, focal_length: float | None = None, box=None,
+def fit_photo(image, prior=DEFAULT_POSE_PRIOR, body_model=None, focal_length: float | None = None, box=None,
               keypoints=None, confidence=None, max_side: int = MAX_SIDE, priors_dir=None, detector=None,
               progress: bool = False, original_pixels: bool = False, **smplify_options) -> dict:
     """Fit the body model to the person in ``image`` (path, PIL image, (H,W,3) uint8 array or Photo).
@@ -221,7 +230,7 @@ def detect_people(photo: Photo, person="all", box=None, detector=None, min_visib
     return out
 
 
-def fit_people(image, prior="gmm", body_model=None, focal_length: float | None = None, person="all", box=None,
+def fit_people(image, prior=DEFAULT_POSE_PRIOR, body_model=None, focal_length: float | None = None, person="all", box=None,
                people=None, max_side: int = MAX_SIDE, priors_dir=None, detector=None, progress: bool = False,
                original_pixels: bool = False, **smplify_options) -> dict:
     """Fit the body model to every person in ``image`` (or those ``person`` picks) in one batched SMPLify.

@@ -31,37 +31,73 @@ from typing import Iterator, Mapping
 import numpy as np
 import torch
 
+from . import registry
 from ..errors import InputError, NonFiniteError, check_finite_state
 
 __all__ = ["KINDS", "recognise", "read_prior", "read_npz_prior", "read_checkpoint", "prior_contents",
            "checkpoint_contents", "train_hint"]
 
-#: what each kind of file is called in messages
-KINDS = {
-    "gmm": "GMM prior file",
-    "vposer": "VPoser prior file",
-    "posendf": "Pose-NDF prior file",
-    "humor": "HuMoR prior file",
-    "vposer-checkpoint": "VPoser training checkpoint",
-    "posendf-checkpoint": "Pose-NDF training checkpoint",
-}
-#: short names ("not a Pose-NDF file")
-_SHORT = {"gmm": "GMM", "vposer": "VPoser", "posendf": "Pose-NDF", "humor": "HuMoR"}
-#: the keys of each kind's saved dict (as written by its ``save`` / its trainer)
-_KEYS = {
-    "vposer": ("config", "state_dict"),
-    "posendf": ("config", "state_dict"),
-    "humor": ("config", "state_dict"),
-    "vposer-checkpoint": ("settings", "config", "model", "best_model", "optimizer", "scheduler", "state"),
-    "posendf-checkpoint": ("config", "seed", "model", "optimizer", "epoch", "best_val", "bad", "done",
-                           "best_state", "history"),
-}
-#: what writes each kind of prior file
-_SAVER = {"gmm": "GMMPrior.save", "vposer": "VPoser.save", "posendf": "PoseNDF.save", "humor": "HumorPrior.save"}
-#: the arrays of an ``.npz`` prior
-_ARRAYS = {"gmm": ("means", "covariances", "weights")}
-#: kinds whose files carry a tag that must be present (older VPoser files have no ``format``)
-_TAGGED = {"posendf": "kind='posendf'", "humor": "format 'posekit.humor/...'"}
+class _Kinds(Mapping):
+    """What each kind of file is called in messages, from the registry (``posekit.priors.registry``): a prior's
+    file ("VPoser prior file") and its trainer's checkpoint ("VPoser training checkpoint"). Live: a prior
+    registered at run time is known at once."""
+
+    def _table(self) -> dict:
+        out = {}
+        for name, e in registry.kinds().items():
+            out[name] = f"{e.label} prior file"
+        for name, e in registry.kinds().items():
+            if e.checkpoint_keys:
+                out[f"{name}-checkpoint"] = f"{e.label} training checkpoint"
+        return out
+
+    def __getitem__(self, kind):
+        return self._table()[kind]
+
+    def __iter__(self):
+        return iter(self._table())
+
+    def __len__(self):
+        return len(self._table())
+
+
+#: kind -> what it is called in messages (a live view of the registry)
+KINDS = _Kinds()
+
+
+def _entry(kind: str):
+    return registry.PRIORS[kind.removesuffix("-checkpoint")]
+
+
+def _short(kind: str) -> str:
+    """"Pose-NDF" ("not a Pose-NDF file")."""
+    return _entry(kind).label
+
+
+def _keys(kind: str) -> tuple:
+    """The keys of a kind's saved dict (as written by its ``save`` / its trainer's checkpoint)."""
+    e = _entry(kind)
+    return e.checkpoint_keys if kind.endswith("-checkpoint") else e.file_keys
+
+
+def _saver(kind: str) -> str:
+    """What writes a kind of prior file ("VPoser.save")."""
+    return f"{_entry(kind).class_name}.save"
+
+
+def _arrays() -> dict:
+    """{kind: arrays} of the ``.npz`` priors."""
+    return {n: e.file_keys for n, e in registry.kinds().items() if e.file_format == "npz"}
+
+
+def _tag_text(kind: str) -> str | None:
+    """The tag a kind's file must carry, in words (e.g. "kind='...'"), None when it needs none."""
+    e = _entry(kind)
+    if not (e.file_tag and e.tag_required):
+        return None
+    field, value = e.file_tag
+    return f"{field}={value!r}" if field == "kind" else f"{field} '{value}...'"
+
 
 #: errors torch.load / np.load raise on a file that is not what it should be (OSErrors such as a missing
 #: file or a permission problem pass through, they already name the file; torch's zip reader gives EINVAL
@@ -96,15 +132,17 @@ def recognise(obj) -> str | None:
     if not isinstance(obj, Mapping):
         return None
     fmt = obj.get("format")
-    if isinstance(fmt, str):
-        for kind in ("vposer", "humor"):
-            if fmt.startswith(f"posekit.{kind}/"):
-                return kind
-    if obj.get("kind") == "posendf":
-        return "posendf"
-    for kind in ("vposer-checkpoint", "posendf-checkpoint"):
-        if set(_KEYS[kind]) <= set(obj):
-            return kind
+    for name, e in registry.kinds().items():
+        if e.file_tag is None:
+            continue
+        field, value = e.file_tag
+        if field == "format" and isinstance(fmt, str) and fmt.startswith(value):
+            return name
+        if field != "format" and obj.get(field) == value:
+            return name
+    for name, e in registry.kinds().items():
+        if e.checkpoint_keys and set(e.checkpoint_keys) <= set(obj):
+            return f"{name}-checkpoint"
     return None
 
 
@@ -127,7 +165,7 @@ def _zip_names(path: Path) -> list[str] | None:
 def _npz_kind(names: list[str]) -> str | None:
     arrays = {n[:-4] for n in names if n.endswith(".npy")}
     if names and len(arrays) == len(names):
-        for kind, need in _ARRAYS.items():
+        for kind, need in _arrays().items():
             if set(need) <= arrays:
                 return kind
         return "npz"
@@ -207,14 +245,14 @@ def _load_npz(path: Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 
 def read_prior(path: str | os.PathLike, kind: str) -> dict:
-    """The dict saved in a ``.pt`` prior file of ``kind`` ("vposer", "posendf", "humor"), checked.
+    """The dict saved in a ``.pt`` prior file of ``kind`` (a registered prior's name), checked.
 
     ``torch.load(weights_only=True)``; the file must be of that kind (not another prior's file or a training
     checkpoint), hold ``config`` and a ``state_dict`` of tensors, all of them finite. Raises InputError
     (NonFiniteError for NaN/inf weights) naming the file, FileNotFoundError when it is missing.
     """
     path = Path(path)
-    label, short = KINDS[kind], _SHORT[kind]
+    label, short = KINDS[kind], _short(kind)
     _check_exists(path, label, train_hint(kind, path))
     try:
         obj = _load_torch(path)
@@ -226,10 +264,11 @@ def read_prior(path: str | os.PathLike, kind: str) -> dict:
         raise InputError(f"{path}: this file is a {KINDS[found]}; expected a {label}")
     if not isinstance(obj, Mapping):
         raise InputError(f"{path}: not a {short} file (it holds a {type(obj).__name__}; expected a dict with "
-                         f"{' and '.join(_KEYS[kind])})")
-    missing = [k for k in _KEYS[kind] if k not in obj]
-    if missing or (kind in _TAGGED and found != kind):
-        need = ", ".join(([_TAGGED[kind]] if kind in _TAGGED else []) + list(_KEYS[kind]))
+                         f"{' and '.join(_keys(kind))})")
+    missing = [k for k in _keys(kind) if k not in obj]
+    tag = _tag_text(kind)
+    if missing or (tag and found != kind):
+        need = ", ".join(([tag] if tag else []) + list(_keys(kind)))
         raise InputError(f"{path}: not a {short} file (expected a dict with {need}; found keys {sorted(map(str, obj))})")
     if not isinstance(obj["state_dict"], Mapping):
         raise InputError(f"{path}: not a {short} file (its state_dict is a {type(obj['state_dict']).__name__}; "
@@ -238,21 +277,21 @@ def read_prior(path: str | os.PathLike, kind: str) -> dict:
     return dict(obj)
 
 
-def read_npz_prior(path: str | os.PathLike, kind: str = "gmm") -> dict[str, np.ndarray]:
+def read_npz_prior(path: str | os.PathLike, kind: str) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` prior file (the GMM: means, covariances, weights), read without pickle.
 
     Checks that the file reads and has the arrays, and that floating arrays are finite; the kind's own
     constraints (shapes, a positive definite covariance) are checked by its class.
     """
     path = Path(path)
-    label, short = KINDS[kind], _SHORT[kind]
+    label, short = KINDS[kind], _short(kind)
     _check_exists(path, label, train_hint(kind, path))
     try:
-        arrays = _load_npz(path, _ARRAYS[kind])
+        arrays = _load_npz(path, _entry(kind).file_keys)
     except _Unreadable as e:
         text = str(e)
         if text.startswith("missing"):
-            raise InputError(f"{path}: not a {short} file, {text}; expected {', '.join(_ARRAYS[kind])}") from None
+            raise InputError(f"{path}: not a {short} file, {text}; expected {', '.join(_entry(kind).file_keys)}") from None
         hint = f"; {train_hint(kind, path)}" if "damaged" in text or "empty" in text else ""
         raise InputError(f"{path}: {text}; expected a {label}{hint}") from None
     check_finite_state(arrays, f"the {label} {path}")
@@ -261,7 +300,7 @@ def read_npz_prior(path: str | os.PathLike, kind: str = "gmm") -> dict[str, np.n
 
 def read_checkpoint(path: str | os.PathLike, kind: str) -> dict:
     """The resumable training state saved in ``path`` by the trainer of ``kind``
-    ("vposer-checkpoint", "posendf-checkpoint"), checked: every key present, every tensor finite.
+    (``"<prior>-checkpoint"``), checked: every key present, every tensor finite.
 
     A file that does not read, holds something else or holds NaN raises InputError (NonFiniteError for
     NaN/inf) saying that the checkpoint is damaged and that deleting it restarts training from the start.
@@ -278,7 +317,7 @@ def read_checkpoint(path: str | os.PathLike, kind: str) -> dict:
             raise _Unreadable(f"it is a {KINDS[found]}, not a {KINDS[kind]}")
         if not isinstance(obj, Mapping):
             raise _Unreadable(f"it holds a {type(obj).__name__}, not a dict")
-        missing = [k for k in _KEYS[kind] if k not in obj]
+        missing = [k for k in _keys(kind) if k not in obj]
         if missing:
             raise _Unreadable(f"missing {', '.join(missing)}")
         try:
@@ -304,7 +343,7 @@ def prior_contents(path: str | os.PathLike, kind: str) -> Iterator[None]:
         raise
     except _CONTENT_ERRORS as e:
         raise InputError(f"{Path(path)}: not a valid {KINDS[kind]} ({_one_line(e)}); expected a file written by "
-                         f"{_SAVER[kind]}") from None
+                         f"{_saver(kind)}") from None
 
 
 @contextlib.contextmanager

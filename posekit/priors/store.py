@@ -1,5 +1,5 @@
-"""A folder of trained priors (``gmm.npz``, ``vposer.pt``, ``posendf.pt``, the motion prior ``humor.pt``): load them, or use the shipped
-pretrained ones, or train on the spot.
+"""A folder of trained priors (one file per prior of ``posekit.priors.registry``: ``gmm.npz``, ``vposer.pt``, ...):
+load them, or use the shipped pretrained ones.
 
 ``load_prior(name, priors_dir)`` looks, in order, for
 
@@ -7,13 +7,13 @@ pretrained ones, or train on the spot.
 2. the **pretrained** file shipped in ``posekit/priors/pretrained`` (trained by ``python -m posekit.train
    all`` on the train subjects of the shared CMU set; ``manifest.json`` there lists the sha256, the
    trials, the recipe and validation metrics). Its checksum is verified before it is loaded, and a line
-   says that the pretrained prior is used;
-3. training it into ``priors_dir`` (``posekit.train.<name>.train``) on ``motions`` or the data that
-   ``posekit.data.paths.find_motion_dir`` finds.
+   says that the pretrained prior is used.
 
-``pretrained=False`` skips step 2 (train your own); ``train_if_missing=False`` skips step 3.
-Each ``posekit.train.<name>`` module exposes ``train(motions, out, fast=False, seed=0, device=None) -> Path``
-and each prior class a ``load(path, device=None)`` classmethod, which reads its file through
+Neither found: ``FileNotFoundError`` with the command that trains one. To train on the spot when a prior is
+missing use ``posekit.train.load_or_train`` (same arguments, plus the motions to train on): training is the
+train layer's job, which sits above this one. ``pretrained=False`` skips step 2 (train your own).
+A prior registered with ``build=`` (defined in a notebook) is built instead of read.
+Each prior class has a ``load(path, device=None)`` classmethod, which reads its file through
 ``posekit.priors.files`` (``torch.load(weights_only=True)`` / ``np.load(allow_pickle=False)``): an empty,
 truncated or random file, another prior's file or NaN weights raise ``posekit.errors.InputError`` naming the file.
 """
@@ -22,15 +22,34 @@ from __future__ import annotations
 import importlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import InputError
 
-PRIOR_FILES = {"gmm": "gmm.npz", "vposer": "vposer.pt", "posendf": "posendf.pt", "humor": "humor.pt"}
-PRIOR_CLASSES = {"gmm": ("posekit.priors.gmm", "GMMPrior"),
-                 "vposer": ("posekit.priors.vposer", "VPoser"),
-                 "posendf": ("posekit.priors.posendf", "PoseNDF"),
-                 "humor": ("posekit.priors.humor", "HumorPrior")}
+from . import registry
+
+
+class _View(Mapping):
+    """A live read-only view {name: field} of the registry's priors read from files."""
+
+    def __init__(self, get):
+        self._get = get
+
+    def __getitem__(self, name):
+        return self._get(registry.kinds()[name])
+
+    def __iter__(self):
+        return iter(registry.kinds())
+
+    def __len__(self):
+        return len(registry.kinds())
+
+
+#: {prior: its file name in a priors folder}, from the registry
+PRIOR_FILES = _View(lambda e: e.file)
+#: {prior: (module, class name)}, from the registry
+PRIOR_CLASSES = _View(lambda e: (e.module, e.class_name))
 
 __all__ = ["load_prior", "load_prior_file", "prior_path", "pretrained_dir", "pretrained_manifest",
            "pretrained_path", "default_motions_dir", "PRIOR_FILES", "PRIOR_CLASSES"]
@@ -51,9 +70,11 @@ def default_motions_dir() -> Path:
 
 
 def prior_path(name: str, priors_dir: str | os.PathLike) -> Path:
-    if name not in PRIOR_FILES:
-        raise InputError(f"unknown prior {name!r}; expected one of {sorted(PRIOR_FILES)}")
-    return Path(priors_dir) / PRIOR_FILES[name]
+    """Where prior ``name`` lives in ``priors_dir`` (InputError for an unknown name or a prior without a file)."""
+    e = registry.entry(name)
+    if not e.file:
+        raise InputError(f"prior {name!r} is built in memory (registered with build=), it has no file")
+    return Path(priors_dir) / e.file
 
 
 def pretrained_dir() -> Path:
@@ -88,23 +109,27 @@ def pretrained_path(name: str, verify: bool = True) -> Path | None:
 
 def load_prior_file(name: str, path: str | os.PathLike, device=None):
     """Load the prior ``name`` from a file with its class's ``load``."""
-    if name not in PRIOR_CLASSES:
-        raise InputError(f"unknown prior {name!r}; expected one of {sorted(PRIOR_CLASSES)}")
-    modname, clsname = PRIOR_CLASSES[name]
-    cls = getattr(importlib.import_module(modname), clsname)
+    e = registry.entry(name)
+    if e.build is not None:
+        return e.build()
+    cls = getattr(importlib.import_module(e.module), e.class_name)
     return cls.load(path, device=device)
 
 
-def load_prior(name: str, priors_dir: str | os.PathLike, motions: str | os.PathLike | None = None,
-               fast: bool = False, seed: int = 0, device=None, train_if_missing: bool = True,
+def load_prior(name: str, priors_dir: str | os.PathLike | None = None, motions: str | os.PathLike | None = None,
+               fast: bool = False, seed: int = 0, device=None, train_if_missing: bool = False,
                pretrained: bool = True, verbose: bool = True):
-    """Load prior ``name``: from ``priors_dir``, else the shipped pretrained file, else train it there.
+    """Load prior ``name``: from ``priors_dir``, else the shipped pretrained file (see the module docstring).
 
-    See the module docstring for the order. Training uses ``motions`` (a folder of motion files) or, when
-    None, the real CMU data found by ``posekit.data.paths.find_motion_dir()``.
+    Neither there: ``FileNotFoundError`` with the command that trains it. Training on the spot lives in the
+    train layer: ``posekit.train.load_or_train`` takes the same arguments; ``motions``, ``fast``, ``seed`` and
+    ``train_if_missing`` are accepted here for that call's sake and unused.
     """
-    path = prior_path(name, priors_dir)
-    if not path.exists():
+    e = registry.entry(name)
+    if e.build is not None:
+        return e.build()
+    path = prior_path(name, priors_dir) if priors_dir is not None else None
+    if path is None or not path.exists():
         shipped = pretrained_path(name) if pretrained else None
         if shipped is not None:
             if verbose and name not in _ANNOUNCED:
@@ -114,9 +139,8 @@ def load_prior(name: str, priors_dir: str | os.PathLike, motions: str | os.PathL
                       "CMU trials of the train subjects; see posekit.priors.store.pretrained_manifest())")
                 _ANNOUNCED.add(name)
             return load_prior_file(name, shipped, device=device)
-        if not train_if_missing:
-            raise FileNotFoundError(f"{path} not found; train it with: python -m posekit.train {name} --motions DIR --out {path}")
-        trainer = importlib.import_module(f"posekit.train.{name}")
-        motions = Path(motions) if motions is not None else default_motions_dir()
-        trainer.train(motions, path, fast=fast, seed=seed, device=device)
+        where = path if path is not None else e.file
+        raise FileNotFoundError(f"{where} not found and no pretrained {e.label} prior ships with this posekit; train "
+                                f"it with: python -m posekit.train {e.trainer or name} --motions DIR --out {where} "
+                                "(or posekit.train.load_or_train)")
     return load_prior_file(name, path, device=device)

@@ -540,12 +540,13 @@ def reconstruction_errors(model: VPoser, poses, body_model=None, batch_size: int
 #: SMPLify-X paper (Pavlakos et al. 2019), Table 2: v2v error (mm) on EHF.
 SMPLIFYX_TABLE2 = {"SMPLify-X (VPoser prior)": 52.9, "gender neutral model": 58.0,
                    "replace VPoser with GMM": 56.4, "no collision term": 53.5}
-#: Table-2 row -> (method, setting) of ``posekit.experiments.image_fit`` rows.
+#: Table-2 row -> (the paper's method, setting of ``posekit.experiments.image_fit`` rows); the prior implementing
+#: each method is the one whose ``posekit.priors.registry`` entry has that ``paper_name``.
 TABLE2_ROWS = {
-    "SMPLify-X (VPoser prior)": ("vposer", "+interpenetration"),
-    "replace VPoser with GMM": ("gmm", "+interpenetration"),
-    "no collision term": ("vposer", "+angle"),
-    "no pose prior (not in the paper)": ("none", "+interpenetration"),
+    "SMPLify-X (VPoser prior)": ("VPoser", "+interpenetration"),
+    "replace VPoser with GMM": ("GMM", "+interpenetration"),
+    "no collision term": ("VPoser", "+angle"),
+    "no pose prior (not in the paper)": ("no prior", "+interpenetration"),
 }
 
 
@@ -561,7 +562,10 @@ def table2_analog(rows, metrics=("v2v_mm", "v2v_pa_mm")) -> list[dict]:
         return float("nan")
 
     out = []
-    for name, (method, setting) in TABLE2_ROWS.items():
+    from . import registry
+
+    for name, (paper_method, setting) in TABLE2_ROWS.items():
+        method = registry.from_paper(paper_method) or paper_method
         row = {"row": name, "method": method, "setting": setting, "paper_v2v_mm": SMPLIFYX_TABLE2.get(name, float("nan"))}
         for m in metrics:
             row[f"ours_{m}"] = pick(method, setting, m, "value")

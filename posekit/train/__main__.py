@@ -15,13 +15,17 @@ from posekit.data.checks import check_motion_folder
 from posekit.errors import check_device
 from posekit.errors import InputError, check_finite_number, check_output_dir, check_output_file, check_positive, run_cli
 
-PRIORS = {
-    "gmm": "8-component GMM over body-joint axis-angle (SMPLify's prior); writes .npz",
-    "vposer": "VPoser variational pose prior; writes .pt",
-    "posendf": "Pose-NDF neural distance field on SO(3)^K; writes .pt",
-    "humor": "HuMoR-like motion prior (CVAE over state transitions, with contacts); writes .pt",
-    "all": "every prior into the folder --out, with manifest.json (sha256, trials, recipe, validation)",
-}
+#: trained models that are not priors: sub-command -> help
+OTHER_MODELS: dict[str, str] = {}
+ALL_HELP = "every prior into the folder --out, with manifest.json (sha256, trials, recipe, validation)"
+
+
+def commands() -> dict[str, str]:
+    """Sub-command -> help: every prior of ``posekit.priors.registry`` with a trainer, the other models, ``all``."""
+    from posekit.priors import registry
+
+    out = {e.name: e.summary or f"the {e.label} prior" for e in registry.PRIORS.values() if e.trainer}
+    return {**out, **OTHER_MODELS, "all": ALL_HELP}
 
 #: options of the trainers (``add_arguments`` of posekit.train.<name>) -> (integer, allow_zero); each must be
 #: a finite number > 0 (≥ 0 with allow_zero) when given
@@ -34,8 +38,9 @@ NUMERIC_OPTIONS = {
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m posekit.train", description=__doc__)
-    sub = p.add_subparsers(dest="prior", required=True, metavar="{" + ",".join(PRIORS) + "}")
-    for name, help_ in PRIORS.items():
+    cmds = commands()
+    sub = p.add_subparsers(dest="prior", required=True, metavar="{" + ",".join(cmds) + "}")
+    for name, help_ in cmds.items():
         sp = sub.add_parser(name, help=help_, description=help_)
         sp.add_argument("--motions", required=True, help="folder searched recursively for motion files (BVH, ASF/AMC, AMASS npz)")
         sp.add_argument("--out", required=True, help="output folder" if name == "all" else "output file")
@@ -51,10 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _module(name: str, required: bool = True):
+    """The module of a sub-command: ``all``, another model's, or the prior's trainer (its registry entry)."""
+    from posekit.priors import registry
+
+    modname = registry.PRIORS[name].trainer if name in registry.PRIORS else name
     try:
-        return importlib.import_module(f"posekit.train.{name}")
+        return importlib.import_module(f"posekit.train.{modname}")
     except ModuleNotFoundError as e:
-        if required or e.name != f"posekit.train.{name}":
+        if required or e.name != f"posekit.train.{modname}":
             raise
         return None
 

@@ -1,6 +1,6 @@
 """``python -m posekit.train all --motions DIR --out DIR [--fast]``: every prior into one folder, with a manifest.
 
-Trains GMM, VPoser and Pose-NDF (and the motion prior HuMoR when this version has it) on the train
+Trains every prior of ``posekit.priors.registry`` whose trainer this version has on the train
 split of DIR (``posekit.data.dataset.subject_split``), one after the other, then writes
 ``manifest.json`` beside them: for each file its sha256 and size, the recipe (module, fast or full
 settings, seed) and the command that made it, the trial ids trained on, the training time, and
@@ -33,32 +33,38 @@ from ..data.download import sha256_file
 from ..errors import InputError, check_choices
 from ..utils import atomic_path, fast_mode
 
-__all__ = ["train", "run", "add_arguments", "parse_priors", "validation_metrics", "write_manifest", "POSE_PRIORS"]
+__all__ = ["train", "run", "add_arguments", "parse_priors", "validation_metrics", "write_manifest", "trainable"]
 
-POSE_PRIORS = ("gmm", "vposer", "posendf")
 NOISE_SIGMA = 0.3
+
+
+def trainable() -> list[str]:
+    """The registry's priors whose trainer is part of this posekit (pose priors first)."""
+    from ..priors import registry
+
+    return [n for n in registry.prior_names() if _available(n)]
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--priors", default=None,
-                        help="comma-separated subset (default: gmm,vposer,posendf, and humor when available)")
+                        help="comma-separated subset (default: every prior of posekit.priors.registry)")
 
 
 def parse_priors(text) -> list[str] | None:
     """``--priors``: None (every prior) or a comma list of available priors; anything else is an InputError."""
-    from ..priors.store import PRIOR_FILES
-
     if text is None:
         return None
-    known = [n for n in PRIOR_FILES if _available(n)]
+    known = trainable()
     return check_choices("--priors", str(text), known, what="priors", unknown="unknown or unavailable prior(s)")
 
 
 def _available(name: str) -> bool:
+    from . import trainer
+
     try:
-        importlib.import_module(f"posekit.train.{name}")
+        trainer(name)
         return True
-    except ModuleNotFoundError:
+    except (ModuleNotFoundError, InputError):
         return False
 
 
@@ -111,34 +117,37 @@ def kept_entries(out_dir: Path, motions, trials: dict, fast: bool, seed: int, re
 def train(motions, out, fast: bool = False, seed: int = 0, device=None, priors=None) -> Path:
     """Train every prior (or ``priors``) on ``motions`` into the folder ``out``; returns the manifest path."""
     from ..data import pose_dataset
-    from ..priors.store import PRIOR_FILES, load_prior_file
+    from ..priors import registry
+    from ..priors.store import load_prior_file
+    from . import trainer
 
     fast = fast or fast_mode()
     out = Path(out)
-    names = list(priors) if priors else [n for n in (*POSE_PRIORS, "humor") if _available(n)]
-    unknown = [n for n in names if n not in PRIOR_FILES]
+    names = list(priors) if priors else trainable()
+    unknown = [n for n in names if n not in registry.kinds()]
     if unknown:
-        raise InputError(f"unknown prior(s) {unknown}; expected some of {sorted(PRIOR_FILES)}")
+        raise InputError(f"unknown prior(s) {unknown}; expected some of {list(registry.kinds())}")
     out.mkdir(parents=True, exist_ok=True)
     ds = pose_dataset(motions, fps=30, progress=False)
     trials = {s: sorted({r["trial"] for r in ds.files if r["split"] == s}) for s in ("train", "val", "test")}
     val = ds.body21("val") if len(ds.val) else ds.body21("train")
     entries = kept_entries(out, motions, trials, fast, seed, names)
     for name in names:
-        path = out / PRIOR_FILES[name]
+        path = out / registry.entry(name).file
         cmd = f"python -m posekit.train {name} --motions {shlex.quote(str(motions))} --out {shlex.quote(str(path))}" + \
               (" --fast" if fast else "") + f" --seed {seed}"
         print(f"[{name}] {cmd}", flush=True)
         t0 = time.perf_counter()
-        importlib.import_module(f"posekit.train.{name}").train(motions, path, fast=fast, seed=seed, device=device)
+        mod = trainer(name)
+        mod.train(motions, path, fast=fast, seed=seed, device=device)
         seconds = time.perf_counter() - t0
         entry = {"file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size,
-                 "command": cmd, "recipe": {"module": f"posekit.train.{name}", "fast": bool(fast), "seed": seed},
+                 "command": cmd, "recipe": {"module": mod.__name__, "fast": bool(fast), "seed": seed},
                  "train_seconds": round(seconds, 1)}
-        if name in POSE_PRIORS:
-            entry["validation"] = validation_metrics(load_prior_file(name, path), val)
+        if hasattr(mod, "validation_summary"):              # a trainer with validation figures of its own
+            entry["validation"] = mod.validation_summary(path)
         else:
-            entry["validation"] = importlib.import_module(f"posekit.train.{name}").validation_summary(path)
+            entry["validation"] = validation_metrics(load_prior_file(name, path), val)
         entries[name] = entry
         print(f"[{name}] {seconds:.0f} s, {entry['bytes'] / 1e6:.2f} MB, validation {entry.get('validation')}",
               flush=True)
