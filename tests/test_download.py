@@ -309,8 +309,6 @@ def test_all_verifies_the_shared_set_checksums_by_default(cmu_server, tmp_path):
 
 
 def test_shipped_trial_list():
-    import re
-
     from posekit.data import cmu_all_trials, cmu_subjects
     from posekit.data.download import CMU_TRIALS, cmu_trial_index, shared_set_manifest
 
@@ -367,3 +365,11 @@ def test_download_command_line(cmu_server, tmp_path, monkeypatch, capsys):
         err = capsys.readouterr().err
         assert err.startswith("error: ") and fragment in err and err.count("\n") == 1
     assert not list((tmp_path / "d2").rglob("*.amc")) if (tmp_path / "d2").exists() else True
+
+
+def test_trials_index_only_with_all(tmp_path):
+    from posekit.errors import InputError
+
+    with pytest.raises(InputError, match="read only with trials='all'"):
+        download_cmu(["01_01"], dest=tmp_path / "d", trials_index=tmp_path / "t.csv", progress=False)
+    assert not (tmp_path / "d").exists()

@@ -27,4 +27,5 @@ from .paths import cmu_dev_dir, find_motion_dir
 from .synthetic import sample_synthetic_poses
 
 __all__ += ["pose_dataset", "PoseDataset", "assign_splits", "deduplicate", "thin_frames", "trial_key",
-            "download_cmu", "cmu_all_trials", "cmu_subjects", "find_motion_dir", "cmu_dev_dir", "sample_synthetic_poses"]
+            "download_cmu", "cmu_all_trials", "cmu_subjects", "find_motion_dir", "cmu_dev_dir",
+            "sample_synthetic_poses"]

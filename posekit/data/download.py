@@ -258,6 +258,8 @@ def download_cmu(trials: Iterable[str] | str, dest: str | Path | None = None, ba
       tested on (``SHARED_SET_MANIFEST``; its known checksums are verified unless ``manifest`` is given),
       or ``"all"`` for every trial of ``trials_index`` (default :data:`CMU_TRIALS`, 2,435 trials; the shared
       set's known checksums are verified, the others recorded on first download, unless ``manifest`` is given).
+    trials_index: with ``"all"``, another trial list in the format of :data:`CMU_TRIALS` (a CSV file with the
+      columns trial,subject,description; :func:`cmu_trial_index` checks it).
 
     dest: target folder (default ``data_home() / "cmu" / "asfamc"``), laid out like the site
       (``{SS}/{SS}.asf``, ``{SS}/{SS}_{TT}.amc``).
@@ -270,6 +272,9 @@ def download_cmu(trials: Iterable[str] | str, dest: str | Path | None = None, ba
     Returns the local ``.amc`` paths in the order of ``trials``. Offline -> :class:`CMUDownloadError`.
     """
     also_known: dict = {}
+    if trials_index is not None and not (isinstance(trials, str) and trials == "all"):
+        raise InputError(f"download_cmu: trials_index={str(trials_index)!r} is read only with trials='all'; "
+                         "pass the trial ids themselves otherwise")
     if isinstance(trials, str) and trials == "shared":
         shared = shared_set_manifest()
         trials = shared["trials"]
