@@ -22,9 +22,10 @@ __all__ = [
 
 # data sets: many files at once, split by subject; where data is found; the synthetic fallback
 from .dataset import PoseDataset, assign_splits, deduplicate, pose_dataset, thin_frames, trial_key
-from .download import download_cmu
+from .download import cmu_all_trials, cmu_subjects, download_cmu
 from .paths import cmu_dev_dir, find_motion_dir
 from .synthetic import sample_synthetic_poses
 
 __all__ += ["pose_dataset", "PoseDataset", "assign_splits", "deduplicate", "thin_frames", "trial_key",
-            "download_cmu", "find_motion_dir", "cmu_dev_dir", "sample_synthetic_poses"]
+            "download_cmu", "cmu_all_trials", "cmu_subjects", "find_motion_dir", "cmu_dev_dir",
+            "sample_synthetic_poses"]

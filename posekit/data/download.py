@@ -16,11 +16,17 @@ request; a dropped connection is retried from where it stopped), a manifest
 are verified, unknown ones recorded on first download. Offline -> :class:`CMUDownloadError`
 (a ``ConnectionError``) saying what to do instead. Standard library only (``urllib``).
 
+Every trial: ``download_cmu("all")`` fetches the 2,435 trials (109 subjects) listed in ``cmu_trials.csv``
+(shipped beside this module; :func:`cmu_all_trials`, :func:`cmu_subjects`), about 1.7 GB of AMC files at the
+shared set's mean of 0.71 MB per trial. An interrupted run resumes: verified files are skipped, ``.part`` files
+continued.
+
 CMU terms: "The data used in this project was obtained from mocap.cs.cmu.edu. The database was
 created with funding from NSF EIA-0196217." Free for research; do not resell the data.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import http.client
 import json
@@ -28,14 +34,17 @@ import os
 import re
 import socket
 import urllib.error
+import time
 import urllib.request
 from pathlib import Path
 from typing import Iterable
 
+from posekit.errors import InputError
 from posekit.utils import atomic_path, data_home
 
-__all__ = ["download_cmu", "cmu_trial_files", "CMUDownloadError", "ChecksumError", "IncompleteDownloadError",
-           "DEFAULT_BASE_URL", "sha256_file"]
+__all__ = ["download_cmu", "cmu_trial_files", "cmu_all_trials", "cmu_subjects", "cmu_trial_index",
+           "CMUDownloadError", "ChecksumError", "IncompleteDownloadError", "DEFAULT_BASE_URL", "CMU_TRIALS",
+           "sha256_file"]
 
 DEFAULT_BASE_URL = "http://mocap.cs.cmu.edu/subjects"
 _CHUNK = 1 << 16
@@ -185,13 +194,72 @@ def shared_set_manifest() -> dict:
     return json.loads(SHARED_SET_MANIFEST.read_text())
 
 
+#: every trial of the CMU database: trial,subject,description (``tools/cmu_trials.py``; CMU terms in cmu_trials.md)
+CMU_TRIALS = Path(__file__).resolve().parent / "cmu_trials.csv"
+
+
+def cmu_trial_index(index: str | Path | None = None) -> list[dict]:
+    """Rows {"trial": "SS_TT", "subject": int, "description": str} of ``index`` (default :data:`CMU_TRIALS`),
+    in file order. A missing file, a missing column, a malformed or repeated id -> :class:`InputError`."""
+    path = Path(index) if index is not None else CMU_TRIALS
+    if not path.is_file():
+        raise InputError(f"{path}: no such trial list; expected a CSV file with the columns trial,subject,description")
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or "trial" not in reader.fieldnames:
+            raise InputError(f"{path}: no 'trial' column; expected the header trial,subject,description")
+        rows, seen = [], set()
+        for line, r in enumerate(reader, start=2):
+            text = (r.get("trial") or "").strip()
+            try:
+                cmu_trial_files(text)
+            except ValueError as e:
+                raise InputError(f"{path}, line {line}: {e}") from None
+            s, t = (int(x) for x in text.split("_"))
+            trial = f"{str(s).zfill(2)}_{str(t).zfill(2)}"
+            if trial in seen:
+                raise InputError(f"{path}, line {line}: trial {trial} is listed twice; expected each id once")
+            subject = (r.get("subject") or "").strip()
+            if subject and subject != str(s):
+                raise InputError(f"{path}, line {line}: subject {subject!r} does not match trial {trial}")
+            seen.add(trial)
+            rows.append({"trial": trial, "subject": s, "description": (r.get("description") or "").strip()})
+    if not rows:
+        raise InputError(f"{path}: no trials; expected one row per trial under the header trial,subject,description")
+    return rows
+
+
+def cmu_all_trials(index: str | Path | None = None) -> list[str]:
+    """Every CMU trial id (``"01_01"`` ... ``"144_34"``: 2,435 trials) of ``index`` (default :data:`CMU_TRIALS`)."""
+    return [r["trial"] for r in cmu_trial_index(index)]
+
+
+def cmu_subjects(index: str | Path | None = None) -> list[int]:
+    """The subject numbers of ``index`` (default :data:`CMU_TRIALS`: 109 subjects between 1 and 144), sorted."""
+    return sorted({r["subject"] for r in cmu_trial_index(index)})
+
+
+def _known_shared_hashes() -> dict:
+    """The shared set's checksums, less the files its notes say differ from CMU's own."""
+    shared = shared_set_manifest()
+    return {k: v for k, v in shared["files"].items() if k not in shared.get("notes", {})}
+
+
+#: seconds between manifest writes during a long download (it is also written when the run ends or stops)
+MANIFEST_EVERY_S = 5.0
+
+
 def download_cmu(trials: Iterable[str] | str, dest: str | Path | None = None, base_url: str = DEFAULT_BASE_URL,
                  manifest: str | Path | dict | None = None, timeout: float = 30, progress: bool = True,
-                 retries: int = 3) -> list[Path]:
+                 retries: int = 3, trials_index: str | Path | None = None) -> list[Path]:
     """Download CMU ASF/AMC trials (e.g. ``["02_01", "05_03"]``) with their subject skeletons.
 
     trials: ids, or ``"shared"`` for every trial of the shared CMU set the priors were trained and
-      tested on (``SHARED_SET_MANIFEST``; its known checksums are verified unless ``manifest`` is given).
+      tested on (``SHARED_SET_MANIFEST``; its known checksums are verified unless ``manifest`` is given),
+      or ``"all"`` for every trial of ``trials_index`` (default :data:`CMU_TRIALS`, 2,435 trials; the shared
+      set's known checksums are verified, the others recorded on first download, unless ``manifest`` is given).
+    trials_index: with ``"all"``, another trial list in the format of :data:`CMU_TRIALS` (a CSV file with the
+      columns trial,subject,description; :func:`cmu_trial_index` checks it).
 
     dest: target folder (default ``data_home() / "cmu" / "asfamc"``), laid out like the site
       (``{SS}/{SS}.asf``, ``{SS}/{SS}_{TT}.amc``).
@@ -199,14 +267,23 @@ def download_cmu(trials: Iterable[str] | str, dest: str | Path | None = None, ba
       {"02/02.asf": {"sha256": ..., "size": ...}} of known-good entries (a dict is checked, and the
       results are recorded in ``dest / "manifest.json"``). Known entries are verified (mismatch ->
       :class:`ChecksumError`, nothing left at dest); unknown ones are recorded on first download.
-    Files already at dest with a matching manifest entry are skipped (no network access).
+    Files already at dest with a matching manifest entry are skipped (no network access); an interrupted
+    run continues its ``.part`` files. ``progress``: tqdm bars over files and bytes.
     Returns the local ``.amc`` paths in the order of ``trials``. Offline -> :class:`CMUDownloadError`.
     """
+    also_known: dict = {}
+    if trials_index is not None and not (isinstance(trials, str) and trials == "all"):
+        raise InputError(f"download_cmu: trials_index={str(trials_index)!r} is read only with trials='all'; "
+                         "pass the trial ids themselves otherwise")
     if isinstance(trials, str) and trials == "shared":
         shared = shared_set_manifest()
         trials = shared["trials"]
         if manifest is None:
             manifest = shared["files"]
+    elif isinstance(trials, str) and trials == "all":
+        trials = cmu_all_trials(trials_index)
+        if manifest is None:          # verified when fetched, recorded in the manifest only then
+            also_known = _known_shared_hashes()
     if isinstance(trials, str):
         trials = [trials]
     trials = list(trials)
@@ -222,18 +299,22 @@ def download_cmu(trials: Iterable[str] | str, dest: str | Path | None = None, ba
     else:
         manifest_path = Path(manifest) if manifest is not None else dest / "manifest.json"
         recorded = _read_manifest(manifest_path)
-        known = dict(recorded)
+        known = {**also_known, **recorded}
 
     wanted: list[str] = []
     for asf, amc in pairs:
         for rel in (asf, amc):
             if rel not in wanted:
                 wanted.append(rel)
-    bar = None
+    todo_bytes = [int(known[r]["size"]) if "size" in known.get(r, {}) else None for r in wanted]
+    bar = bytes_bar = None
     if progress:
         from tqdm.auto import tqdm
-        bar = tqdm(total=None, unit="B", unit_scale=True, desc="download_cmu")
+        bar = tqdm(total=len(wanted), unit="file", desc="download_cmu")
+        bytes_bar = tqdm(total=None if None in todo_bytes else sum(todo_bytes), unit="B", unit_scale=True,
+                         desc="bytes", leave=False)
     base = base_url.rstrip("/")
+    last_write, unsaved, completed = time.monotonic(), False, False
     try:
         for rel in wanted:
             final = dest / rel
@@ -241,15 +322,35 @@ def download_cmu(trials: Iterable[str] | str, dest: str | Path | None = None, ba
             if final.is_file():
                 if k is None:             # present but never recorded: record what is there
                     recorded[rel] = {"sha256": sha256_file(final), "size": final.stat().st_size}
+                    unsaved = True
+                    _tick(bar, bytes_bar, final.stat().st_size)
                     continue
                 if sha256_file(final) == k.get("sha256"):
+                    _tick(bar, bytes_bar, final.stat().st_size)
                     continue
                 final.unlink()            # stale or corrupt copy: fetch again
-            entry = _download_file(f"{base}/{rel}", final, k, timeout, retries, bar)
-            recorded[rel] = entry
-            _write_manifest(manifest_path, recorded, base_url)
+            part = final.with_name(final.name + ".part")
+            if bytes_bar is not None and part.is_file():
+                bytes_bar.update(part.stat().st_size)     # continued below with a Range request
+            recorded[rel] = _download_file(f"{base}/{rel}", final, k, timeout, retries, bytes_bar)
+            unsaved = True
+            _tick(bar, None, 0)
+            if time.monotonic() - last_write >= MANIFEST_EVERY_S:
+                _write_manifest(manifest_path, recorded, base_url)
+                last_write, unsaved = time.monotonic(), False
+        completed = True
     finally:
-        if bar is not None:
-            bar.close()
-    _write_manifest(manifest_path, recorded, base_url)
+        # also on an error or Ctrl-C: what was verified so far is recorded (final names hold verified files only)
+        if completed or unsaved:
+            _write_manifest(manifest_path, recorded, base_url)
+        for b in (bytes_bar, bar):
+            if b is not None:
+                b.close()
     return [dest / amc for _, amc in pairs]
+
+
+def _tick(bar, bytes_bar, n: int) -> None:
+    if bar is not None:
+        bar.update(1)
+    if bytes_bar is not None and n:
+        bytes_bar.update(n)

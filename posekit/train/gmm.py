@@ -37,8 +37,14 @@ def _train_poses(motions, fast: bool, seed: int, thin: float | None = None) -> t
 
 def train(motions, out, fast: bool = False, seed: int = 0, device=None, n_components: int = 8,
           thin: float | None = None, verbose: bool = True) -> Path:
-    """Fit the GMM on the train split of ``motions`` and save it to ``out``; returns the path."""
+    """Fit the GMM on the train split of ``motions`` and save it to ``out``; returns the path.
+
+    The fit is scikit-learn's EM and runs on the CPU whatever ``device`` says (it takes seconds to minutes even on
+    full CMU); ``device`` is accepted so that every trainer has the same signature (``train all --device cuda``
+    moves only the neural priors to the GPU)."""
     fast = fast or fast_mode()
+    if verbose and device is not None and str(device) != "cpu":
+        print(f"GMM prior: fitted on the CPU (scikit-learn EM); --device {device} applies to the neural priors")
     seed_everything(seed)
     t0 = time.perf_counter()
     x = _train_poses(motions, fast, seed, thin)
