@@ -127,6 +127,18 @@ WRONG = {
         (lambda J, fps, h, s: S.my_contact_labels(J, fps, h, s) * 0, "resting on the floor"),
         (lambda J, fps, h, s: S.my_contact_labels(J[:, :, [0, 2, 1]], fps, h, s), "height above the floor"),
     ],
+    "check_chordal_distance": [
+        (lambda a, b: torch.cdist(a.reshape(len(a), -1), b.reshape(len(b), -1)).pow(2), "axis-angle vectors"),
+        (lambda a, b: S.my_chordal_distance(a, b).sqrt(), "squared Frobenius norm"),
+        (lambda a, b: S.my_chordal_distance(a, b)[:, :1].expand(-1, len(b)), "for every pair"),
+    ],
+    "check_kde_energy": [
+        (lambda x, bank, h: S.my_kde_energy(x, bank, h) - math.log(len(bank)), "average the kernels"),
+        (lambda x, bank, h: -torch.log(torch.exp(-S.my_chordal_distance(x, bank) / (2 * h * h)).mean(1)),
+         "torch.logsumexp"),
+        (lambda x, bank, h: S.my_kde_energy(x, bank, h).mean(), "not the batch mean"),
+        (lambda x, bank, h: S.my_kde_energy(x, bank, 2 * h), "chordal distance of exercise 1"),
+    ],
 }
 
 

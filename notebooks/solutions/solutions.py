@@ -135,6 +135,20 @@ def my_contact_labels(J, fps, height=0.10, speed=0.30):
     return ((J[..., 1] < height) & (v < speed)).to(J.dtype)
 
 
+# ---- chapter 07 -------------------------------------------------------------------------
+def my_chordal_distance(a, b):
+    """Σ_j ‖R_j(a) − R_j(b)‖²_F for every pair.  (B, 21, 3) × (N, 21, 3) -> (B, N)"""
+    Ra = my_aa_to_matrix(a.reshape(-1, 3)).reshape(a.shape[0], -1)              # (B, 21·9)
+    Rb = my_aa_to_matrix(b.reshape(-1, 3)).reshape(b.shape[0], -1)              # (N, 21·9)
+    return (Ra.pow(2).sum(-1, keepdim=True) + Rb.pow(2).sum(-1) - 2 * Ra @ Rb.T).clamp_min(0.0)
+
+
+def my_kde_energy(body21, bank, h):
+    """−log (1/N) Σ_i exp(−d²_i / 2h²).  (B, 21, 3), (N, 21, 3) -> (B,)"""
+    d2 = my_chordal_distance(body21, bank)                                      # (B, N)
+    return -(torch.logsumexp(-d2 / (2 * h * h), dim=1) - math.log(bank.shape[0]))
+
+
 SOLUTIONS = {
     "check_paired_ci": my_paired_ci,
     "check_aa_to_matrix": my_aa_to_matrix, "check_geodesic_angle": my_geodesic_angle,
@@ -145,4 +159,5 @@ SOLUTIONS = {
     "check_pose_ndf_distance": my_pose_ndf_distance, "check_projection_step": projection_step,
     "check_mpjpe": mpjpe, "check_procrustes_align": procrustes_align,
     "check_diagonal_gaussian_kl": my_diagonal_gaussian_kl, "check_contact_labels": my_contact_labels,
+    "check_chordal_distance": my_chordal_distance, "check_kde_energy": my_kde_energy,
 }
