@@ -32,9 +32,9 @@ from ..viz.plots import draw_skeleton, save_figure, skeleton_segments
 from .clips import (PARTS, axis_angle_noise, clips_for_run, cut_clips, held_out_clips, held_out_files,
                     load_pose_dataset, part_joints)
 
-METHODS = ("none", "gmm", "vposer", "posendf", "humor")
+METHODS = ("none", "gmm", "vposer", "posendf", "diffusion", "humor")
 #: the per-frame pose priors (image fitting and generation use only these)
-POSE_METHODS = ("none", "gmm", "vposer", "posendf")
+POSE_METHODS = ("none", "gmm", "vposer", "posendf", "diffusion")
 
 __all__ = [
     "METHODS", "POSE_METHODS", "fit_clip", "parse_method_values", "tune_fit_weights", "load_body", "load_priors", "priors_from_args", "parse_methods", "is_fast", "body_from_args",
@@ -207,7 +207,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     if any(a.dest == "methods" for a in parser._actions):
         return
     parser.add_argument("--methods", default="all",
-                        help="comma list of priors to compare among none,gmm,vposer,posendf,humor (default all; "
+                        help="comma list of priors to compare among none,gmm,vposer,posendf,diffusion,humor (default all; "
                              "humor takes part in denoise and occlusion only)")
     parser.add_argument("--fps", type=float, default=30.0, help="clips are resampled to this frame rate")
     parser.add_argument("--vposer-mode", choices=("latent", "energy"), default="latent",

@@ -44,7 +44,7 @@ __all__ = ["run", "add_arguments", "settings_from_args", "SETTINGS", "settings_f
            "ANGLE_WEIGHT_GRID", "ANGLE_WEIGHT_GRID_FAST", "COMMON_OPTIONS"]
 
 EXPERIMENT = "image-fit"
-METHODS = ("none", "gmm", "vposer", "posendf")
+METHODS = ("none", "gmm", "vposer", "posendf", "diffusion")
 #: setting -> smplify options (on top of the method's prior)
 SETTINGS = {
     "prior-only": {"angle_weight": 0.0, "sp_weight": 0.0},
@@ -65,7 +65,7 @@ COMMON_OPTIONS = {"init": "rest", "optimizer": "lbfgs"}
 
 def add_arguments(parser) -> None:
     parser.add_argument("--methods", default=None,
-                        help="comma-separated priors among none,gmm,vposer,posendf (default: none,gmm + "
+                        help="comma-separated priors among none,gmm,vposer,posendf,diffusion (default: none,gmm + "
                              "vposer/posendf when --priors holds them or posekit ships them pretrained)")
     parser.add_argument("--n-images", type=int, default=None, help="number of views (default 8 fast / 48 full)")
     parser.add_argument("--n-val-images", type=int, default=None,
@@ -197,7 +197,7 @@ def run(args) -> list[dict]:
     else:
         from ..priors.store import pretrained_path
 
-        methods = ["none", "gmm"] + [m for m in ("vposer", "posendf")
+        methods = ["none", "gmm"] + [m for m in ("vposer", "posendf", "diffusion")
                                      if prior_path(m, args.priors).exists() or pretrained_path(m, verify=False)]
     n, iters = st["n_images"], st["iters"]
     priors = _load_priors(args, methods, fast, device)

@@ -48,7 +48,7 @@ TABLE5_IMAGE_FIT = {
 
 #: Pretty names for methods in tables.
 METHOD_NAMES = {"none": "no prior", "gmm": "GMM", "vposer": "VPoser", "posendf": "Pose-NDF",
-                "humor": "HuMoR", "gan-s": "GAN-S"}
+                "humor": "HuMoR", "diffusion": "Diffusion", "gan-s": "GAN-S"}
 
 
 def paper_range(table: dict, method: str, column: str | None = None) -> tuple[float, float]:

@@ -19,7 +19,7 @@ __all__ = ["parse_setting", "values_of", "mean_ci", "summary_table", "setting_di
            "verdict_table", "plot_verdicts", "plot_means", "VERDICT_COLORS", "record_sentence", "paper_table"]
 
 VERDICT_COLORS = {AGREES: "tab:green", CONTRADICTS: "tab:red"}    # inconclusive: grey
-_ORDER = ("none", "gmm", "vposer", "posendf", "humor")
+_ORDER = ("none", "gmm", "vposer", "posendf", "diffusion", "humor")
 
 
 def parse_setting(setting: str) -> dict:

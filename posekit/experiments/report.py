@@ -16,7 +16,7 @@ RESULT_COLUMNS = ("experiment", "setting", "method", "metric", "value", "std", "
 UNIT_COLUMNS = ("experiment", "setting", "method", "metric", "unit", "value")
 UNITS_FILE = "units.csv"
 EXPERIMENTS = ("denoise", "occlusion", "image-fit", "generate")
-METHODS = ("none", "gmm", "vposer", "posendf", "humor")
+METHODS = ("none", "gmm", "vposer", "posendf", "diffusion", "humor")
 
 
 def _check_row(row: Mapping) -> dict:

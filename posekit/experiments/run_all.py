@@ -34,7 +34,7 @@ from .report import write_results
 from .verdicts import verdict_sentences
 
 ORDER = ("denoise", "occlusion", "image-fit", "generate")
-METHOD_COLORS = {"none": "C0", "gmm": "C1", "vposer": "C2", "posendf": "C3"}
+METHOD_COLORS = {"none": "C0", "gmm": "C1", "vposer": "C2", "posendf": "C3", "diffusion": "C4"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -108,7 +108,7 @@ def pivot(rows, experiment: str, metric: str) -> tuple[list[str], list[str], dic
     """(settings, methods, {(setting, method): row}) for one experiment and metric."""
     rs = [r for r in rows if r["experiment"] == experiment and r["metric"] == metric]
     settings = list(dict.fromkeys(r["setting"] for r in rs))
-    methods = [m for m in ("none", "gmm", "vposer", "posendf", "humor") if any(r["method"] == m for r in rs)]
+    methods = [m for m in ("none", "gmm", "vposer", "posendf", "diffusion", "humor") if any(r["method"] == m for r in rs)]
     return settings, methods, {(r["setting"], r["method"]): r for r in rs}
 
 
@@ -362,7 +362,7 @@ def plot_example(body, path: Path, npz_path: Path, out_png: Path, kind: str) -> 
     if not npz_path.exists():
         return None
     z = np.load(npz_path, allow_pickle=False)
-    order = [m for m in ("none", "gmm", "vposer", "posendf", "humor")]
+    order = [m for m in ("none", "gmm", "vposer", "posendf", "diffusion", "humor")]
     if kind == "denoise":
         keys = sorted((k for k in z.files if k.startswith("method_")), key=lambda k: order.index(k[7:]) if k[7:] in order else 99)
         grid = [[("noisy input", "noisy", "C7")] + [(METHOD_NAMES.get(k[7:], k[7:]), k, METHOD_COLORS.get(k[7:], "C4"))

@@ -11,13 +11,13 @@ __all__ = ["DEFAULT_PRIOR_WEIGHTS", "DEFAULT_SMOOTH", "SMOOTH_GRID", "SMOOTH_GRI
 
 #: Prior weights per method, for losses in cm²; the energies differ in scale (GMM: a negative
 #: log-likelihood over 63 dimensions; VPoser: ‖z‖² over 32; Pose-NDF: a distance in ~[0, 1] rad).
-DEFAULT_PRIOR_WEIGHTS = {"none": 0.0, "gmm": 1.0, "vposer": 1.0, "posendf": 300.0, "humor": 10.0}
+DEFAULT_PRIOR_WEIGHTS = {"none": 0.0, "gmm": 1.0, "vposer": 1.0, "posendf": 300.0, "diffusion": 1.0, "humor": 10.0}
 DEFAULT_SMOOTH = 3.0
 
 #: Log-spaced grids searched on validation clips (multiplied by the method's base weight).
 SMOOTH_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 SMOOTH_GRID_FAST = (1.0, 5.0, 25.0)
-PRIOR_BASE = {"gmm": 1.0, "vposer": 1.0, "posendf": 300.0, "humor": 10.0}   # humor: a scale of its own weights
+PRIOR_BASE = {"gmm": 1.0, "vposer": 1.0, "posendf": 300.0, "diffusion": 1.0, "humor": 10.0}   # humor: a scale of its own weights
 PRIOR_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
 PRIOR_GRID_FAST = (0.01, 1.0, 100.0)
 

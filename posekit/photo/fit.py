@@ -36,7 +36,7 @@ from .io import MAX_SIDE, Photo, check_photo_size, load_image
 __all__ = ["PRIOR_NAMES", "PHOTO_OPTIONS", "BODY_PARTS", "load_named_prior", "fit_photo", "fit_people", "detect_people",
            "lsp_people", "box_in_image", "prior_only_parts", "prior_only_vertices", "unobserved_keypoints", "single_as_people"]
 
-PRIOR_NAMES = ("none", "gmm", "vposer", "posendf")
+PRIOR_NAMES = ("none", "gmm", "vposer", "posendf", "diffusion")
 #: smplify options for photos: 4 stages × 40 L-BFGS iterations, 20 camera iterations
 PHOTO_OPTIONS = {"stage_iters": 40, "camera_iters": 20}
 

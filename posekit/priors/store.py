@@ -26,11 +26,13 @@ from pathlib import Path
 
 from ..errors import InputError
 
-PRIOR_FILES = {"gmm": "gmm.npz", "vposer": "vposer.pt", "posendf": "posendf.pt", "humor": "humor.pt"}
+PRIOR_FILES = {"gmm": "gmm.npz", "vposer": "vposer.pt", "posendf": "posendf.pt", "humor": "humor.pt",
+               "diffusion": "diffusion.pt"}
 PRIOR_CLASSES = {"gmm": ("posekit.priors.gmm", "GMMPrior"),
                  "vposer": ("posekit.priors.vposer", "VPoser"),
                  "posendf": ("posekit.priors.posendf", "PoseNDF"),
-                 "humor": ("posekit.priors.humor", "HumorPrior")}
+                 "humor": ("posekit.priors.humor", "HumorPrior"),
+                 "diffusion": ("posekit.priors.diffusion", "DiffusionPrior")}
 
 __all__ = ["load_prior", "load_prior_file", "prior_path", "pretrained_dir", "pretrained_manifest",
            "pretrained_path", "default_motions_dir", "PRIOR_FILES", "PRIOR_CLASSES"]

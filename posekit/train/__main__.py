@@ -19,6 +19,7 @@ PRIORS = {
     "gmm": "8-component GMM over body-joint axis-angle (SMPLify's prior); writes .npz",
     "vposer": "VPoser variational pose prior; writes .pt",
     "posendf": "Pose-NDF neural distance field on SO(3)^K; writes .pt",
+    "diffusion": "score-based (diffusion) pose prior, a denoiser of body poses in the spirit of DPoser; writes .pt",
     "humor": "HuMoR-like motion prior (CVAE over state transitions, with contacts); writes .pt",
     "all": "every prior into the folder --out, with manifest.json (sha256, trials, recipe, validation)",
 }
@@ -28,7 +29,7 @@ PRIORS = {
 NUMERIC_OPTIONS = {
     "components": (True, False), "epochs": (True, False), "samples": (True, False),
     "thin": (False, True), "vertex_weight": (False, True), "eikonal": (False, True),
-    "max_minutes": (False, False), "max_seconds": (False, False),
+    "max_minutes": (False, False), "max_seconds": (False, False), "steps": (True, False),
 }
 
 

@@ -35,7 +35,7 @@ from ..utils import atomic_path, fast_mode
 
 __all__ = ["train", "run", "add_arguments", "parse_priors", "validation_metrics", "write_manifest", "POSE_PRIORS"]
 
-POSE_PRIORS = ("gmm", "vposer", "posendf")
+POSE_PRIORS = ("gmm", "vposer", "posendf", "diffusion")
 NOISE_SIGMA = 0.3
 
 
