@@ -1,5 +1,5 @@
-"""Pose priors: a GMM (SMPLify), VPoser (a VAE on joint rotations) and Pose-NDF (a distance field), and the
-motion prior HuMoR (a conditional VAE over state transitions, ``posekit.priors.humor``).
+"""Pose priors: a GMM (SMPLify), VPoser (a VAE on joint rotations), Pose-NDF (a distance field), a diffusion
+prior (a denoiser of poses used as a squared-score energy, ``posekit.priors.diffusion``), and the motion prior HuMoR (a conditional VAE over state transitions, ``posekit.priors.humor``).
 
 All of them model the 21 body joints 1..21 (``posekit.skeleton.as_body21``) and follow the prior
 protocol of ``posekit.priors.base``: ``energy(body21) -> (B,)`` for every prior, plus ``latent_dim``,
@@ -17,7 +17,8 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {"GMMPrior": "posekit.priors.gmm", "VPoser": "posekit.priors.vposer",
-            "PoseNDF": "posekit.priors.posendf", "HumorPrior": "posekit.priors.humor", "load_prior": "posekit.priors.store",
+            "PoseNDF": "posekit.priors.posendf", "HumorPrior": "posekit.priors.humor",
+            "DiffusionPrior": "posekit.priors.diffusion", "load_prior": "posekit.priors.store",
             "PosePrior": "posekit.priors.base", "LatentPrior": "posekit.priors.base",
             "DistancePrior": "posekit.priors.base", "MotionPrior": "posekit.priors.base",
             "PriorEntry": "posekit.priors.registry", "register": "posekit.priors.registry"}

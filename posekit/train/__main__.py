@@ -32,7 +32,7 @@ def commands() -> dict[str, str]:
 NUMERIC_OPTIONS = {
     "components": (True, False), "epochs": (True, False), "samples": (True, False),
     "thin": (False, True), "vertex_weight": (False, True), "eikonal": (False, True),
-    "max_minutes": (False, False), "max_seconds": (False, False),
+    "max_minutes": (False, False), "max_seconds": (False, False), "steps": (True, False),
 }
 
 
