@@ -144,3 +144,21 @@ def test_shipped_commands_name_no_machine_folder():
            "--priors /tmp/r/priors --seed 0 --sigmas 0.5")
     assert portable_command(cmd) == ("python -m posekit.experiments denoise --clips 16 --motions MOTIONS --out OUT "
                                      "--priors PRIORS --seed 0 --sigmas 0.5")
+
+
+def test_a_shard_adding_a_method_merges_with_the_part_and_conflicts_are_refused(tmp_path):
+    base = np.linspace(2.0, 8.0, 16)
+    noisy = _rows("denoise", "noisy_input_v2v_cm", "sigma=0.1,frames=60", {"none": base + 3.0})
+    _part(tmp_path / "parts", "denoise", noisy + _rows("denoise", "v2v_cm", "sigma=0.1,frames=60",
+                                                       {"none": base + 1.0, "vposer": base - 0.5}))
+    # the new method's shard measures the same noisy input again: merged, not doubled
+    _part(tmp_path / "parts", "denoise.new", noisy + _rows("denoise", "v2v_cm", "sigma=0.1,frames=60",
+                                                           {"posendf": base}))
+    rec = load_record(assemble(tmp_path / "parts", tmp_path / "record"))
+    keys = [(r["setting"], r["method"], r["metric"]) for r in rec["rows"]]
+    assert len(keys) == len(set(keys)) == 4
+    assert {m for _, m, k in keys if k == "v2v_cm"} == {"none", "vposer", "posendf"}
+    # the same method measured differently by two parts is an error, not a silent pick
+    _part(tmp_path / "parts", "denoise.again", _rows("denoise", "v2v_cm", "sigma=0.1,frames=60", {"posendf": base + 1}))
+    with pytest.raises(InputError, match="measured .* differently"):
+        assemble(tmp_path / "parts", tmp_path / "record2")

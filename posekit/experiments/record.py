@@ -23,6 +23,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import platform
 import subprocess
 import sys
@@ -192,6 +193,21 @@ def _verdict_rows(rows) -> list[dict]:
     return out
 
 
+def _unique_rows(rows: list[dict]) -> list[dict]:
+    """One row per (experiment, setting, method, metric): a shard that adds a method re-measures what every shard
+    measures (the noisy input of denoising), and those rows must agree to the printed precision; a real
+    disagreement (the same method measured twice differently) is an InputError."""
+    seen: dict = {}
+    for r in rows:
+        key = (r["experiment"], r["setting"], r["method"], r["metric"])
+        if key not in seen:
+            seen[key] = r
+        elif not math.isclose(float(seen[key]["value"]), float(r["value"]), rel_tol=1e-4, abs_tol=1e-6):
+            raise InputError(f"two parts measured {'/'.join(key)} differently ({seen[key]['value']:.6g} and "
+                             f"{r['value']:.6g}): run a method in one shard only")
+    return list(seen.values())
+
+
 def assemble(parts_dir, out=RECORD_DIR) -> Path:
     """Merge the parts under ``parts_dir`` into the record folder ``out`` (files replaced atomically)."""
     parts_dir, out = Path(parts_dir), check_output_dir(out, "--out")
@@ -214,6 +230,7 @@ def assemble(parts_dir, out=RECORD_DIR) -> Path:
         units = f / "units.csv"
         part_rows = attach_units(part_rows, read_units(units)) if units.exists() else part_rows
         rows += [{**r, "setting": r["setting"] + SETTING_SUFFIX.get(p, "")} for r in part_rows]
+    rows = _unique_rows(rows)
     found = list(dict.fromkeys(m.get("part", name) for name, m in metas.items()))
     out.mkdir(parents=True, exist_ok=True)
     if coverage is not None:
