@@ -240,7 +240,7 @@ def _args(tmp_path, body, priors, **kw):
 def test_rows_validate_and_roundtrip(tmp_path, body):
     clip = make_clip(12)
     cfgs = {"none": FitConfig(steps=5), "gmm": FitConfig(steps=5)}
-    rows = denoise.run_denoise(body, {12: [clip]}, {"none": None, "gmm": QuadraticPrior(clip.body21)}, (0.1,),
+    rows = denoise.denoise_rows(body, {12: [clip]}, {"none": None, "gmm": QuadraticPrior(clip.body21)}, (0.1,),
                                {0.1: cfgs}, log=lambda *_: None)
     from posekit.fitting.metrics import MOTION_METRICS
     assert {r["metric"] for r in rows} == set(MOTION_METRICS) | {f"noisy_input_{k}" for k in MOTION_METRICS}
@@ -330,3 +330,39 @@ def test_cli_denoise_writes_results_csv(tmp_path):
     assert (out / "denoise.png").exists() and (out / "results.md").exists()
     with pytest.raises(SystemExit):
         main(["denoise", "--motions", str(motions)])  # --priors and --out are required
+
+
+def test_settings_are_frozen_data_and_the_plain_functions_match_the_command_line(tmp_path, body):
+    """The command line only parses into settings: ``run(args)`` and ``run_denoise(settings, body, priors)`` with
+    the same clips give the same rows; settings are frozen and read like the dicts they replaced."""
+    import dataclasses
+
+    from posekit.experiments import generate, occlusion
+    from posekit.experiments.__main__ import build_parser
+
+    args = build_parser().parse_args(["denoise", "--motions", "m", "--priors", "p", "--out", str(tmp_path), "--fast",
+                                      "--sigmas", "0.5", "--steps", "6", "--no-tune"])
+    st = denoise.settings_from_args(args)
+    assert isinstance(st, denoise.DenoiseSettings) and st["sigmas"] == st.sigmas == (0.5,)
+    assert st == denoise.DenoiseSettings.quick(motions="m", sigmas=(0.5,), steps=6, fixed=st.fixed, methods=st.methods)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        st.steps = 3
+    assert st.replace(steps=3).steps == 3 and st.steps == 6
+    oargs = build_parser().parse_args(["occlusion", "--motions", "m", "--priors", "p", "--out", "o", "--fast"])
+    ost = occlusion.settings_from_args(oargs)
+    assert ost == occlusion.OcclusionSettings.quick(motions="m", fixed=ost.fixed, methods=ost.methods)
+    gargs = build_parser().parse_args(["generate", "--motions", "m", "--priors", "p", "--out", "o", "--fast"])
+    gst = generate.settings_from_args(gargs)
+    assert gst == generate.GenerateSettings.quick(motions="m", methods=gst.methods)
+
+    clip = make_clip(12)
+    priors = {"none": None, "gmm": QuadraticPrior(clip.body21)}
+    quiet = dict(log=lambda *_: None)
+    direct = denoise.run_denoise(st, body, priors, clips={12: [clip]}, **quiet)
+    ns = args
+    ns.body_model, ns.prior_objects, ns.clips_by_length, ns.methods = body, priors, {12: [clip]}, "none,gmm"
+    via_cli = denoise.run(ns)
+    assert [(r["setting"], r["method"], r["metric"]) for r in direct] == \
+        [(r["setting"], r["method"], r["metric"]) for r in via_cli]
+    np.testing.assert_allclose([r["value"] for r in direct], [r["value"] for r in via_cli], rtol=1e-6)
+    assert (tmp_path / "weights_denoise.json").exists() and (tmp_path / "denoise.png").exists()

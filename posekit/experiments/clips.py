@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..fitting.motion import Clip
 from ..skeleton import SMPL_JOINT_NAMES
 
-__all__ = ["Clip", "HELD_OUT_WARNINGS", "held_out_files", "cut_clips", "held_out_clips", "clips_for_run", "load_pose_dataset",
+__all__ = ["Clip", "HELD_OUT_WARNINGS", "held_out_files", "cut_clips", "held_out_clips", "clips_for_run", "clips_for_settings", "load_pose_dataset",
            "axis_angle_noise", "PARTS", "part_joints"]
 
 # ----------------------------------------------------------------------------------------------
@@ -123,17 +123,24 @@ def held_out_clips(motions_dir: str | os.PathLike, length: int, n_clips: int, fp
     return picked
 
 
-def clips_for_run(args, st: dict, device, priors: dict, seed: int) -> tuple[dict, list | None]:
-    """Test clips per length and, when some weight must be tuned, validation clips (both may be injected on ``args``).
+def clips_for_run(args, st, device, priors: dict, seed: int) -> tuple[dict, list | None]:
+    """Test clips per length and, when some weight must be tuned, validation clips (both may be injected on ``args``:
+    ``clips_by_length``, ``val_clip_list``). See :func:`clips_for_settings`."""
+    return clips_for_settings(args.motions, st, device, priors, seed, getattr(args, "clips_by_length", None),
+                              getattr(args, "val_clip_list", None))
+
+
+def clips_for_settings(motions, st, device, priors: dict, seed: int, clips: dict | None = None,
+                       val: list | None = None) -> tuple[dict, list | None]:
+    """Test clips per length and, when some weight must be tuned, validation clips, unless given.
 
     ``st`` holds the experiment's settings (``lengths``, ``clips``, ``fps``, ``val_len``, ``val_clips``, ``fixed``).
     """
-    clips = getattr(args, "clips_by_length", None) or {
-        L: [c.to(device) for c in held_out_clips(args.motions, L, st["clips"], fps=st["fps"], seed=seed)]
+    clips = clips or {
+        L: [c.to(device) for c in held_out_clips(motions, L, st["clips"], fps=st["fps"], seed=seed)]
         for L in st["lengths"]}
-    val = getattr(args, "val_clip_list", None)
     if val is None and not all(k in st["fixed"] for k in ["smooth", *[m for m in priors if m != "none"]]):
-        val = [c.to(device) for c in held_out_clips(args.motions, st["val_len"], st["val_clips"], fps=st["fps"],
+        val = [c.to(device) for c in held_out_clips(motions, st["val_len"], st["val_clips"], fps=st["fps"],
                                                     seed=seed, split="val")]
     return clips, val
 

@@ -15,7 +15,7 @@ import json
 import time
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, TypedDict
 
 import numpy as np
 
@@ -52,7 +52,7 @@ def __getattr__(name):
 __all__ = [
     "METHODS", "POSE_METHODS", "fit_clip", "parse_method_values", "tune_fit_weights", "load_body", "load_priors", "priors_from_args", "parse_methods", "is_fast", "body_from_args",
     "parse_numbers", "option_number", "lengths_from_args", "fps_from_args",
-    "add_common_arguments", "add_fit_arguments", "fixed_weights", "save_weights", "run_setup", "timed", "row",
+    "ResultRow", "Settings", "add_common_arguments", "add_fit_arguments", "fixed_weights", "save_weights", "run_setup", "timed", "row",
     # from the layers below
     "Clip", "FitConfig", "PoseVariable", "fit_motion", "prior_energy", "tune_weights", "DEFAULT_PRIOR_WEIGHTS",
     "DEFAULT_SMOOTH", "SMOOTH_GRID", "SMOOTH_GRID_FAST", "PRIOR_BASE", "PRIOR_GRID", "PRIOR_GRID_FAST",
@@ -279,6 +279,43 @@ def fixed_weights(args) -> dict:
     if getattr(args, "smooth_weight", None) is not None:
         fixed["smooth"] = check_positive("--smooth-weight", args.smooth_weight, allow_zero=True)
     return fixed
+
+
+# ----------------------------------------------------------------------------------------------
+# settings and result rows, as types
+# ----------------------------------------------------------------------------------------------
+
+
+class ResultRow(TypedDict, total=False):
+    """One row of results (``results.csv``): a method's mean ``value`` of ``metric`` in one ``setting`` of an
+    ``experiment``, with its ``std`` over ``n`` units; ``units`` and ``values`` hold every clip's or view's value
+    (``units.csv``), for paired comparisons."""
+
+    experiment: str
+    setting: str
+    method: str
+    metric: str
+    value: float
+    std: float
+    n: int
+    units: list
+    values: list
+
+
+class Settings:
+    """Base of the experiments' frozen settings dataclasses: ``settings["name"]`` reads a field, as the run code
+    did when settings were dicts, and :meth:`replace` returns a copy with some fields changed."""
+
+    def __getitem__(self, key: str):
+        try:
+            return getattr(self, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def replace(self, **changes):
+        from dataclasses import replace
+
+        return replace(self, **changes)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ MPJPE (``mpjpe_cm``), all in cm. σ ∈ {0.05, 0.1, 0.2, 0.5} rad by default (Po
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,8 @@ from ..fitting.metrics import MOTION_METRICS, motion_errors
 from ..fitting.motion import Clip, FitConfig
 from ..utils import atomic_save_npz
 from ..viz.plots import save_figure
-from .clips import axis_angle_noise, clips_for_run
-from .common import (add_common_arguments, add_fit_arguments, clip_units, fit_clip, fixed_weights, fps_from_args, is_fast,
+from .clips import axis_angle_noise, clips_for_run, clips_for_settings
+from .common import (ResultRow, Settings, add_common_arguments, add_fit_arguments, clip_units, fit_clip, fixed_weights, fps_from_args, is_fast,
                      lengths_from_args, option_number, parse_methods, parse_numbers, row, run_setup, save_weights,
                      timed, tune_fit_weights)
 from .report import check_finite_rows
@@ -46,25 +47,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sigmas", default=None, help="comma list of noise std in rad (default 0.05,0.1,0.2,0.5; fast: 0.1,0.5)")
 
 
-def settings_from_args(args) -> dict:
+@dataclass(frozen=True)
+class DenoiseSettings(Settings):
+    """Everything a denoising run depends on besides the body model and the priors (the command line parses its
+    options into one; :meth:`quick` gives the fast defaults).
+
+    motions: the folder of motion files (its held-out subjects are used); lengths: clip lengths (frames); sigmas:
+    noise std (rad, per axis-angle component); clips: test clips per length; val_clips / val_len: the validation
+    clips the weights are tuned on and their length; steps: optimiser iterations per fit; latent: VPoser-like
+    priors fit their latent code (False: their energy on the poses); fixed: weights not to tune ({method or
+    "smooth": weight}); methods: None for every method of the registry; seed: clips, noise and the tuning.
+    """
+
+    motions: str | None = None
+    lengths: tuple = LENGTHS
+    sigmas: tuple = SIGMAS
+    clips: int = 8
+    val_clips: int = 5
+    steps: int = 200
+    val_len: int = 60
+    latent: bool = True
+    fast: bool = False
+    fixed: dict = field(default_factory=dict)
+    optimizer: str = "lbfgs"
+    fps: float = 30.0
+    methods: tuple | None = None
+    seed: int = 0
+
+    @classmethod
+    def quick(cls, **changes) -> "DenoiseSettings":
+        """The fast variant's defaults (``--fast``): Pose-NDF's two noise levels, 60 frames, 2 short clips."""
+        return cls(**{"lengths": (60,), "sigmas": SIGMAS_FAST, "clips": 2, "val_clips": 2, "steps": 80,
+                      "val_len": 30, "fast": True, **changes})
+
+
+def settings_from_args(args) -> DenoiseSettings:
     """The run's settings from ``args``, every option checked (InputError: one line naming the option)."""
     fast = is_fast(args)
     sigmas = getattr(args, "sigmas", None)
-    return {
-        "lengths": lengths_from_args(args, (60,) if fast else LENGTHS),
-        "sigmas": (tuple(SIGMAS_FAST if fast else SIGMAS) if sigmas is None
-                   else parse_numbers(sigmas, "--sigmas", allow_zero=True)),
-        "clips": option_number(args, "clips", 2 if fast else 8),
-        "val_clips": option_number(args, "val_clips", 2 if fast else 5),
-        "steps": option_number(args, "steps", 80 if fast else 200),
-        "val_len": 30 if fast else 60,
-        "latent": getattr(args, "vposer_mode", "latent") != "energy",
-        "fast": fast,
-        "fixed": fixed_weights(args),
-        "optimizer": getattr(args, "optimizer", None) or "lbfgs",
-        "fps": fps_from_args(args),
-        "methods": parse_methods(getattr(args, "methods", None)),
-    }
+    methods = getattr(args, "methods", None)
+    return DenoiseSettings(
+        motions=getattr(args, "motions", None),
+        lengths=lengths_from_args(args, (60,) if fast else LENGTHS),
+        sigmas=(tuple(SIGMAS_FAST if fast else SIGMAS) if sigmas is None
+                else parse_numbers(sigmas, "--sigmas", allow_zero=True)),
+        clips=option_number(args, "clips", 2 if fast else 8),
+        val_clips=option_number(args, "val_clips", 2 if fast else 5),
+        steps=option_number(args, "steps", 80 if fast else 200),
+        val_len=30 if fast else 60,
+        latent=getattr(args, "vposer_mode", "latent") != "energy",
+        fast=fast,
+        fixed=fixed_weights(args),
+        optimizer=getattr(args, "optimizer", None) or "lbfgs",
+        fps=fps_from_args(args),
+        methods=None if methods is None else tuple(parse_methods(methods)),
+        seed=int(getattr(args, "seed", 0) or 0),
+    )
 
 
 def denoise_clip(body, clip: Clip, sigma: float, priors: dict, cfgs: dict, generator: torch.Generator,
@@ -104,8 +142,8 @@ def tune_denoise(body, val_clips: list, priors: dict, sigma: float, steps: int, 
                             fixed, log=log, fast=fast, what=f"[denoise] sigma={sigma:g}")
 
 
-def run_denoise(body, clips_by_length: dict, priors: dict, sigmas, cfgs_by_sigma: dict, seed: int = 0,
-                example_path: Path | None = None, log=print) -> list[dict]:
+def denoise_rows(body, clips_by_length: dict, priors: dict, sigmas, cfgs_by_sigma: dict, seed: int = 0,
+                 example_path: Path | None = None, log=print) -> list[ResultRow]:
     """Rows for every (σ, clip length, method); optionally saves the first clip's results (largest σ) as an example."""
     rows = []
     g = torch.Generator().manual_seed(seed)
@@ -174,22 +212,37 @@ def plot_denoise(rows: list[dict], path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def run(args) -> list[dict]:
-    st = settings_from_args(args)
-    device, out, body, priors = run_setup(args)
-    clips, val = clips_for_run(args, st, device, priors, seed=args.seed)
+def run_denoise(settings: DenoiseSettings, body, priors: dict, out: str | Path | None = None,
+                clips: dict | None = None, val_clips: list | None = None, log=print) -> list[ResultRow]:
+    """The denoising experiment: weights tuned per σ on validation clips, then every method (``priors``:
+    {method: prior or None}) on the test clips -> result rows. ``clips`` ({length: [Clip]}) and ``val_clips``
+    are drawn from ``settings.motions`` when not given. ``out``: also write the chosen weights
+    (``weights_denoise.json``), an example clip (``denoise_example.npz``) and the figure (``denoise.png``)."""
+    device = body.v_template.device
+    clips, val = clips_for_settings(settings.motions, settings, device, priors, settings.seed, clips, val_clips)
     times: dict = {}
     chosen_all = {}
+    out = None if out is None else Path(out)
     with timed(times, "denoise"):
         cfgs_by_sigma = {}
-        for sigma in st["sigmas"]:
+        for sigma in settings.sigmas:
             cfgs_by_sigma[sigma], chosen_all[f"sigma={sigma:g}"] = tune_denoise(
-                body, val or [], priors, sigma, st["steps"], st["fixed"], seed=args.seed, latent=st["latent"],
-                fast=st["fast"], optimizer=st["optimizer"])
-        rows = run_denoise(body, clips, priors, st["sigmas"], cfgs_by_sigma, seed=args.seed,
-                           example_path=out / "denoise_example.npz")
+                body, val or [], priors, sigma, settings.steps, settings.fixed, seed=settings.seed,
+                latent=settings.latent, fast=settings.fast, optimizer=settings.optimizer, log=log)
+        rows = denoise_rows(body, clips, priors, settings.sigmas, cfgs_by_sigma, seed=settings.seed,
+                            example_path=None if out is None else out / "denoise_example.npz", log=log)
     check_finite_rows(rows)
-    save_weights(out / "weights_denoise.json", chosen_all)
-    plot_denoise(rows, out / "denoise.png")
-    print(f"[denoise] {times['denoise']:.1f} s")
+    if out is not None:
+        save_weights(out / "weights_denoise.json", chosen_all)
+        plot_denoise(rows, out / "denoise.png")
+    log(f"[denoise] {times['denoise']:.1f} s")
     return rows
+
+
+def run(args) -> list[ResultRow]:
+    """The command line's ``denoise``: its options parsed into :class:`DenoiseSettings`, then :func:`run_denoise`
+    (clips injected on ``args`` by ``experiments all`` are used as they are)."""
+    st = settings_from_args(args)
+    device, out, body, priors = run_setup(args)
+    clips, val = clips_for_run(args, st, device, priors, seed=st.seed)
+    return run_denoise(st, body, priors, out=out, clips=clips, val_clips=val)

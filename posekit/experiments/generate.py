@@ -14,6 +14,7 @@ The same two numbers for held-out real poses (test split) are written to ``gener
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 import json
 from pathlib import Path
 
@@ -28,7 +29,8 @@ from ..utils import atomic_path
 from ..viz.plots import draw_skeleton, save_figure
 from .clips import load_pose_dataset
 from ..priors import registry
-from .common import add_common_arguments, is_fast, option_number, parse_methods, row, run_setup, timed
+from .common import (ResultRow, Settings, add_common_arguments, is_fast, option_number, parse_methods, row,
+                     run_setup, timed)
 from .report import check_finite_rows
 
 EXPERIMENT = "generate"
@@ -43,12 +45,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training poses searched for the nearest neighbour (default 50000; fast: 10000)")
 
 
-def settings_from_args(args) -> dict:
+@dataclass(frozen=True)
+class GenerateSettings(Settings):
+    """Everything a generation run depends on besides the body model and the priors: samples per prior, the
+    training poses searched for each sample's nearest neighbour (at most ``max_train``, from ``motions``' train
+    subjects), the seed."""
+
+    motions: str | None = None
+    samples: int = 500
+    max_train: int = 50000
+    methods: tuple | None = None
+    seed: int = 0
+
+    @classmethod
+    def quick(cls, **changes) -> "GenerateSettings":
+        """The fast variant's defaults (``--fast``)."""
+        return cls(**{"samples": 100, "max_train": 10000, **changes})
+
+
+def settings_from_args(args) -> GenerateSettings:
     """The run's settings from ``args``, every option checked (InputError: one line naming the option)."""
     fast = is_fast(args)
-    parse_methods(getattr(args, "methods", None))
-    return {"samples": option_number(args, "samples", 100 if fast else 500, minimum=2),   # APD compares pairs
-            "max_train": option_number(args, "max_train", 10000 if fast else 50000)}
+    methods = getattr(args, "methods", None)
+    return GenerateSettings(
+        motions=getattr(args, "motions", None),
+        samples=option_number(args, "samples", 100 if fast else 500, minimum=2),   # APD compares pairs
+        max_train=option_number(args, "max_train", 10000 if fast else 50000),
+        methods=None if methods is None else tuple(parse_methods(methods)),
+        seed=int(getattr(args, "seed", 0) or 0))
 
 
 def sample_poses(method: str, prior, n: int, generator: torch.Generator | None = None, seed: int = 0) -> torch.Tensor:
@@ -95,8 +119,8 @@ def plot_grid(body, samples: dict, path: Path, per_row: int = 6) -> Path:
     return save_figure(fig, path, dpi=100)
 
 
-def run_generate(body, priors: dict, train: torch.Tensor, n: int, seed: int = 0, log=print,
-                 reference: torch.Tensor | None = None) -> tuple[list[dict], dict, dict]:
+def generate_rows(body, priors: dict, train: torch.Tensor, n: int, seed: int = 0, log=print,
+                  reference: torch.Tensor | None = None) -> tuple[list[ResultRow], dict, dict]:
     """Rows, the samples {method: (n,21,3)} and reference metrics of held-out real poses (when given)."""
     rows, samples, times = [], {}, {}
     g = torch.Generator().manual_seed(seed)
@@ -123,26 +147,39 @@ def run_generate(body, priors: dict, train: torch.Tensor, n: int, seed: int = 0,
     return rows, samples, ref
 
 
-def run(args) -> list[dict]:
-    st = settings_from_args(args)
-    n, max_train = st["samples"], st["max_train"]
-    device, out, body, priors = run_setup(args)
-    priors = {m: p for m, p in priors.items() if m in registry.pose_methods()}     # a motion prior draws motions, not poses
-    train = getattr(args, "train_poses", None)
-    reference = getattr(args, "reference_poses", None)
+def run_generate(settings: GenerateSettings, body, priors: dict, out: str | Path | None = None,
+                 train: torch.Tensor | None = None, reference: torch.Tensor | None = None, log=print) -> list[ResultRow]:
+    """The generation experiment: ``settings.samples`` poses drawn from each pose prior (a motion prior is left
+    out), their diversity (APD) and distance to the nearest training pose -> result rows. ``train`` /
+    ``reference`` (held-out real poses) come from ``settings.motions`` when not given. ``out``: also write the
+    sample grid (``generate_grid.png``) and the real poses' figures (``generate_reference.json``)."""
+    device = body.v_template.device
+    priors = {m: p for m, p in priors.items() if m in registry.pose_methods()}     # a motion prior draws motions
     if train is None:
-        ds = load_pose_dataset(args.motions)
+        ds = load_pose_dataset(settings.motions)
         train = ds.body21("train").float()
         reference = ds.body21("test").float() if len(ds.test) else None
-        if len(train) > max_train:
-            train = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(args.seed))[:max_train]]
+        if len(train) > settings.max_train:
+            g = torch.Generator().manual_seed(settings.seed)
+            train = train[torch.randperm(len(train), generator=g)[:settings.max_train]]
     train = train.to(device)
     times: dict = {}
     with timed(times, "generate"):
-        rows, samples, ref = run_generate(body, priors, train, n, seed=args.seed, reference=reference)
+        rows, samples, ref = generate_rows(body, priors, train, settings.samples, seed=settings.seed,
+                                           reference=reference, log=log)
     check_finite_rows(rows)
-    plot_grid(body, samples, out / "generate_grid.png")
-    with atomic_path(out / "generate_reference.json") as tmp:
-        tmp.write_text(json.dumps({"held_out_real_poses": ref, "train_poses_searched": int(len(train))}, indent=1))
-    print(f"[generate] {times['generate']:.1f} s")
+    if out is not None:
+        out = Path(out)
+        plot_grid(body, samples, out / "generate_grid.png")
+        with atomic_path(out / "generate_reference.json") as tmp:
+            tmp.write_text(json.dumps({"held_out_real_poses": ref, "train_poses_searched": int(len(train))}, indent=1))
+    log(f"[generate] {times['generate']:.1f} s")
     return rows
+
+
+def run(args) -> list[ResultRow]:
+    """The command line's ``generate``: options parsed into :class:`GenerateSettings`, then :func:`run_generate`."""
+    st = settings_from_args(args)
+    device, out, body, priors = run_setup(args)
+    return run_generate(st, body, priors, out=out, train=getattr(args, "train_poses", None),
+                        reference=getattr(args, "reference_poses", None))

@@ -14,6 +14,7 @@ to a hidden joint, the faces among them, the hidden joints).
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,8 @@ from ..fitting.metrics import MOTION_METRICS, motion_errors
 from ..fitting.motion import Clip, FitConfig
 from ..utils import atomic_save_npz
 from ..viz.plots import save_figure
-from .clips import PARTS, clips_for_run, part_joints
-from .common import (add_common_arguments, add_fit_arguments, clip_units, fit_clip, fixed_weights, fps_from_args, is_fast,
+from .clips import PARTS, clips_for_run, clips_for_settings, part_joints
+from .common import (ResultRow, Settings, add_common_arguments, add_fit_arguments, clip_units, fit_clip, fixed_weights, fps_from_args, is_fast,
                      lengths_from_args, option_number, parse_methods, row, run_setup, save_weights, timed,
                      tune_fit_weights)
 from .report import check_finite_rows
@@ -55,23 +56,53 @@ def parse_parts(text) -> tuple:
     return parts
 
 
-def settings_from_args(args) -> dict:
+@dataclass(frozen=True)
+class OcclusionSettings(Settings):
+    """Everything an occlusion run depends on besides the body model and the priors (see
+    ``posekit.experiments.denoise.DenoiseSettings`` for the common fields); parts: the hidden parts (``PARTS``)."""
+
+    motions: str | None = None
+    parts: tuple = tuple(PARTS)
+    lengths: tuple = LENGTHS
+    clips: int = 8
+    steps: int = 300
+    val_len: int = 60
+    latent: bool = True
+    fast: bool = False
+    val_clips: int = 5
+    fixed: dict = field(default_factory=dict)
+    optimizer: str = "lbfgs"
+    fps: float = 30.0
+    methods: tuple | None = None
+    seed: int = 0
+
+    @classmethod
+    def quick(cls, **changes) -> "OcclusionSettings":
+        """The fast variant's defaults (``--fast``)."""
+        return cls(**{"lengths": (60,), "clips": 2, "steps": 80, "val_len": 20, "val_clips": 2, "fast": True,
+                      **changes})
+
+
+def settings_from_args(args) -> OcclusionSettings:
     """The run's settings from ``args``, every option checked (InputError: one line naming the option)."""
     fast = is_fast(args)
-    return {
-        "parts": parse_parts(getattr(args, "parts", None)),
-        "lengths": lengths_from_args(args, (60,) if fast else LENGTHS),
-        "clips": option_number(args, "clips", 2 if fast else 8),
-        "steps": option_number(args, "steps", 80 if fast else 300),
-        "val_len": 20 if fast else 60,
-        "latent": getattr(args, "vposer_mode", "latent") != "energy",
-        "fast": fast,
-        "val_clips": option_number(args, "val_clips", 2 if fast else 5),
-        "fixed": fixed_weights(args),
-        "optimizer": getattr(args, "optimizer", None) or "lbfgs",
-        "fps": fps_from_args(args),
-        "methods": parse_methods(getattr(args, "methods", None)),
-    }
+    methods = getattr(args, "methods", None)
+    return OcclusionSettings(
+        motions=getattr(args, "motions", None),
+        parts=parse_parts(getattr(args, "parts", None)),
+        lengths=lengths_from_args(args, (60,) if fast else LENGTHS),
+        clips=option_number(args, "clips", 2 if fast else 8),
+        steps=option_number(args, "steps", 80 if fast else 300),
+        val_len=20 if fast else 60,
+        latent=getattr(args, "vposer_mode", "latent") != "energy",
+        fast=fast,
+        val_clips=option_number(args, "val_clips", 2 if fast else 5),
+        fixed=fixed_weights(args),
+        optimizer=getattr(args, "optimizer", None) or "lbfgs",
+        fps=fps_from_args(args),
+        methods=None if methods is None else tuple(parse_methods(methods)),
+        seed=int(getattr(args, "seed", 0) or 0),
+    )
 
 
 def complete_clip(body, clip: Clip, part: str, priors: dict, cfgs: dict) -> dict:
@@ -111,8 +142,8 @@ def tune_occlusion(body, val_clips: list, priors: dict, part: str, steps: int, f
                             fixed, log=log, fast=fast, what=f"[occlusion] part={part}")
 
 
-def run_occlusion(body, clips_by_length: dict, priors: dict, parts, cfgs_by_part: dict,
-                  example_path: Path | None = None, log=print) -> list[dict]:
+def occlusion_rows(body, clips_by_length: dict, priors: dict, parts, cfgs_by_part: dict,
+                   example_path: Path | None = None, log=print) -> list[ResultRow]:
     rows = []
     examples = {}
     for part in parts:
@@ -172,21 +203,35 @@ def plot_occlusion(rows: list[dict], path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def run(args) -> list[dict]:
-    st = settings_from_args(args)
-    device, out, body, priors = run_setup(args)
-    clips, val = clips_for_run(args, st, device, priors, seed=args.seed + 1)
+def run_occlusion(settings: OcclusionSettings, body, priors: dict, out: str | Path | None = None,
+                  clips: dict | None = None, val_clips: list | None = None, log=print) -> list[ResultRow]:
+    """The occlusion experiment: weights tuned per hidden part on validation clips, then every method on the test
+    clips -> result rows. Clips are drawn from ``settings.motions`` (seed + 1) when not given. ``out``: also write
+    ``weights_occlusion.json``, ``occlusion_example.npz`` and ``occlusion.png``."""
+    device = body.v_template.device
+    clips, val = clips_for_settings(settings.motions, settings, device, priors, settings.seed + 1, clips, val_clips)
     times: dict = {}
     chosen_all = {}
+    out = None if out is None else Path(out)
     with timed(times, "occlusion"):
         cfgs_by_part = {}
-        for part in st["parts"]:
+        for part in settings.parts:
             cfgs_by_part[part], chosen_all[f"part={part}"] = tune_occlusion(
-                body, val or [], priors, part, st["steps"], st["fixed"], latent=st["latent"], fast=st["fast"],
-                optimizer=st["optimizer"])
-        rows = run_occlusion(body, clips, priors, st["parts"], cfgs_by_part, example_path=out / "occlusion_example.npz")
+                body, val or [], priors, part, settings.steps, settings.fixed, latent=settings.latent,
+                fast=settings.fast, optimizer=settings.optimizer, log=log)
+        rows = occlusion_rows(body, clips, priors, settings.parts, cfgs_by_part,
+                              example_path=None if out is None else out / "occlusion_example.npz", log=log)
     check_finite_rows(rows)
-    save_weights(out / "weights_occlusion.json", chosen_all)
-    plot_occlusion(rows, out / "occlusion.png")
-    print(f"[occlusion] {times['occlusion']:.1f} s")
+    if out is not None:
+        save_weights(out / "weights_occlusion.json", chosen_all)
+        plot_occlusion(rows, out / "occlusion.png")
+    log(f"[occlusion] {times['occlusion']:.1f} s")
     return rows
+
+
+def run(args) -> list[ResultRow]:
+    """The command line's ``occlusion``: options parsed into :class:`OcclusionSettings`, then :func:`run_occlusion`."""
+    st = settings_from_args(args)
+    device, out, body, priors = run_setup(args)
+    clips, val = clips_for_run(args, st, device, priors, seed=st.seed + 1)
+    return run_occlusion(st, body, priors, out=out, clips=clips, val_clips=val)
