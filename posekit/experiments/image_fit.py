@@ -61,7 +61,8 @@ SETTINGS = {
     "+interpenetration": {},
     "+adaptive": {"prior_adaptive": True},
 }
-#: scales of SMPLify's λθ searched on validation views, per prior (fast: the coarse grid)
+#: scales of SMPLify's λθ searched on validation views, per prior (fast: the coarse grid), multiplied by the prior's
+#: ``image_scale`` (``posekit.priors.registry``)
 PRIOR_SCALE_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0)
 PRIOR_SCALE_GRID_FAST = (1.0, 100.0)
 #: bend weights ``angle_weight`` (λa = (aw·w)²; SMPLify's is 3.17) searched on validation views, per prior
@@ -247,8 +248,10 @@ def run(args) -> list[dict]:
                     if m in fixed and s != "+adaptive":
                         scales[key] = fixed[m]
                     else:
+                        centre = registry.PRIORS[m].image_scale if m in registry.PRIORS else 1.0
                         scales[key], _, stability[f"prior_scale {key}"] = tune_option(
-                            val_views, body_model, priors[m], opts, "prior_scale", grid, name=key)
+                            val_views, body_model, priors[m], opts, "prior_scale",
+                            tuple(float(f"{centre * g:.6g}") for g in grid), name=key)
                 opts["prior_scale"] = scales[key]
             if "angle_weight" not in SETTINGS[s]:                 # a setting with E_a: the calibrated bend weight
                 if m not in angle:

@@ -53,6 +53,7 @@ class PriorEntry:
       weight search multiplies this base by ``posekit.fitting.tune.PRIOR_GRID``).
     paper_name: its name in the papers' tables (``posekit.experiments.paper_numbers``), None when no paper has it.
     image_fit_settings: image-fit settings only this prior runs (``posekit.experiments.image_fit.SETTINGS``).
+    image_scale: the centre of the image-fit search over SMPLify's λθ scale (the grid ×0.1 … ×1000 multiplies it).
     summary: one line for the command line's help.
     file_keys: the keys of its saved dict (``.pt``) or its arrays (``.npz``); file_tag: how a ``.pt`` file says
       what it is, ``("format", "posekit.humor/")`` (a prefix of ``obj["format"]``) or ``("kind", "posendf")``;
@@ -72,6 +73,7 @@ class PriorEntry:
     colour: str = "C7"
     paper_name: str | None = None
     image_fit_settings: tuple = ()
+    image_scale: float = 1.0
     summary: str = ""
     file_keys: tuple = ("config", "state_dict")
     file_tag: tuple | None = None
@@ -89,8 +91,9 @@ class PriorEntry:
         if self.build is None and not (self.module and self.class_name and self.file):
             raise InputError(f"prior {self.name!r}: give module, class_name and file (a prior read from a file) "
                              "or build (a function returning the prior)")
-        if not (self.fit_weight > 0):
-            raise InputError(f"prior {self.name!r}: fit_weight must be > 0, got {self.fit_weight!r}")
+        for what in ("fit_weight", "image_scale"):
+            if not (getattr(self, what) > 0):
+                raise InputError(f"prior {self.name!r}: {what} must be > 0, got {getattr(self, what)!r}")
 
     @property
     def file_format(self) -> str:
@@ -114,7 +117,7 @@ _BUILTIN = (
                checkpoint_keys=("config", "seed", "model", "optimizer", "epoch", "best_val", "bad", "done",
                                 "best_state", "history")),
     PriorEntry("diffusion", "Diffusion", "posekit.priors.diffusion", "DiffusionPrior", "diffusion.pt", "diffusion",
-               fit_weight=1.0, colour="C6",
+               fit_weight=1.0, colour="C6", image_scale=0.01,
                summary="score-based (diffusion) pose prior, a denoiser of body poses in the spirit of DPoser; writes .pt",
                file_tag=("format", "posekit.diffusion/"), tag_required=True),
     PriorEntry("humor", "HuMoR", "posekit.priors.humor", "HumorPrior", "humor.pt", "humor", kind="motion",
