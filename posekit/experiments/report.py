@@ -144,3 +144,8 @@ def results_markdown(rows: Iterable[Mapping]) -> str:
             lines.append(f"| {s} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+#: SMPLify-X's Table 1 (``table1``): its rows are model × keypoint configurations, not priors
+EXPERIMENTS = EXPERIMENTS + ("table1",)
+METHODS = METHODS + ("smpl-body", "smpl-all", "smplh-body+hands", "smplx-all")
