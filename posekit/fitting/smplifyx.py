@@ -251,8 +251,12 @@ def smplifyx(keypoints_2d, confidence, focal_length, image_size, body_model, pri
     K = num_keypoints(contour)
     device = body_model.v_template.device
     mask = layout_mask(layout, contour).to(device)
-    kp, conf, f, size = check_inputs(keypoints_2d, torch.as_tensor(confidence, dtype=torch.float32) * mask.cpu(),
-                                     focal_length, image_size, K, layout="whole-body " + layout)
+    kp, conf, f, size = check_inputs(keypoints_2d, confidence, focal_length, image_size, K, layout="whole-body")
+    conf = conf * mask.cpu()                                                              # keypoints of the layout
+    empty = torch.nonzero(conf.sum(-1) <= 0).flatten()
+    if empty.numel():
+        raise InputError(f"views {empty[:5].tolist()} have all-zero confidence on the {layout!r} keypoints: "
+                         "nothing to fit")
     kp, conf, f, size = kp.to(device), conf.to(device), f.to(device), size.to(device)
     B = kp.shape[0]
     center = principal_point(size)
