@@ -101,7 +101,7 @@ data-scale: setup
 # views to conclude (16 clips per setting, 64 image views; see posekit.experiments.record.PARTS), then merged
 # with paired 95 % CIs and the papers' verdicts. RECORD_PARTS picks parts; each runs on its own (make record
 # RECORD_PARTS=denoise), and `assemble` merges whatever parts have finished.
-RECORD_PARTS ?= denoise occlusion image-fit generate
+RECORD_PARTS ?= denoise occlusion image-fit generate table1
 RECORD_BUILD ?= $(BUILD)/record
 record: setup
 	@for p in $(RECORD_PARTS); do $(PY) -m posekit.experiments.record run $$p --motions $(MOTIONS) --out $(RECORD_BUILD) || exit 1; done

@@ -91,6 +91,15 @@ WRONG = {
         (lambda x: S.gram_schmidt_6d(x) * torch.tensor([1.0, 1.0, -1.0], dtype=x.dtype), "b1 × b2"),
         (lambda x: S.gram_schmidt_6d(x.reshape(-1, 2, 3).transpose(1, 2).reshape(-1, 6)), "3x2 matrix"),
     ],
+    "check_hand_pca_pose": [
+        (lambda m, P, mu: (m @ P).reshape(-1, 15, 3), "add the mean hand pose"),
+        (lambda m, P, mu: (m @ P + mu).reshape(-1, 3, 15).transpose(1, 2), "15 joints × 3"),
+    ],
+    "check_keypoint_energy": [
+        (lambda p, k, w, g, s: S.keypoint_energy(p, k, w, torch.ones_like(g), s), "part weight"),
+        (lambda p, k, w, g, s: (g * w * ((p - k) ** 2).sum(-1)).sum(-1), "robustify"),
+        (lambda p, k, w, g, s: S.keypoint_energy(p, k, w, g, s).sum(), "one energy per view"),
+    ],
     "check_pose_ndf_distance": [
         (lambda a, b, w: torch.sqrt((w * 0.5 * torch.arccos((a * b).sum(-1).clamp(-1, 1)) ** 2).sum(-1)),
          "not symmetric in q and −q"),

@@ -161,3 +161,18 @@ SOLUTIONS = {
     "check_diagonal_gaussian_kl": my_diagonal_gaussian_kl, "check_contact_labels": my_contact_labels,
     "check_chordal_distance": my_chordal_distance, "check_kde_energy": my_kde_energy,
 }
+
+
+# ---- chapter 03b ------------------------------------------------------------------------
+def hand_pca_pose(m, components, mean):
+    """θ_h = mean + m @ P, as 15 joints × 3.  (B, C), (C, 45), (45,) -> (B, 15, 3)"""
+    return (m @ components + mean).reshape(m.shape[0], 15, 3)
+
+
+def keypoint_energy(projected, keypoints, w, gamma, sigma):
+    """Σ_i γ_i w_i σ²‖r_i‖²/(σ² + ‖r_i‖²).  (B, K, 2) × 2, (B, K), (K,) -> (B,)"""
+    sq = ((projected - keypoints) ** 2).sum(-1)                             # (B, K)
+    return (gamma * w * sigma ** 2 * sq / (sigma ** 2 + sq)).sum(-1)
+
+
+SOLUTIONS.update({"check_hand_pca_pose": hand_pca_pose, "check_keypoint_energy": keypoint_energy})

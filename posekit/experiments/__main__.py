@@ -21,6 +21,7 @@ EXPERIMENTS = {
     "denoise": ("denoise", "motion denoising (Pose-NDF Table 3)"),
     "occlusion": ("occlusion", "completion of occluded body parts (Pose-NDF Table 4)"),
     "generate": ("generate", "pose generation: diversity and distance to data (Pose-NDF Fig. 9)"),
+    "table1": ("table1", "SMPLify-X with and without hands and face keypoints / parameters (SMPLify-X Table 1)"),
     "all": ("run_all", "every experiment into one report"),
 }
 
@@ -31,6 +32,7 @@ OUTPUTS = {
     "denoise": ("denoise_example.npz", "weights_denoise.json", "denoise.png"),
     "occlusion": ("occlusion_example.npz", "weights_occlusion.json", "occlusion.png"),
     "generate": ("generate_grid.png", "generate_reference.json"),
+    "table1": (),
 }
 OUTPUTS["all"] = (*(f for name in ("denoise", "occlusion", "image-fit", "generate") for f in OUTPUTS[name]),
                   "denoise_before_after.png", "occlusion_before_after.png", "report.md", "timings.json")

@@ -62,9 +62,9 @@ def method_of(paper_name: str) -> str:
 
 
 def method_names() -> dict:
-    """Pretty names for methods in tables: every registered prior's label, "no prior", and the papers' other
-    methods under their own names."""
-    return registry.labels()
+    """Pretty names for methods in tables: every registered prior's label, "no prior", Table 1's configurations
+    (the papers' other methods keep their own names)."""
+    return {**registry.labels(), **OTHER_METHOD_NAMES}
 
 
 def paper_values(table: dict, key: str = "values") -> dict:
@@ -125,10 +125,44 @@ PAPER_DIRECTIONS = (
 PRIOR_HELPS = (("denoise", "v2v_cm", None), ("occlusion", "v2v_hidden_cm", None), ("image-fit", "v2v_mm", "pose"))
 
 
+# ----------------------------------------------------------------------------------------------
+# SMPLify-X (Pavlakos et al., CVPR 2019, https://arxiv.org/abs/1904.05866), Table 1
+# ----------------------------------------------------------------------------------------------
+SMPLIFYX_SOURCE = ("Expressive Body Capture: 3D Hands, Face, and Body from a Single Image (Pavlakos et al., CVPR 2019, "
+                   "https://arxiv.org/abs/1904.05866)")
+
+#: Table 1: SMPLify-X's fits on EHF, whole-body vertex-to-vertex error (mm) per model and keypoints used
+TABLE1 = {
+    "unit": "mm",
+    "metric": "v2v (whole body, EHF)",
+    "values": {"smpl-body": 57.6, "smpl-all": 64.5, "smplh-body+hands": 54.2, "smplx-all": 52.9},
+    "rows": {"smpl-body": ("SMPL", "body"), "smpl-all": ("SMPL", "body + hands + face"),
+             "smplh-body+hands": ("SMPL+H", "body + hands"), "smplx-all": ("SMPL-X", "body + hands + face")},
+}
+#: labels of the experiments' methods that are not priors (``posekit.experiments.report.OTHER_METHODS``)
+OTHER_METHOD_NAMES = {"smpl-body": "SMPL (body keypoints)", "smpl-all": "SMPL (all keypoints)",
+                      "smplh-body+hands": "SMPL+H (body + hand keypoints)", "smplx-all": "SMPL-X (all keypoints)"}
+#: Table 1's directions: SMPL-X with all keypoints < SMPL with body keypoints; SMPL with all keypoints is worse
+#: than with body keypoints (its frozen hands and face cannot follow theirs); SMPL+H < SMPL; SMPL-X < SMPL+H
+TABLE1_EXPECTATIONS = (
+    Expectation("SMPLify-X Table 1", "table1", "v2v_pa_mm", "smplx-all", "smpl-body"),
+    Expectation("SMPLify-X Table 1", "table1", "v2v_pa_mm", "smpl-body", "smpl-all"),
+    Expectation("SMPLify-X Table 1", "table1", "v2v_pa_mm", "smplh-body+hands", "smpl-body"),
+    Expectation("SMPLify-X Table 1", "table1", "v2v_pa_mm", "smplx-all", "smplh-body+hands"),
+)
+#: expectations between methods that are not priors (not derived from the registry)
+OTHER_EXPECTATIONS = TABLE1_EXPECTATIONS
+
+
+def method_label(method: str) -> str:
+    """How tables show a method: a prior's registry label, "no prior", a Table 1 configuration's name."""
+    return OTHER_METHOD_NAMES.get(method) or registry.label(method)
+
+
 def expectations() -> tuple[Expectation, ...]:
     """Every expectation for the priors registered now: each prior < no prior (:data:`PRIOR_HELPS`), then the
     papers' directions (:data:`PAPER_DIRECTIONS`) between the priors implementing the papers' methods (a
-    direction whose method no prior implements is left out)."""
+    direction whose method no prior implements is left out), then :data:`OTHER_EXPECTATIONS`."""
     out = []
     for experiment, metric, kind in PRIOR_HELPS:
         out += [Expectation("every prior helps", experiment, metric, m, registry.NO_PRIOR)
@@ -136,7 +170,7 @@ def expectations() -> tuple[Expectation, ...]:
         out += [Expectation(src, exp, met, method_of(lo), method_of(hi), parts)
                 for src, exp, met, lo, hi, parts in PAPER_DIRECTIONS
                 if exp == experiment and registry.from_paper(lo) and registry.from_paper(hi)]
-    return tuple(out)
+    return (*out, *OTHER_EXPECTATIONS)
 
 
 def __getattr__(name):

@@ -49,6 +49,7 @@ PARTS = {
     "image-fit": ["image-fit", "--n-images", "64", "--n-val-images", "48"],
     "generate": ["generate"],
     "coverage": ["coverage"],
+    "table1": ["table1", "--n-views", "32"],
 }
 #: a suffix added to the settings of a part's rows (a variant of an experiment that another part also runs)
 SETTING_SUFFIX = {"denoise-vposer-energy": ",vposer=energy"}

@@ -13,7 +13,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from ..priors import registry
-from .paper_numbers import expectations
+from .paper_numbers import expectations, method_label
 from .verdicts import AGREES, CONTRADICTS, MIN_UNITS, PairedDifference, expectation_verdicts, paired_difference
 
 __all__ = ["parse_setting", "values_of", "mean_ci", "summary_table", "setting_difference", "method_difference",
@@ -56,7 +56,7 @@ def summary_table(rows: Iterable[Mapping], experiment: str, metric: str, setting
     vals = values_of(rows, experiment, metric)
     settings = list(settings) if settings is not None else list(dict.fromkeys(s for s, _ in vals))
     methods = _methods([k for k in vals if k[0] in settings])
-    lines = ["| setting | n | " + " | ".join(registry.label(m) for m in methods) + " |",
+    lines = ["| setting | n | " + " | ".join(method_label(m) for m in methods) + " |",
              "|---|---|" + "---|" * len(methods)]
     for s in settings:
         cells, n = [], 0
@@ -116,7 +116,7 @@ def verdict_table(rows: Iterable[Mapping], experiment: str, settings: Sequence[s
         if settings is not None and v["setting"] not in settings:
             continue
         e, d = v["expectation"], v["difference"]
-        lo, hi = registry.label(e.lower), registry.label(e.higher)
+        lo, hi = method_label(e.lower), method_label(e.higher)
         lines.append(f"| {e.source}: {lo} < {hi} | {v['setting']} | {d.n} | {d.mean:+.2f} [{d.lo:+.2f}, {d.hi:+.2f}] "
                      f"| {v['verdict'].split(' (')[0]} |")
     return "\n".join(lines)
@@ -132,8 +132,8 @@ def plot_verdicts(ax, rows: Iterable[Mapping], experiment: str, label=None, sett
     found = [v for v in expectation_verdicts(list(rows), [e for e in expectations() if e.experiment == experiment])
              if settings is None or v["setting"] in settings]
     label = label or (lambda s: s)
-    names = [f"{label(v['setting'])}: {registry.label(v['expectation'].lower)} − "
-             f"{registry.label(v['expectation'].higher)}" for v in found]
+    names = [f"{label(v['setting'])}: {method_label(v['expectation'].lower)} − "
+             f"{method_label(v['expectation'].higher)}" for v in found]
     d = [v["difference"] for v in found]
     forest_plot(ax, names, [x.mean for x in d], [x.lo for x in d], [x.hi for x in d],
                 [VERDICT_COLORS.get(v["verdict"], "tab:gray") for v in found],
@@ -170,9 +170,9 @@ def plot_means(ax, rows: Iterable[Mapping], experiment: str, metric: str, x_key:
         mean = np.array([p[1].mean for p in pts])
         err = np.array([[p[1].mean - p[1].lo, p[1].hi - p[1].mean] for p in pts]).T
         if categorical:
-            ax.bar(px, mean, width, yerr=err, capsize=2, label=registry.label(m))
+            ax.bar(px, mean, width, yerr=err, capsize=2, label=method_label(m))
         else:
-            ax.errorbar(px, mean, yerr=err, fmt="o-", capsize=3, label=registry.label(m))
+            ax.errorbar(px, mean, yerr=err, fmt="o-", capsize=3, label=method_label(m))
     if categorical:
         ax.set_xticks(range(len(xs)), xs)
     ax.set_xlabel(xlabel or x_key)

@@ -16,13 +16,22 @@ RESULT_COLUMNS = ("experiment", "setting", "method", "metric", "value", "std", "
 #: ``units.csv`` beside ``results.csv``: every clip's / view's value, for paired comparisons (``verdicts``)
 UNIT_COLUMNS = ("experiment", "setting", "method", "metric", "unit", "value")
 UNITS_FILE = "units.csv"
-EXPERIMENTS = ("denoise", "occlusion", "image-fit", "generate")
+EXPERIMENTS = ("denoise", "occlusion", "image-fit", "generate", "table1")
+#: methods of the experiments that are not priors: SMPLify-X's Table 1 (``table1``) compares model × keypoint
+#: configurations
+OTHER_METHODS = ("smpl-body", "smpl-all", "smplh-body+hands", "smplx-all")
+
+
+def methods() -> tuple:
+    """Every method a result row may name: "none", the registered priors (``posekit.priors.registry``) and
+    :data:`OTHER_METHODS`."""
+    return (*registry.methods(), *OTHER_METHODS)
 
 
 def __getattr__(name):
     # METHODS: "none" and every prior of posekit.priors.registry, read when asked
     if name == "METHODS":
-        return registry.methods()
+        return methods()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -32,8 +41,8 @@ def _check_row(row: Mapping) -> dict:
         raise ValueError(f"result row lacks columns {missing}; expected {list(RESULT_COLUMNS)}, got {dict(row)}")
     if row["experiment"] not in EXPERIMENTS:
         raise ValueError(f"experiment must be one of {EXPERIMENTS}, got {row['experiment']!r}")
-    if row["method"] not in registry.methods():
-        raise ValueError(f"method must be one of {registry.methods()}, got {row['method']!r}")
+    if row["method"] not in methods():
+        raise ValueError(f"method must be one of {methods()}, got {row['method']!r}")
     out = {c: row[c] for c in RESULT_COLUMNS}
     out["value"] = float(out["value"])
     out["std"] = float(out["std"]) if out["std"] not in (None, "") else float("nan")
@@ -135,7 +144,7 @@ def results_markdown(rows: Iterable[Mapping]) -> str:
     for r in rows:
         groups.setdefault((r["experiment"], r["metric"]), []).append(r)
     for (exp, metric), rs in groups.items():
-        methods = [m for m in registry.methods() if any(r["method"] == m for r in rs)]
+        methods = [m for m in globals()["methods"]() if any(r["method"] == m for r in rs)]
         settings = list(dict.fromkeys(r["setting"] for r in rs))
         lines += [f"### {exp}: {metric}", "", "| setting | " + " | ".join(methods) + " |",
                   "|---|" + "---|" * len(methods)]
@@ -151,3 +160,4 @@ def results_markdown(rows: Iterable[Mapping]) -> str:
             lines.append(f"| {s} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
+

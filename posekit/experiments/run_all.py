@@ -30,7 +30,8 @@ from . import denoise, generate, occlusion
 from .clips import HELD_OUT_WARNINGS, held_out_clips
 from ..priors import registry
 from .common import body_from_args, is_fast, load_priors, parse_methods
-from .paper_numbers import SOURCE, TABLE3_DENOISE, TABLE4_OCCLUSION, TABLE5_IMAGE_FIT, expectations, method_of
+from .paper_numbers import (SOURCE, TABLE3_DENOISE, TABLE4_OCCLUSION, TABLE5_IMAGE_FIT, expectations, method_label,
+                            method_of)
 from .report import write_results
 from .verdicts import verdict_sentences
 
@@ -155,13 +156,13 @@ def compare_sentences(rows, experiment: str, metric: str, what: str) -> list[str
                 key = ("inconclusive" if d is None or d.n < MIN_UNITS or not (d.hi < 0 or d.lo > 0)
                        else "lower" if d.hi < 0 else "higher")
                 words[key].append(s)
-            out.append(f"{what}: {registry.label(m)} vs no prior, paired 95 % CI over clips: lower in "
+            out.append(f"{what}: {method_label(m)} vs no prior, paired 95 % CI over clips: lower in "
                        f"{len(words['lower'])}, higher in {len(words['higher'])}, inconclusive in "
                        f"{len(words['inconclusive'])} of {len(pairs)} settings"
                        + (f" (higher: {', '.join(words['higher'])})" if words["higher"] else "") + ".")
             continue
         wins = [s for s in pairs if get[(s, m)]["value"] < get[(s, "none")]["value"]]
-        out.append(f"{what}: {registry.label(m)}'s mean is lower than no prior's in {len(wins)}/{len(pairs)} settings "
+        out.append(f"{what}: {method_label(m)}'s mean is lower than no prior's in {len(wins)}/{len(pairs)} settings "
                    "(no per-clip values, so no confidence interval: not a conclusion).")
     return out
 
@@ -179,8 +180,8 @@ def ordering_sentence(rows, experiment: str, metric: str, a: str, b: str, what: 
         return None
     ok = [s for s, e, x, y in pairs if x < y]
     agree = "follow" if len(ok) == len(pairs) else ("go against" if not ok else "partly follow")
-    return (f"{what}: the means {agree} the papers' direction for {registry.label(a)} vs {registry.label(b)} in "
-            f"{len(ok)}/{len(pairs)} settings (" + "; ".join(f"{s}: {e.source} expects {registry.label(e.lower)} lower"
+    return (f"{what}: the means {agree} the papers' direction for {method_label(a)} vs {method_label(b)} in "
+            f"{len(ok)}/{len(pairs)} settings (" + "; ".join(f"{s}: {e.source} expects {method_label(e.lower)} lower"
                                                             for s, e, *_ in pairs[:1]) + "); no per-clip values, "
             "so no confidence interval: inconclusive as a verdict.")
 
@@ -208,7 +209,7 @@ def other_metric_lines(rows, experiment: str, metrics, what: str, input_prefix: 
         if not settings:
             continue
         inp = pivot(rows, experiment, input_prefix + metric)[2] if input_prefix else {}
-        header = ["setting"] + (["noisy input"] if inp else []) + [registry.label(m) for m in methods]
+        header = ["setting"] + (["noisy input"] if inp else []) + [method_label(m) for m in methods]
         body = [[s] + ([_cell(inp.get((s, "none")))] if inp else []) + [_cell(get.get((s, m))) for m in methods]
                 for s in settings]
         lines += ["", f"`{metric}`:", "", markdown_table(header, body), ""]
@@ -223,7 +224,7 @@ def best_by_setting(rows, experiment: str, metric: str) -> list[str]:
         vals = {m: get[(s, m)]["value"] for m in methods if (s, m) in get}
         if vals:
             order = sorted(vals, key=vals.get)
-            out.append(f"{s}: " + " < ".join(f"{registry.label(m)} ({vals[m]:.2f})" for m in order))
+            out.append(f"{s}: " + " < ".join(f"{method_label(m)} ({vals[m]:.2f})" for m in order))
     return out
 
 
@@ -237,7 +238,7 @@ def denoise_section(rows) -> list[str]:
     if not settings:
         return []
     _, _, inp = pivot(rows, "denoise", "noisy_input_v2v_cm")
-    header = ["setting", "noisy input"] + [registry.label(m) for m in methods] + ["clips"]
+    header = ["setting", "noisy input"] + [method_label(m) for m in methods] + ["clips"]
     body = [[s, _cell(inp.get((s, "none")))] + [_cell(get.get((s, m))) for m in methods]
             + [str(next((get[(s, m)]["n"] for m in methods if (s, m) in get), ""))] for s in settings]
     t = TABLE3_DENOISE
@@ -264,7 +265,7 @@ def occlusion_section(rows) -> list[str]:
     if not settings:
         return []
     _, _, get_h = pivot(rows, "occlusion", "v2v_hidden_cm")
-    header = ["setting"] + [f"{registry.label(m)} all / hidden" for m in methods]
+    header = ["setting"] + [f"{method_label(m)} all / hidden" for m in methods]
     body = [[s] + [f"{_cell(get_a.get((s, m)))} / {_cell(get_h.get((s, m)))}" for m in methods] for s in settings]
     t = TABLE4_OCCLUSION
     ph = ["method"] + [f"{c} {f}" for c in t["columns"] for f in t["frames"]]
@@ -291,7 +292,7 @@ def image_fit_section(rows, note: str | None) -> list[str]:
         for metric in dict.fromkeys(r["metric"] for r in rs):
             settings, methods, get = pivot(rows, "image-fit", metric)
             lines += [f"Ours, `{metric}`:", "",
-                      markdown_table(["setting"] + [registry.label(m) for m in methods],
+                      markdown_table(["setting"] + [method_label(m) for m in methods],
                                      [[s] + [_cell(get.get((s, m))) for m in methods] for s in settings]), ""]
             if metric.endswith(("_mm", "_cm")):  # errors (lower is better), not timings
                 lines += verdict_lines(rows, "image-fit", metric, f"Image fit ({metric})")
@@ -310,7 +311,7 @@ def generate_section(rows, out: Path) -> list[str]:
     _, _, nn = pivot(rows, "generate", "nn_dist")
     _, _, ms = pivot(rows, "generate", "sample_ms")
     s0 = settings[0]
-    body = [[registry.label(m), _cell(get.get((s0, m))), _cell(nn.get((s0, m))), _cell(ms.get((s0, m)))] for m in methods]
+    body = [[method_label(m), _cell(get.get((s0, m))), _cell(nn.get((s0, m))), _cell(ms.get((s0, m)))] for m in methods]
     ref_path = out / "generate_reference.json"
     if ref_path.exists():
         ref = json.loads(ref_path.read_text()).get("held_out_real_poses") or {}
@@ -326,12 +327,12 @@ def generate_section(rows, out: Path) -> list[str]:
     nnd = {m: nn[(s0, m)]["value"] for m in methods if (s0, m) in nn}
     ndf, vp = method_of("Pose-NDF"), method_of("VPoser")                # Fig. 9 compares these two
     if ndf in apd and vp in apd:
-        lines.append(f"- {registry.label(ndf)} samples are {'more' if apd[ndf] > apd[vp] else 'less'} diverse than "
-                     f"{registry.label(vp)}'s (APD {apd[ndf]:.1f} vs {apd[vp]:.1f} cm) and "
+        lines.append(f"- {method_label(ndf)} samples are {'more' if apd[ndf] > apd[vp] else 'less'} diverse than "
+                     f"{method_label(vp)}'s (APD {apd[ndf]:.1f} vs {apd[vp]:.1f} cm) and "
                      f"{'closer to' if nnd[ndf] < nnd[vp] else 'farther from'} the training poses "
                      f"({nnd[ndf]:.3f} vs {nnd[vp]:.3f}).")
     if "none" in nnd:
-        closer = [registry.label(m) for m in nnd if m != "none" and nnd[m] < nnd["none"]]
+        closer = [method_label(m) for m in nnd if m != "none" and nnd[m] < nnd["none"]]
         lines.append(f"- Priors whose samples are closer to the data than random rotations: {', '.join(closer) or 'none'}.")
     lines += ["", "![generated samples](generate_grid.png)", ""]
     return lines
@@ -368,7 +369,7 @@ def plot_example(body, path: Path, npz_path: Path, out_png: Path, kind: str) -> 
     order = list(registry.methods())
     if kind == "denoise":
         keys = sorted((k for k in z.files if k.startswith("method_")), key=lambda k: order.index(k[7:]) if k[7:] in order else 99)
-        grid = [[("noisy input", "noisy", "C7")] + [(registry.label(k[7:]), k, registry.colour(k[7:]))
+        grid = [[("noisy input", "noisy", "C7")] + [(method_label(k[7:]), k, registry.colour(k[7:]))
                                                     for k in keys]]
         row_data = [(z["global_orient"], z["transl"], z["clean"], None)]
         title = f"Denoising one frame (σ = {float(z['sigma']):g} rad): black = clean pose, colour = input or result"
@@ -377,7 +378,7 @@ def plot_example(body, path: Path, npz_path: Path, out_png: Path, kind: str) -> 
         for i, part in enumerate(z["parts"]):
             keys = sorted((k for k in z.files if k.startswith(f"p{i}_method_")),
                           key=lambda k: order.index(k.split("_method_")[1]) if k.split("_method_")[1] in order else 99)
-            grid.append([(f"{part}: {registry.label(k.split('_method_')[1])}", k,
+            grid.append([(f"{part}: {method_label(k.split('_method_')[1])}", k,
                           registry.colour(k.split("_method_")[1])) for k in keys])
             row_data.append((z[f"p{i}_global_orient"], z[f"p{i}_transl"], z[f"p{i}_clean"], str(part)))
         title = "Occlusion completion, one frame: black = clean pose, colour = result, thick = the hidden part"
@@ -465,7 +466,7 @@ def write_report(rows, out: Path, info: dict, image_fit_note: str | None = None)
                   "feet, the head, a hidden limb); as the weight goes to 0 a fit tends to the no-prior fit, so a "
                   "well-tuned prior can lose to no prior only through the validation/test difference.", ""]
     for m, cm in (info.get("latent_recon_cm") or {}).items():
-        lines += [f"{registry.label(m)}'s decoder reconstructs held-out test poses (encoder mean → decoder) to "
+        lines += [f"{method_label(m)}'s decoder reconstructs held-out test poses (encoder mean → decoder) to "
                   f"{cm:.2f} cm mean per-vertex error: a floor for fitting in its latent space.", ""]
     lines += [DIFFERENCES, ""]
     path = out / "report.md"
@@ -504,7 +505,7 @@ def run(args) -> list[dict]:
             try:
                 info.setdefault("latent_recon_cm", {})[m] = latent_reconstruction_cm(args, m)
             except Exception as e:  # informative only
-                info["notes"][f"{registry.label(m)} reconstruction"] = f"not measured ({type(e).__name__}: {e})"
+                info["notes"][f"{method_label(m)} reconstruction"] = f"not measured ({type(e).__name__}: {e})"
     all_rows: list[dict] = []
     image_fit_note = None
     runners = {"denoise": denoise.run, "occlusion": occlusion.run, "generate": generate.run}

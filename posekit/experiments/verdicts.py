@@ -18,8 +18,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..priors import registry
-from .paper_numbers import Expectation, expectations as _expectations
+from .paper_numbers import Expectation, method_label, expectations as _expectations
 
 __all__ = ["PairedDifference", "paired_difference", "verdict", "AGREES", "CONTRADICTS", "INCONCLUSIVE", "MIN_UNITS",
            "expectation_verdicts", "verdict_sentences"]
@@ -119,7 +118,7 @@ def verdict_sentences(rows: Iterable[Mapping], experiment: str | None = None,
         vs = [v for v in found if v["expectation"] is e]
         count = {k: sum(v["verdict"] == k for v in vs) for k in (AGREES, CONTRADICTS, INCONCLUSIVE)}
         parts = "; ".join(f"{v['setting']}: {v['difference']} → {v['verdict'].split(' (')[0]}" for v in vs)
-        lo, hi = registry.label(e.lower), registry.label(e.higher)
+        lo, hi = method_label(e.lower), method_label(e.higher)
         lines.append(f"{e.source} expects {lo} < {hi} ({e.metric}{', ' + e.scope if e.scope else ''}): "
                      f"agrees in {count[AGREES]}, contradicts in {count[CONTRADICTS]}, inconclusive in "
                      f"{count[INCONCLUSIVE]} of {len(vs)} settings. Paired difference {lo} − {hi}, "

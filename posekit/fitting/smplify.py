@@ -84,8 +84,9 @@ class SMPLifyConfig:
     prior_kwargs: dict = field(default_factory=dict)   # e.g. {"approx": None} for the exact GMM
 
 
-def check_inputs(keypoints_2d, confidence, focal_length, image_size, n_keypoints: int):
-    """Validate and batch the inputs -> (kp (B,N,2), conf (B,N), f (B,), size (B,2)) as float tensors."""
+def check_inputs(keypoints_2d, confidence, focal_length, image_size, n_keypoints: int, layout: str = "LSP-14"):
+    """Validate and batch the inputs -> (kp (B,N,2), conf (B,N), f (B,), size (B,2)) as float tensors.
+    ``layout`` names the keypoint order in the error messages."""
     kp = torch.as_tensor(keypoints_2d)
     conf = torch.as_tensor(confidence)
     if kp.dim() == 2:
@@ -93,7 +94,7 @@ def check_inputs(keypoints_2d, confidence, focal_length, image_size, n_keypoints
     if conf.dim() == 1:
         conf = conf[None]
     if kp.dim() != 3 or kp.shape[1:] != (n_keypoints, 2):
-        raise InputError(f"keypoints_2d must have shape (B, {n_keypoints}, 2) in pixels (LSP-14 order), "
+        raise InputError(f"keypoints_2d must have shape (B, {n_keypoints}, 2) in pixels ({layout} order), "
                          f"got {tuple(torch.as_tensor(keypoints_2d).shape)}")
     if conf.shape != kp.shape[:2]:
         raise InputError(f"confidence must have shape (B, {n_keypoints}) matching keypoints_2d {tuple(kp.shape)}, "
@@ -129,7 +130,7 @@ def check_inputs(keypoints_2d, confidence, focal_length, image_size, n_keypoints
         raise InputError(f"focal_length {float(f[i]):g} px is degenerate for a {size[i, 0]:.0f}×{size[i, 1]:.0f} px "
                          f"image (image {i}): expected {FOCAL_RATIO[0]:g} to {FOCAL_RATIO[1]:g} times its longer side "
                          "(a field of view between about 0.6° and 169°)")
-    _check_spread(kp, conf, size)
+    _check_spread(kp, conf, size, layout)
     return kp, conf, f.clone(), size.clone()
 
 
@@ -140,7 +141,7 @@ FOCAL_RATIO = (0.05, 100.0)
 MIN_SPREAD_PX = 2.0
 
 
-def _check_spread(kp, conf, size):
+def _check_spread(kp, conf, size, layout: str = "LSP-14"):
     """Degenerate keypoints: every confident keypoint at one point, or far outside the image -> InputError."""
     seen = conf > 0                                                    # (B,N)
     big = float("inf")
@@ -152,7 +153,7 @@ def _check_spread(kp, conf, size):
         i = int(flat[0])
         raise InputError(f"keypoints of image {i} are degenerate: every keypoint with confidence > 0 lies at "
                          f"({lo[i, 0]:.1f}, {lo[i, 1]:.1f}) px (within {MIN_SPREAD_PX:g} px); expected a person's "
-                         "keypoints spread over the image (LSP-14 order, pixels)")
+                         f"keypoints spread over the image ({layout} order, pixels)")
     outside = seen & ((kp < -size[:, None]) | (kp > 2 * size[:, None])).any(-1)
     far = torch.nonzero(outside.any(-1)).flatten()
     if far.numel():

@@ -22,9 +22,12 @@ import math
 import roma
 import torch
 
+from smplx.lbs import batch_rigid_transform, batch_rodrigues
+
 from .camera import FACING_CAMERA, perspective_projection
 
-__all__ = ["WHOLEBODY_NAMES", "SMPLX_INDEX", "GROUPS", "num_keypoints", "wholebody_keypoints", "make_wholebody_views"]
+__all__ = ["WHOLEBODY_NAMES", "SMPLX_INDEX", "GROUPS", "num_keypoints", "wholebody_keypoints", "make_wholebody_views",
+           "WholeBodyForward"]
 
 _BODY = ("nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow", "left_wrist",
          "mid_hip", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle", "right_eye",
@@ -152,3 +155,65 @@ def make_wholebody_views(body_model, body_pose: torch.Tensor, seed: int = 0, ima
             "left_hand_pose": lh, "right_hand_pose": rh, "jaw_pose": jaw, "transl": transl, "vertices": v,
             "keypoints_3d": k3, "keypoints_clean": clean, "keypoints_2d": noisy, "confidence": conf,
             "focal_length": focal, "image_size": size}
+
+
+class WholeBodyForward:
+    """The whole-body keypoints (B, 118, 3) of an ``smplx.SMPLX`` module (hand PCA, no face contour), posing
+    only the vertices they need.
+
+    The keypoints are the 55 joints, smplx's 21 vertex keypoints and 51 face landmarks (barycentric in 51
+    faces): about 170 of the mesh's vertices. As ``forward.JointsForward`` for SMPL, smplx's own pieces
+    (``batch_rodrigues``, ``batch_rigid_transform``) pose the joints, and only the selected vertices are
+    shaped (β and expression), pose-corrected and skinned, so an objective evaluation of SMPLify-X costs
+    O(55 + 170) instead of O(V). Equal to ``wholebody_keypoints(body_model(...).joints)`` (tests/test_smplifyx.py).
+    """
+
+    def __init__(self, body_model):
+        bm = body_model
+        if getattr(bm, "use_face_contour", False) or not getattr(bm, "use_pca", False):
+            raise ValueError("WholeBodyForward needs an smplx.SMPLX module with use_pca=True and no face contour")
+        self.bm = bm
+        dirs = torch.cat([bm.shapedirs, bm.expr_dirs], dim=-1)                      # (V,3,NB+NE)
+        self.nb = bm.shapedirs.shape[-1]
+        self.j_template = bm.J_regressor @ bm.v_template                            # (55,3)
+        self.j_dirs = torch.einsum("jv,vcb->jcb", bm.J_regressor, dirs)             # (55,3,NB+NE)
+        extra = bm.vertex_joint_selector.extra_joints_idxs.long()                   # (21,)
+        faces = bm.faces_tensor[bm.lmk_faces_idx.long()]                            # (51,3)
+        ids, inv = torch.unique(torch.cat([extra, faces.reshape(-1)]), return_inverse=True)
+        self.ids = ids                                                              # (S,)
+        self.extra_rows = inv[:extra.numel()]                                       # (21,) rows of S
+        self.face_rows = inv[extra.numel():].reshape(-1, 3)                         # (51,3)
+        self.bary = bm.lmk_bary_coords                                              # (51,3)
+        self.v_template = bm.v_template[ids]                                        # (S,3)
+        self.v_dirs = dirs[ids]                                                     # (S,3,NB+NE)
+        nv = bm.v_template.shape[0]
+        posedirs = bm.posedirs.reshape(bm.posedirs.shape[0], nv, 3)                 # (P,V,3)
+        self.v_posedirs = posedirs[:, ids].reshape(posedirs.shape[0], -1)           # (P,S*3)
+        self.v_weights = bm.lbs_weights[ids]                                        # (S,55)
+
+    def full_pose(self, global_orient, body_pose, left_hand, right_hand, jaw_pose):
+        """(B,3), (B,63), hand-PCA coefficients (B,C) ×2, (B,3) -> (B,55,3) axis-angle, eyes at rest (smplx's order)."""
+        B = global_orient.shape[0]
+        lh = left_hand @ self.bm.left_hand_components                               # (B,45)
+        rh = right_hand @ self.bm.right_hand_components
+        z = global_orient.new_zeros(B, 6)
+        pose = torch.cat([global_orient, body_pose, jaw_pose, z, lh, rh], dim=1) + self.bm.pose_mean
+        return pose.reshape(B, 55, 3)
+
+    def __call__(self, betas, global_orient, body_pose, left_hand, right_hand, jaw_pose, expression, transl):
+        """-> whole-body keypoints (B,118,3) in ``WHOLEBODY_NAMES`` order, and the posed joints (B,55,3)."""
+        B = betas.shape[0]
+        coeff = torch.cat([betas, expression], dim=1)                               # (B,NB+NE)
+        rot = batch_rodrigues(self.full_pose(global_orient, body_pose, left_hand, right_hand,
+                                             jaw_pose).reshape(-1, 3)).reshape(B, 55, 3, 3)
+        J = self.j_template + torch.einsum("jcb,nb->njc", self.j_dirs, coeff)         # (B,55,3)
+        J_posed, A = batch_rigid_transform(rot, J, self.bm.parents, dtype=self.v_template.dtype)
+        eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
+        feat = (rot[:, 1:] - eye).reshape(B, -1)                                    # (B,486)
+        v = self.v_template + torch.einsum("scb,nb->nsc", self.v_dirs, coeff)         # (B,S,3) shaped
+        v = v + (feat @ self.v_posedirs).reshape(B, -1, 3)
+        T = torch.einsum("sk,nkij->nsij", self.v_weights, A)                        # (B,S,4,4)
+        v = torch.einsum("nsij,nsj->nsi", T[..., :3, :3], v) + T[..., :3, 3]        # (B,S,3) posed
+        lmk = (v[:, self.face_rows] * self.bary[None, :, :, None]).sum(2)           # (B,51,3)
+        joints = torch.cat([J_posed, v[:, self.extra_rows], lmk], dim=1) + transl[:, None]   # (B,127,3)
+        return wholebody_keypoints(joints), joints[:, :55]
