@@ -17,6 +17,8 @@ UNIT_COLUMNS = ("experiment", "setting", "method", "metric", "unit", "value")
 UNITS_FILE = "units.csv"
 EXPERIMENTS = ("denoise", "occlusion", "image-fit", "generate")
 METHODS = ("none", "gmm", "vposer", "posendf", "humor")
+#: methods of result rows that are not priors: the keypoint regressor alone (image-fit, ``--init regressor``)
+NON_PRIOR_METHODS = ("regressor",)
 
 
 def _check_row(row: Mapping) -> dict:
@@ -25,8 +27,8 @@ def _check_row(row: Mapping) -> dict:
         raise ValueError(f"result row lacks columns {missing}; expected {list(RESULT_COLUMNS)}, got {dict(row)}")
     if row["experiment"] not in EXPERIMENTS:
         raise ValueError(f"experiment must be one of {EXPERIMENTS}, got {row['experiment']!r}")
-    if row["method"] not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {row['method']!r}")
+    if row["method"] not in METHODS + NON_PRIOR_METHODS:
+        raise ValueError(f"method must be one of {METHODS + NON_PRIOR_METHODS}, got {row['method']!r}")
     out = {c: row[c] for c in RESULT_COLUMNS}
     out["value"] = float(out["value"])
     out["std"] = float(out["std"]) if out["std"] not in (None, "") else float("nan")
@@ -128,7 +130,7 @@ def results_markdown(rows: Iterable[Mapping]) -> str:
     for r in rows:
         groups.setdefault((r["experiment"], r["metric"]), []).append(r)
     for (exp, metric), rs in groups.items():
-        methods = [m for m in METHODS if any(r["method"] == m for r in rs)]
+        methods = [m for m in METHODS + NON_PRIOR_METHODS if any(r["method"] == m for r in rs)]
         settings = list(dict.fromkeys(r["setting"] for r in rs))
         lines += [f"### {exp}: {metric}", "", "| setting | " + " | ".join(methods) + " |",
                   "|---|" + "---|" * len(methods)]

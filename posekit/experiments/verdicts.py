@@ -86,6 +86,17 @@ def _unit_values(rows: Iterable[Mapping]) -> dict:
     return out
 
 
+def _method_setting(name: str, setting: str) -> tuple[str, str]:
+    """An expectation's side -> (method, setting): "posendf@+angle" pins the setting, "posendf" takes ``setting``."""
+    method, _, pinned = name.partition("@")
+    return method, pinned or setting
+
+
+def _pretty(name: str) -> str:
+    method, _, pinned = name.partition("@")
+    return METHOD_NAMES.get(method, method) + (f" ({pinned})" if pinned else "")
+
+
 def expectation_verdicts(rows: Iterable[Mapping], expectations: Sequence[Expectation] = EXPECTATIONS) -> list[dict]:
     """One dict per (expectation, setting) that the rows can check: the expectation, the setting, the paired
     difference (better − worse, on the units both methods share) and the verdict."""
@@ -93,10 +104,14 @@ def expectation_verdicts(rows: Iterable[Mapping], expectations: Sequence[Expecta
     out = []
     for e in expectations:
         settings = dict.fromkeys(s for (x, s, m, k) in values if x == e.experiment and k == e.metric)
+        pinned = [name.partition("@")[2] for name in (e.lower, e.higher) if "@" in name]
+        if pinned:                                         # "method@setting": one comparison, named by its first setting
+            settings = [pinned[0]]
         for s in settings:
             if not e.applies(s):
                 continue
-            a, b = values.get((e.experiment, s, e.lower, e.metric)), values.get((e.experiment, s, e.higher, e.metric))
+            (ma, sa), (mb, sb) = (_method_setting(name, s) for name in (e.lower, e.higher))
+            a, b = values.get((e.experiment, sa, ma, e.metric)), values.get((e.experiment, sb, mb, e.metric))
             if not a or not b:
                 continue
             units = [u for u in a if u in b]
@@ -117,7 +132,7 @@ def verdict_sentences(rows: Iterable[Mapping], experiment: str | None = None,
         vs = [v for v in found if v["expectation"] is e]
         count = {k: sum(v["verdict"] == k for v in vs) for k in (AGREES, CONTRADICTS, INCONCLUSIVE)}
         parts = "; ".join(f"{v['setting']}: {v['difference']} → {v['verdict'].split(' (')[0]}" for v in vs)
-        lo, hi = METHOD_NAMES.get(e.lower, e.lower), METHOD_NAMES.get(e.higher, e.higher)
+        lo, hi = _pretty(e.lower), _pretty(e.higher)
         lines.append(f"{e.source} expects {lo} < {hi} ({e.metric}{', ' + e.scope if e.scope else ''}): "
                      f"agrees in {count[AGREES]}, contradicts in {count[CONTRADICTS]}, inconclusive in "
                      f"{count[INCONCLUSIVE]} of {len(vs)} settings. Paired difference {lo} − {hi}, "

@@ -42,26 +42,30 @@ KINDS = {
     "vposer": "VPoser prior file",
     "posendf": "Pose-NDF prior file",
     "humor": "HuMoR prior file",
+    "regressor": "keypoint regressor file",
     "vposer-checkpoint": "VPoser training checkpoint",
     "posendf-checkpoint": "Pose-NDF training checkpoint",
 }
 #: short names ("not a Pose-NDF file")
-_SHORT = {"gmm": "GMM", "vposer": "VPoser", "posendf": "Pose-NDF", "humor": "HuMoR"}
+_SHORT = {"gmm": "GMM", "vposer": "VPoser", "posendf": "Pose-NDF", "humor": "HuMoR", "regressor": "regressor"}
 #: the keys of each kind's saved dict (as written by its ``save`` / its trainer)
 _KEYS = {
     "vposer": ("config", "state_dict"),
     "posendf": ("config", "state_dict"),
     "humor": ("config", "state_dict"),
+    "regressor": ("config", "state_dict"),
     "vposer-checkpoint": ("settings", "config", "model", "best_model", "optimizer", "scheduler", "state"),
     "posendf-checkpoint": ("config", "seed", "model", "optimizer", "epoch", "best_val", "bad", "done",
                            "best_state", "history"),
 }
 #: what writes each kind of prior file
-_SAVER = {"gmm": "GMMPrior.save", "vposer": "VPoser.save", "posendf": "PoseNDF.save", "humor": "HumorPrior.save"}
+_SAVER = {"gmm": "GMMPrior.save", "vposer": "VPoser.save", "posendf": "PoseNDF.save", "humor": "HumorPrior.save",
+          "regressor": "KeypointRegressor.save"}
 #: the arrays of an ``.npz`` prior
 _ARRAYS = {"gmm": ("means", "covariances", "weights")}
 #: kinds whose files carry a tag that must be present (older VPoser files have no ``format``)
-_TAGGED = {"posendf": "kind='posendf'", "humor": "format 'posekit.humor/...'"}
+_TAGGED = {"posendf": "kind='posendf'", "humor": "format 'posekit.humor/...'",
+           "regressor": "format 'posekit.regressor/...'"}
 
 #: errors torch.load / np.load raise on a file that is not what it should be (OSErrors such as a missing
 #: file or a permission problem pass through, they already name the file; torch's zip reader gives EINVAL
@@ -97,7 +101,7 @@ def recognise(obj) -> str | None:
         return None
     fmt = obj.get("format")
     if isinstance(fmt, str):
-        for kind in ("vposer", "humor"):
+        for kind in ("vposer", "humor", "regressor"):
             if fmt.startswith(f"posekit.{kind}/"):
                 return kind
     if obj.get("kind") == "posendf":

@@ -20,6 +20,7 @@ PRIORS = {
     "vposer": "VPoser variational pose prior; writes .pt",
     "posendf": "Pose-NDF neural distance field on SO(3)^K; writes .pt",
     "humor": "HuMoR-like motion prior (CVAE over state transitions, with contacts); writes .pt",
+    "regressor": "keypoints -> body regressor (SMPL parameters from LSP-14 keypoints in one pass); writes .pt",
     "all": "every prior into the folder --out, with manifest.json (sha256, trials, recipe, validation)",
 }
 
