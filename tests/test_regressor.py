@@ -295,3 +295,24 @@ def test_train_all_keeps_the_models_entry(tmp_path):
     write_manifest(tmp_path, {}, "M", {"train": []}, False, 0)
     m = json.loads((tmp_path / "manifest.json").read_text())
     assert m["models"] == {"regressor": {"file": "r.pt"}} and m["priors"] == {}
+
+
+def test_photo_fit_starts_from_the_regressor(body, poses, trained):
+    """fit_photo(init="regressor") runs one hypothesis and SMPLify's last stage only; a bad init is refused."""
+    import numpy as np
+
+    from posekit.fitting import SMPLIFY_STAGES
+    from posekit.fitting.synthetic_views import make_views
+    from posekit.photo.fit import fit_photo
+
+    model, _ = trained
+    v = make_views(body, poses[1][:1], seed=7, image_size=(400, 400), focal_range=(400.0, 500.0))
+    image = np.full((400, 400, 3), 128, dtype=np.uint8)
+    kw = dict(prior=None, body_model=body, focal_length=float(v["focal_length"][0]), keypoints=v["keypoints_2d"][0].numpy(),
+              confidence=v["confidence"][0].numpy(), stage_iters=5, camera_iters=2)
+    r = fit_photo(image, init="regressor", regressor=model, **kw)
+    stages = [s for s in r["fit"]["trace"] if s["stage"] != "camera"]
+    assert len(stages) == 1 and stages[0]["weights"] == {"pose": SMPLIFY_STAGES[-1][0], "shape": SMPLIFY_STAGES[-1][1]}
+    assert torch.isfinite(r["fit"]["vertices"]).all()
+    with pytest.raises(InputError, match="init must be one of"):
+        fit_photo(image, init="bogus", **kw)

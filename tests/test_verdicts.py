@@ -83,9 +83,12 @@ def test_noise_gives_inconclusive():
 
 
 def test_every_expectation_names_known_methods_and_metrics():
-    methods = {"none", "gmm", "vposer", "posendf", "humor"}
+    methods = {"none", "gmm", "vposer", "posendf", "humor", "regressor"}
+    settings = {"", "regressor-start", "+angle"}          # "method@setting" pins one side's setting
     for e in EXPECTATIONS:
-        assert e.lower in methods and e.higher in methods and e.lower != e.higher
+        (lo, _, s_lo), (hi, _, s_hi) = e.lower.partition("@"), e.higher.partition("@")
+        assert lo in methods and hi in methods and e.lower != e.higher
+        assert s_lo in settings and s_hi in settings
         assert e.experiment in ("denoise", "occlusion", "image-fit")
     shoulder = [e for e in EXPECTATIONS if e.parts == ("shoulder+upper-arm",)]
     assert [(e.lower, e.higher) for e in shoulder] == [("humor", "posendf")]

@@ -124,11 +124,14 @@ class KeypointRegressor(nn.Module):
         return {"rot6d": rot6d, "rotmat": rotmat, "betas": y[:, N_JOINTS * 6:N_JOINTS * 6 + nb],
                 "camera": y[:, -3:]}
 
-    def save(self, path) -> Path:
-        """Write the regressor (weights, config, history, format tag) atomically; ``torch.load(weights_only=True)`` reads it."""
+    def save(self, path, half: bool = False) -> Path:
+        """Write the regressor (weights, config, history, format tag) atomically; ``torch.load(weights_only=True)``
+        reads it. ``half``: store the weights in float16 (half the file; :meth:`load` casts them back to float32),
+        as the shipped file does."""
         from ..utils import atomic_torch_save
 
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu()).contiguous()
+                 for k, v in self.state_dict().items()}
         return atomic_torch_save({"format": FORMAT, "config": dict(self.config), "state_dict": state,
                                   "history": _plain(self.history)}, path)
 
