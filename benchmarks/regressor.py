@@ -10,8 +10,11 @@ Prints, on one torch thread:
 2. unless ``--no-compare``: **the photo default**: on views of the VALIDATION subjects (never the test ones) the
    photo fit's options with the GMM prior, started from the rest pose (SMPLify's four stages) or from the
    regressor (its last stage), v2v error (mm, pelvis-aligned) with the paired difference and its 95 % bootstrap
-   CI, and the fit time per view. ``posekit.photo.fit`` keeps ``init="rest"`` as its default unless this shows
-   the regressor start more accurate.
+   CI, and the fit time per view; then the same on ``--n-renders`` RENDERED views of validation subjects
+   (``posekit.fit.synthetic.rendered_views``) with the photo detector's keypoints (MediaPipe mapped to LSP-14:
+   the keypoints a photo gives, not the ones the regressor was trained on), when the detector is installed.
+   The command line ``python -m posekit.fit image`` starts from the regressor by default only if both show it
+   more accurate; the library's ``fit_photo`` / ``fit_people`` keep ``init="rest"``.
 
 Times are wall-clock on this machine (a shared machine's load moves them).
 """
@@ -85,6 +88,40 @@ def compare(body, model, views, prior) -> None:
     torch.manual_seed(0)
 
 
+def compare_renders(body, model, motions, n: int, prior) -> None:
+    from posekit.experiments.verdicts import paired_difference
+    from posekit.fit.synthetic import rendered_views
+    from posekit.fitting import fit_errors
+    from posekit.photo import detector_available
+    from posekit.photo.fit import fit_photo
+
+    if not detector_available():
+        print("renders: the detector is not installed (`make photo`); skipped")
+        return
+    from posekit.experiments.image_fit import test_poses
+    from posekit.photo.detect import PoseDetector, mediapipe_to_lsp
+
+    views = rendered_views(body, test_poses(motions, n, seed=2, split="val"), seed=2)
+    det = PoseDetector()
+    res = {"rest": [], "regressor": []}
+    times = {"rest": [], "regressor": []}
+    for i, img in enumerate(views["images"]):
+        kp, conf = mediapipe_to_lsp(*det.landmarks(img))
+        for init in res:
+            r = fit_photo(img, prior=prior, body_model=body, focal_length=float(views["focal_length"][i]), keypoints=kp,
+                          confidence=conf, init=init, regressor=model)
+            e = fit_errors(r["fit"]["vertices"], r["fit"]["joints"], views["vertices"][i:i + 1], views["joints"][i:i + 1],
+                           faces=body.faces)
+            res[init].append(float(e["v2v_mm"][0]))
+            times[init].append(r["times"]["fit"])
+    for init, v in res.items():
+        print(f"renders, detector keypoints, from {init:9s}: v2v {np.mean(v):6.1f} ± {np.std(v):5.1f} mm, "
+              f"{1000 * np.median(times[init]):6.0f} ms per photo (median)")
+    d = paired_difference(res["regressor"], res["rest"])
+    print(f"renders: regressor start − rest start: {d} mm; time saved "
+          f"{1000 * (np.median(times['rest']) - np.median(times['regressor'])):.0f} ms per photo (medians)")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=64, help="number of views")
@@ -92,6 +129,7 @@ def main(argv=None) -> int:
     p.add_argument("--regressor", default=None, help="regressor file (default: the shipped one)")
     p.add_argument("--motions", default=None, help="motion folder (default: the shared CMU set, else the sample)")
     p.add_argument("--no-compare", action="store_true", help="only the speed")
+    p.add_argument("--n-renders", type=int, default=16, help="rendered views for the photo comparison (0: none)")
     a = p.parse_args(argv)
 
     import torch
@@ -115,6 +153,8 @@ def main(argv=None) -> int:
     speed(model, views, a.repeats)
     if not a.no_compare:
         compare(body, model, views, load_named_prior("gmm"))
+        if a.n_renders:
+            compare_renders(body, model, motions, a.n_renders, load_named_prior("gmm"))
     return 0
 
 

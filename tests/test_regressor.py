@@ -260,6 +260,11 @@ def test_pinned_expectations_compare_two_settings():
     assert by[e_keep]["verdict"] == AGREES and by[e_keep]["difference"].mean == pytest.approx(-5.0)
     assert by[e_drift]["verdict"] == AGREES and by[e_drift]["difference"].mean == pytest.approx(-33.0)
     assert by[e_wrong]["verdict"] == CONTRADICTS and by[e_wrong]["difference"].mean == pytest.approx(2.0)
+    from posekit.experiments.record_view import verdict_table
+    from posekit.experiments.verdicts import side_name
+
+    assert side_name("posendf@regressor-start") == "Pose-NDF (regressor-start)"
+    assert "Pose-NDF (regressor-start) < Pose-NDF (+angle)" in verdict_table(rows, "image-fit")
 
 
 def test_table5_right_half_has_paper_numbers_and_expectations():

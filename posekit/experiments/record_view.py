@@ -13,7 +13,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .paper_numbers import EXPECTATIONS, METHOD_NAMES
-from .verdicts import AGREES, CONTRADICTS, MIN_UNITS, PairedDifference, expectation_verdicts, paired_difference
+from .verdicts import (AGREES, CONTRADICTS, MIN_UNITS, PairedDifference, expectation_verdicts, paired_difference,
+                       side_name)
 
 __all__ = ["parse_setting", "values_of", "mean_ci", "summary_table", "setting_difference", "method_difference",
            "verdict_table", "plot_verdicts", "plot_means", "VERDICT_COLORS", "record_sentence", "paper_table"]
@@ -115,7 +116,7 @@ def verdict_table(rows: Iterable[Mapping], experiment: str, settings: Sequence[s
         if settings is not None and v["setting"] not in settings:
             continue
         e, d = v["expectation"], v["difference"]
-        lo, hi = METHOD_NAMES.get(e.lower, e.lower), METHOD_NAMES.get(e.higher, e.higher)
+        lo, hi = side_name(e.lower), side_name(e.higher)
         lines.append(f"| {e.source}: {lo} < {hi} | {v['setting']} | {d.n} | {d.mean:+.2f} [{d.lo:+.2f}, {d.hi:+.2f}] "
                      f"| {v['verdict'].split(' (')[0]} |")
     return "\n".join(lines)
@@ -131,8 +132,8 @@ def plot_verdicts(ax, rows: Iterable[Mapping], experiment: str, label=None, sett
     found = [v for v in expectation_verdicts(list(rows), [e for e in EXPECTATIONS if e.experiment == experiment])
              if settings is None or v["setting"] in settings]
     label = label or (lambda s: s)
-    names = [f"{label(v['setting'])}: {METHOD_NAMES.get(v['expectation'].lower)} − "
-             f"{METHOD_NAMES.get(v['expectation'].higher)}" for v in found]
+    names = [f"{label(v['setting'])}: {side_name(v['expectation'].lower)} − "
+             f"{side_name(v['expectation'].higher)}" for v in found]
     d = [v["difference"] for v in found]
     forest_plot(ax, names, [x.mean for x in d], [x.lo for x in d], [x.hi for x in d],
                 [VERDICT_COLORS.get(v["verdict"], "tab:gray") for v in found],

@@ -21,7 +21,7 @@ import numpy as np
 from .paper_numbers import EXPECTATIONS, METHOD_NAMES, Expectation
 
 __all__ = ["PairedDifference", "paired_difference", "verdict", "AGREES", "CONTRADICTS", "INCONCLUSIVE", "MIN_UNITS",
-           "expectation_verdicts", "verdict_sentences"]
+           "expectation_verdicts", "verdict_sentences", "side_name"]
 
 MIN_UNITS = 5
 AGREES = "agrees"
@@ -92,7 +92,8 @@ def _method_setting(name: str, setting: str) -> tuple[str, str]:
     return method, pinned or setting
 
 
-def _pretty(name: str) -> str:
+def side_name(name: str) -> str:
+    """An expectation's side in words: "posendf" -> "Pose-NDF", "posendf@+angle" -> "Pose-NDF (+angle)"."""
     method, _, pinned = name.partition("@")
     return METHOD_NAMES.get(method, method) + (f" ({pinned})" if pinned else "")
 
@@ -132,7 +133,7 @@ def verdict_sentences(rows: Iterable[Mapping], experiment: str | None = None,
         vs = [v for v in found if v["expectation"] is e]
         count = {k: sum(v["verdict"] == k for v in vs) for k in (AGREES, CONTRADICTS, INCONCLUSIVE)}
         parts = "; ".join(f"{v['setting']}: {v['difference']} → {v['verdict'].split(' (')[0]}" for v in vs)
-        lo, hi = _pretty(e.lower), _pretty(e.higher)
+        lo, hi = side_name(e.lower), side_name(e.higher)
         lines.append(f"{e.source} expects {lo} < {hi} ({e.metric}{', ' + e.scope if e.scope else ''}): "
                      f"agrees in {count[AGREES]}, contradicts in {count[CONTRADICTS]}, inconclusive in "
                      f"{count[INCONCLUSIVE]} of {len(vs)} settings. Paired difference {lo} − {hi}, "
