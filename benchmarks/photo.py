@@ -12,7 +12,8 @@ Prints, on the packaged real photographs (``posekit/photo/sample/``, public doma
 3. **warm SMPLify per person** (the GMM prior, ``--iters`` steps per stage, one process, body model and prior
    loaded): one person (the astronaut's cached MediaPipe keypoints), then several people fitted in one batch
    against the same people one at a time (the frame's detections, or without the detector copies of the
-   astronaut's keypoints shifted and scaled);
+   astronaut's keypoints shifted and scaled); one person again started from the keypoint regressor
+   (``init="regressor"``: one pass, then SMPLify's last stage only) and the time that saves per photo;
 4. unless ``--no-renders``: the detector's keypoint error and each prior's PA-MPJPE on ``--n`` renders of the
    open body model in held-out poses from known cameras (``posekit.fit.synthetic.rendered_views``).
 
@@ -87,11 +88,11 @@ def search(photos: dict) -> dict:
 def warm_fits(body, prior, photo, people, iters: int, repeats: int) -> None:
     from posekit.photo.fit import fit_people
 
-    def timed(ps):
+    def timed(ps, init="rest"):
         ts = []
         for _ in range(repeats):
             t = time.perf_counter()
-            fit_people(photo, prior=prior, body_model=body, people=ps, stage_iters=iters)
+            fit_people(photo, prior=prior, body_model=body, people=ps, stage_iters=iters, init=init)
             ts.append(time.perf_counter() - t)
         return ts
 
@@ -99,6 +100,12 @@ def warm_fits(body, prior, photo, people, iters: int, repeats: int) -> None:
     one = timed(people[:1])
     print(f"\nwarm SMPLify, GMM prior, {iters} steps/stage, torch threads {__import__('torch').get_num_threads()}:")
     print(f"  1 person:                           {_median_range(one)}")
+    from posekit.fitting.regress import pretrained_regressor_path
+
+    if pretrained_regressor_path() is not None:
+        fast = timed(people[:1], init="regressor")
+        print(f"  1 person, from the regressor:       {_median_range(fast)}: saves "
+              f"{np.median(one) - np.median(fast):.2f} s per photo (medians)")
     if P == 1:
         return
     batched = timed(people)

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1] / "posekit"
 #: rank of each part of the package; a module may import modules of a lower or equal rank
 #: (``viz`` is apart: it may import only ``VIZ_MAY_IMPORT``, and only ``VIZ_USERS`` may import it).
 BASE = {"posekit", "posekit.skeleton", "posekit.rotations", "posekit.utils", "posekit.course", "posekit.errors"}
-RANKS = {"base": 0, "body": 1, "data": 2, "priors": 3, "train": 3.5, "fitting": 4, "photo": 4, "experiments": 5,
+#: ``train`` sits with ``fitting``: the keypoint regressor's trainer draws its views with ``posekit.fitting``
+RANKS = {"base": 0, "body": 1, "data": 2, "priors": 3, "train": 4, "fitting": 4, "photo": 4, "experiments": 5,
          "exercises": 6, "fit": 7}
 VIZ_MAY_IMPORT = {"base", "body", "data", "viz"}
 VIZ_USERS = ("experiments", "exercises", "fit")

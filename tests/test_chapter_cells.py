@@ -71,7 +71,8 @@ def test_each_investigation_is_in_its_chapter(chapter):
             f"{path.name} lacks the investigation {inv['title']!r}: run python tools/course_cells.py {path.name}"
 
 
-@pytest.mark.parametrize("name", ["00_human_pose_data.ipynb", "01_smpl_blend_shapes.ipynb", "06_humor.ipynb"])
+@pytest.mark.parametrize("name", ["00_human_pose_data.ipynb", "01_smpl_blend_shapes.ipynb", "06_humor.ipynb",
+                                  "08_regression.ipynb"])
 def test_colab_install_cell_is_collapsed(name):
     nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
     install = [c for c in nb.cells if "colab-install" in c.metadata.get("tags", [])]

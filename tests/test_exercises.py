@@ -148,6 +148,22 @@ WRONG = {
         (lambda x, bank, h: S.my_kde_energy(x, bank, h).mean(), "not the batch mean"),
         (lambda x, bank, h: S.my_kde_energy(x, bank, 2 * h), "chordal distance of exercise 1"),
     ],
+    "check_regressor_inputs": [
+        (lambda kp, c, b: torch.cat([S.my_regressor_inputs(kp, c, b)[:, :28], 2 * c], 1), "confidences, unchanged"),
+        (lambda kp, c, b: torch.cat([S.my_regressor_inputs(kp, torch.ones_like(c), b)[:, :28], c], 1),
+         "confidence 0 must become"),
+        (lambda kp, c, b: S.my_regressor_inputs(kp + 0.5 * (b[:, None, 2:] - b[:, None, :2]), c, b), "box's centre"),
+        (lambda kp, c, b: S.my_regressor_inputs(kp, c, b) * torch.cat([torch.full((28,), 0.8), torch.ones(14)]).to(kp.dtype),
+         "longer side"),
+    ],
+    "check_weak_perspective_camera": [
+        (lambda T, r, f, sz, b: S.my_weak_perspective_camera(T, r * torch.tensor([1.0, 1.0, 0.0], dtype=r.dtype), f, sz, b),
+         "pelvis's depth"),
+        (lambda T, r, f, sz, b: S.my_weak_perspective_camera(T, r, f, sz, b) * torch.tensor([0.5, 1.0, 1.0], dtype=T.dtype),
+         "s = f / (b D)"),
+        (lambda T, r, f, sz, b: torch.cat([S.my_weak_perspective_camera(T, r, f, sz, b)[:, :1], T[:, :2]], 1),
+         "principal point"),
+    ],
 }
 
 

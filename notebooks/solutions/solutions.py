@@ -149,6 +149,24 @@ def my_kde_energy(body21, bank, h):
     return -(torch.logsumexp(-d2 / (2 * h * h), dim=1) - math.log(bank.shape[0]))
 
 
+# ---- chapter 08 -------------------------------------------------------------------------
+def my_regressor_inputs(kp, conf, boxes):
+    """[(k − c)/b · 1[conf > 0], conf].  (B, 14, 2), (B, 14), (B, 4) -> (B, 42)"""
+    c = 0.5 * (boxes[:, :2] + boxes[:, 2:])                                   # (B, 2) box centre
+    b = (boxes[:, 2:] - boxes[:, :2]).max(dim=-1).values                     # (B,) longer side
+    xy = (kp - c[:, None]) / b[:, None, None] * (conf > 0).to(kp.dtype)[..., None]
+    return torch.cat([xy.reshape(len(kp), -1), conf], dim=1)
+
+
+def my_weak_perspective_camera(transl, root, f, size, boxes):
+    """s = f/(bD), t = T_xy + (p − c) D/f with D = T_z + J_0,z.  -> (B, 3)"""
+    c = 0.5 * (boxes[:, :2] + boxes[:, 2:])
+    b = (boxes[:, 2:] - boxes[:, :2]).max(dim=-1).values
+    D = transl[:, 2] + root[:, 2]
+    t = transl[:, :2] + (0.5 * size - c) * (D / f)[:, None]
+    return torch.cat([(f / (b * D))[:, None], t], dim=1)
+
+
 SOLUTIONS = {
     "check_paired_ci": my_paired_ci,
     "check_aa_to_matrix": my_aa_to_matrix, "check_geodesic_angle": my_geodesic_angle,
@@ -160,6 +178,7 @@ SOLUTIONS = {
     "check_mpjpe": mpjpe, "check_procrustes_align": procrustes_align,
     "check_diagonal_gaussian_kl": my_diagonal_gaussian_kl, "check_contact_labels": my_contact_labels,
     "check_chordal_distance": my_chordal_distance, "check_kde_energy": my_kde_energy,
+    "check_regressor_inputs": my_regressor_inputs, "check_weak_perspective_camera": my_weak_perspective_camera,
 }
 
 

@@ -23,6 +23,14 @@ Metrics (mm, mean over images with std): ``v2v_mm`` / ``surface_mm`` / ``mpjpe_m
 ``v2v_pa_mm`` / ``surface_pa_mm`` / ``mpjpe_pa_mm`` after Procrustes (``surface``: the area-weighted surface
 error, ``posekit.fitting.metrics.surface_samples``); ``fit_ms_per_image`` (batched).
 
+``--init regressor`` runs Table 5's right half instead (Pose-NDF's "optimisation from ExPose's output"): the
+learned keypoint regressor alone (``posekit.fitting.regress``, method ``regressor``), then every method's fit
+started from the regressor's body (betas, orientation, pose, translation; one hypothesis, no flip) with the
+objective of ``+angle`` and SMPLify's last stage weights (a refinement, not the annealing from a rest pose); each
+λθ scale and bend weight calibrated as above on the validation views, also started from the regressor. These rows
+have the setting ``regressor-start`` (:data:`REGRESSOR_SETTING`) and the same test views (same seed), so they
+pair with the fixed-start rows of the same record.
+
 Priors come from ``--priors`` via ``posekit.train.load_or_train`` (trained there on the train
 split of ``--motions`` when absent), or from ``args.prior_objects`` / ``args.body_model`` when the
 caller (``experiments all``) already loaded them. ``--methods`` picks them (default: none and every pose prior
@@ -42,7 +50,8 @@ from ..utils import fast_mode, get_device, seed_everything
 
 __all__ = ["run", "add_arguments", "settings_from_args", "SETTINGS", "settings_for", "test_poses",
            "evaluate_setting", "tune_prior_scale", "tune_option", "PRIOR_SCALE_GRID", "PRIOR_SCALE_GRID_FAST",
-           "ANGLE_WEIGHT_GRID", "ANGLE_WEIGHT_GRID_FAST", "COMMON_OPTIONS"]
+           "ANGLE_WEIGHT_GRID", "ANGLE_WEIGHT_GRID_FAST", "COMMON_OPTIONS", "REGRESSOR_SETTING", "INITS",
+           "regressor_start"]
 
 EXPERIMENT = "image-fit"
 
@@ -70,6 +79,10 @@ ANGLE_WEIGHT_GRID = (0.0, 0.32, 1.0, 3.17)
 ANGLE_WEIGHT_GRID_FAST = (0.0, 3.17)
 #: the start pose and optimiser every method shares
 COMMON_OPTIONS = {"init": "rest", "optimizer": "lbfgs"}
+#: ``--init``: the fixed start (Table 5's left half) or the regressor's output (its right half)
+INITS = ("rest", "regressor")
+#: the setting of the rows started from the regressor (and of the regressor alone)
+REGRESSOR_SETTING = "regressor-start"
 
 
 def add_arguments(parser) -> None:
@@ -85,6 +98,11 @@ def add_arguments(parser) -> None:
                              + ",".join(f"{m}=1" for m in registry.pose_prior_names()))
     parser.add_argument("--angle-weights", default=None,
                         help="fix the bend weight per method instead of calibrating it, e.g. none=3.17 (SMPLify: 3.17)")
+    parser.add_argument("--init", default="rest",
+                        help="rest: every fit starts from the rest pose (Table 5, left); regressor: the keypoint "
+                             "regressor alone and every fit started from its output (Table 5, right)")
+    parser.add_argument("--regressor", default=None,
+                        help="regressor file for --init regressor (default: the one shipped with posekit)")
 
 
 def settings_from_args(args) -> dict:
@@ -105,7 +123,41 @@ def settings_from_args(args) -> dict:
             "prior_scales": parse_method_values(getattr(args, "prior_scales", None), "--prior-scales",
                                                 list(registry.pose_prior_names())),
             "angle_weights": parse_method_values(getattr(args, "angle_weights", None), "--angle-weights", methods),
+            "init": _parse_init(getattr(args, "init", None), getattr(args, "regressor", None)),
             "fast": fast}
+
+
+def _centred(grid, method: str) -> tuple:
+    """The λθ-scale grid multiplied by the prior's ``image_scale`` (``posekit.priors.registry``)."""
+    centre = registry.PRIORS[method].image_scale if method in registry.PRIORS else 1.0
+    return tuple(float(f"{centre * g:.6g}") for g in grid)
+
+
+def _parse_init(text, regressor=None) -> str:
+    """``--init`` (and ``--regressor``, a file that exists, only with ``--init regressor``)."""
+    text = "rest" if text is None else str(text)
+    if text not in INITS:
+        raise InputError(f"--init must be one of {', '.join(INITS)}, got {text!r}")
+    if regressor is not None:
+        if text != "regressor":
+            raise InputError("--regressor is used with --init regressor only")
+        if not Path(regressor).expanduser().is_file():
+            raise InputError(f"--regressor {regressor}: no such file (a regressor written by python -m posekit.train "
+                             "regressor)")
+    return text
+
+
+def regressor_start(views: dict, body_model, regressor) -> tuple[dict, float]:
+    """The regressor's body for every view (boxes around the visible keypoints) and the seconds it took ->
+    ({betas, global_orient, body_pose, transl} (B,·), seconds): the start of a fit (``smplify(start=...)``)."""
+    from ..fitting.regress import keypoint_boxes, regress
+
+    t0 = time.perf_counter()
+    boxes = keypoint_boxes(views["keypoints_2d"], views["confidence"])
+    out = regress(views["keypoints_2d"], views["confidence"], boxes, regressor, focal_length=views["focal_length"],
+                  image_size=views["image_size"], body_model=body_model)
+    dt = time.perf_counter() - t0
+    return {k: out[k] for k in ("betas", "global_orient", "body_pose", "transl")}, dt
 
 
 #: settings only the priors that name them in their registry entry run (``image_fit_settings``)
@@ -227,6 +279,8 @@ def run(args) -> list[dict]:
     poses = test_poses(args.motions, n, seed=args.seed, fast=fast)
     views = make_views(body_model, poses, seed=args.seed)
     base = {"stage_iters": iters, "camera_iters": 20 if fast else 30}
+    if st["init"] == "regressor":
+        return _regressor_rows(args, st, methods, priors, body_model, views, base)
     fixed, fixed_aw = st["prior_scales"], st["angle_weights"]
     needs_val = any((m != "none" and (m not in fixed or "+adaptive" in settings_for(m))) or m not in fixed_aw
                     for m in methods)
@@ -248,10 +302,8 @@ def run(args) -> list[dict]:
                     if m in fixed and s != "+adaptive":
                         scales[key] = fixed[m]
                     else:
-                        centre = registry.PRIORS[m].image_scale if m in registry.PRIORS else 1.0
                         scales[key], _, stability[f"prior_scale {key}"] = tune_option(
-                            val_views, body_model, priors[m], opts, "prior_scale",
-                            tuple(float(f"{centre * g:.6g}") for g in grid), name=key)
+                            val_views, body_model, priors[m], opts, "prior_scale", _centred(grid, m), name=key)
                 opts["prior_scale"] = scales[key]
             if "angle_weight" not in SETTINGS[s]:                 # a setting with E_a: the calibrated bend weight
                 if m not in angle:
@@ -280,5 +332,78 @@ def run(args) -> list[dict]:
         Path(out).mkdir(parents=True, exist_ok=True)
         save_weights(Path(out) / "weights_image_fit.json",
                      {"prior_scale": scales, "angle_weight": angle, "validation_views": st["n_val_images"] if needs_val else 0,
+                      "choice_stability": {k: {f"{v:g}": round(p, 3) for v, p in d.items()} for k, d in stability.items()}})
+    return rows
+
+
+def _result_rows(setting: str, method: str, errors: dict, seconds: float, n: int) -> list[dict]:
+    """One row per metric with every view's value (units "view i"), and the time per image."""
+    rows = [{"experiment": EXPERIMENT, "setting": setting, "method": method, "metric": metric,
+             "value": float(v.mean()), "std": float(v.std()) if len(v) > 1 else float("nan"), "n": len(v),
+             "units": [f"view {i}" for i in range(len(v))], "values": [float(x) for x in v]}
+            for metric, v in errors.items()]
+    rows.append({"experiment": EXPERIMENT, "setting": setting, "method": method, "metric": "fit_ms_per_image",
+                 "value": 1000 * seconds / n, "std": float("nan"), "n": n})
+    print(f"[image-fit] {method:9s} {setting:18s} v2v {errors['v2v_mm'].mean():6.1f} mm  "
+          f"PA {errors['v2v_pa_mm'].mean():6.1f} mm  ({seconds:.1f} s)")
+    return rows
+
+
+def _regressor_rows(args, st: dict, methods, priors, body_model, views: dict, base: dict) -> list[dict]:
+    """``--init regressor``: the regressor alone, then every method started from its output (see the module
+    docstring); λθ scales and bend weights calibrated on validation views started from the regressor too."""
+    from ..fitting import fit_errors, full_forward
+    from ..fitting.regress import load_regressor
+    from ..fitting.smplify import SMPLIFY_STAGES
+    from ..fitting.synthetic_views import make_views
+
+    device = body_model.v_template.device
+    regressor = load_regressor(getattr(args, "regressor", None), device=device)
+    start, dt = regressor_start(views, body_model, regressor)
+    with torch.no_grad():
+        v, j = full_forward(body_model, *(start[k].to(device) for k in ("betas", "global_orient", "body_pose",
+                                                                          "transl")))
+    n = len(views["keypoints_2d"])
+    rows = _result_rows(REGRESSOR_SETTING, "regressor",
+                        fit_errors(v.cpu(), j.cpu(), views["vertices"], views["joints"], faces=body_model.faces), dt, n)
+    fixed, fixed_aw = st["prior_scales"], st["angle_weights"]
+    refine = {**base, **SETTINGS["+angle"], "stages": SMPLIFY_STAGES[-1:]}
+    needs_val = any((m != "none" and m not in fixed) or m not in fixed_aw for m in methods)
+    if needs_val:
+        val_views = make_views(body_model, test_poses(args.motions, st["n_val_images"], seed=args.seed + 1,
+                                                      fast=st["fast"], split="val"), seed=args.seed + 1)
+        val_start, _ = regressor_start(val_views, body_model, regressor)
+    grid = PRIOR_SCALE_GRID_FAST if st["fast"] else PRIOR_SCALE_GRID
+    aw_grid = ANGLE_WEIGHT_GRID_FAST if st["fast"] else ANGLE_WEIGHT_GRID
+    scales, angle, stability = {}, {}, {}
+    for m in methods:
+        opts = dict(refine)
+        if m != "none":
+            if m in fixed:
+                scales[m] = fixed[m]
+            else:
+                scales[m], _, stability[f"prior_scale {m}"] = tune_option(
+                    val_views, body_model, priors[m], {**opts, "start": val_start}, "prior_scale",
+                    _centred(grid, m), name=m)
+            opts["prior_scale"] = scales[m]
+        if m in fixed_aw:
+            angle[m] = fixed_aw[m]
+        else:
+            angle[m], _, stability[f"angle_weight {m}"] = tune_option(
+                val_views, body_model, priors[m], {**opts, "start": val_start}, "angle_weight", aw_grid, name=m)
+        opts["angle_weight"] = angle[m]
+        res = evaluate_setting(views, body_model, priors[m], {**opts, "start": start})
+        rows += _result_rows(REGRESSOR_SETTING, m, res["errors"], res["time_s"] + dt, n)
+    from .report import check_finite_rows
+
+    check_finite_rows(rows)
+    out = getattr(args, "out", None)
+    if out is not None:
+        from .common import save_weights
+        Path(out).mkdir(parents=True, exist_ok=True)
+        save_weights(Path(out) / "weights_image_fit.json",
+                     {"init": "regressor", "prior_scale": scales, "angle_weight": angle,
+                      "validation_views": st["n_val_images"] if needs_val else 0,
+                      "regressor_train_poses": regressor.history.get("n_train_poses"),
                       "choice_stability": {k: {f"{v:g}": round(p, 3) for v, p in d.items()} for k, d in stability.items()}})
     return rows

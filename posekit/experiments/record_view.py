@@ -14,7 +14,8 @@ import numpy as np
 
 from ..priors import registry
 from .paper_numbers import expectations, method_label
-from .verdicts import AGREES, CONTRADICTS, MIN_UNITS, PairedDifference, expectation_verdicts, paired_difference
+from .verdicts import (AGREES, CONTRADICTS, MIN_UNITS, PairedDifference, expectation_verdicts, paired_difference,
+                       side_name)
 
 __all__ = ["parse_setting", "values_of", "mean_ci", "summary_table", "setting_difference", "method_difference",
            "verdict_table", "plot_verdicts", "plot_means", "VERDICT_COLORS", "record_sentence", "paper_table"]
@@ -116,7 +117,7 @@ def verdict_table(rows: Iterable[Mapping], experiment: str, settings: Sequence[s
         if settings is not None and v["setting"] not in settings:
             continue
         e, d = v["expectation"], v["difference"]
-        lo, hi = method_label(e.lower), method_label(e.higher)
+        lo, hi = side_name(e.lower), side_name(e.higher)
         lines.append(f"| {e.source}: {lo} < {hi} | {v['setting']} | {d.n} | {d.mean:+.2f} [{d.lo:+.2f}, {d.hi:+.2f}] "
                      f"| {v['verdict'].split(' (')[0]} |")
     return "\n".join(lines)
@@ -132,8 +133,8 @@ def plot_verdicts(ax, rows: Iterable[Mapping], experiment: str, label=None, sett
     found = [v for v in expectation_verdicts(list(rows), [e for e in expectations() if e.experiment == experiment])
              if settings is None or v["setting"] in settings]
     label = label or (lambda s: s)
-    names = [f"{label(v['setting'])}: {method_label(v['expectation'].lower)} − "
-             f"{method_label(v['expectation'].higher)}" for v in found]
+    names = [f"{label(v['setting'])}: {side_name(v['expectation'].lower)} − "
+             f"{side_name(v['expectation'].higher)}" for v in found]
     d = [v["difference"] for v in found]
     forest_plot(ax, names, [x.mean for x in d], [x.lo for x in d], [x.hi for x in d],
                 [VERDICT_COLORS.get(v["verdict"], "tab:gray") for v in found],

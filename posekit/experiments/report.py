@@ -17,9 +17,10 @@ RESULT_COLUMNS = ("experiment", "setting", "method", "metric", "value", "std", "
 UNIT_COLUMNS = ("experiment", "setting", "method", "metric", "unit", "value")
 UNITS_FILE = "units.csv"
 EXPERIMENTS = ("denoise", "occlusion", "image-fit", "generate", "table1")
-#: methods of the experiments that are not priors: SMPLify-X's Table 1 (``table1``) compares model × keypoint
-#: configurations
-OTHER_METHODS = ("smpl-body", "smpl-all", "smplh-body+hands", "smplx-all")
+#: methods of result rows that are not priors: the keypoint regressor alone (image-fit, ``--init regressor``), and
+#: SMPLify-X's Table 1 (``table1``) configurations of model × keypoints
+OTHER_METHODS = ("regressor", "smpl-body", "smpl-all", "smplh-body+hands", "smplx-all")
+NON_PRIOR_METHODS = OTHER_METHODS
 
 
 def methods() -> tuple:

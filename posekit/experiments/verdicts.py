@@ -21,7 +21,7 @@ import numpy as np
 from .paper_numbers import Expectation, method_label, expectations as _expectations
 
 __all__ = ["PairedDifference", "paired_difference", "verdict", "AGREES", "CONTRADICTS", "INCONCLUSIVE", "MIN_UNITS",
-           "expectation_verdicts", "verdict_sentences"]
+           "expectation_verdicts", "verdict_sentences", "side_name"]
 
 MIN_UNITS = 5
 AGREES = "agrees"
@@ -86,6 +86,18 @@ def _unit_values(rows: Iterable[Mapping]) -> dict:
     return out
 
 
+def _method_setting(name: str, setting: str) -> tuple[str, str]:
+    """An expectation's side -> (method, setting): "m@+angle" pins the setting, "m" takes ``setting``."""
+    method, _, pinned = name.partition("@")
+    return method, pinned or setting
+
+
+def side_name(name: str) -> str:
+    """An expectation's side in words: a method -> its label, "m@+angle" -> "its label (+angle)"."""
+    method, _, pinned = name.partition("@")
+    return method_label(method) + (f" ({pinned})" if pinned else "")
+
+
 def expectation_verdicts(rows: Iterable[Mapping], expectations: Sequence[Expectation] | None = None) -> list[dict]:
     """One dict per (expectation, setting) that the rows can check: the expectation, the setting, the paired
     difference (better − worse, on the units both methods share) and the verdict."""
@@ -93,10 +105,14 @@ def expectation_verdicts(rows: Iterable[Mapping], expectations: Sequence[Expecta
     out = []
     for e in (_expectations() if expectations is None else expectations):
         settings = dict.fromkeys(s for (x, s, m, k) in values if x == e.experiment and k == e.metric)
+        pinned = [name.partition("@")[2] for name in (e.lower, e.higher) if "@" in name]
+        if pinned:                                         # "method@setting": one comparison, named by its first setting
+            settings = [pinned[0]]
         for s in settings:
             if not e.applies(s):
                 continue
-            a, b = values.get((e.experiment, s, e.lower, e.metric)), values.get((e.experiment, s, e.higher, e.metric))
+            (ma, sa), (mb, sb) = (_method_setting(name, s) for name in (e.lower, e.higher))
+            a, b = values.get((e.experiment, sa, ma, e.metric)), values.get((e.experiment, sb, mb, e.metric))
             if not a or not b:
                 continue
             units = [u for u in a if u in b]
@@ -118,7 +134,7 @@ def verdict_sentences(rows: Iterable[Mapping], experiment: str | None = None,
         vs = [v for v in found if v["expectation"] is e]
         count = {k: sum(v["verdict"] == k for v in vs) for k in (AGREES, CONTRADICTS, INCONCLUSIVE)}
         parts = "; ".join(f"{v['setting']}: {v['difference']} → {v['verdict'].split(' (')[0]}" for v in vs)
-        lo, hi = method_label(e.lower), method_label(e.higher)
+        lo, hi = side_name(e.lower), side_name(e.higher)
         lines.append(f"{e.source} expects {lo} < {hi} ({e.metric}{', ' + e.scope if e.scope else ''}): "
                      f"agrees in {count[AGREES]}, contradicts in {count[CONTRADICTS]}, inconclusive in "
                      f"{count[INCONCLUSIVE]} of {len(vs)} settings. Paired difference {lo} − {hi}, "

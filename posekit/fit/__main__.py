@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--person", default=None,
                     help="who to fit: all (default), largest, or an index (0 = the largest person found)")
     im.add_argument("--iters", type=int, default=None, help="optimiser steps per SMPLify stage (default 40)")
+    im.add_argument("--init", choices=("rest", "regressor"), default="rest",
+                    help="start of the fit: rest (SMPLify's four stages from the rest pose; the default, since on "
+                         "rendered validation views with the detector's keypoints the regressor start was not clearly "
+                         "more accurate, benchmarks/regressor.py) or regressor (the keypoint regressor's body, then "
+                         "SMPLify's last stage: about 3x faster)")
     im.add_argument("--priors", default=None, help="folder of trained priors (default: the shipped pretrained ones)")
     im.add_argument("--max-side", type=int, default=None, help="downscale so the longest side is at most this (default 1600)")
     sm = sub.add_parser("sample", help="re-render the packaged sample photo (open body model, held-out pose)")
@@ -136,7 +141,7 @@ def _image(args) -> int:
     options = {} if args.iters is None else {"stage_iters": args.iters}
     body = load_body_model(device="cpu")
     common = {"prior": args.prior, "body_model": body, "focal_length": args.focal, "priors_dir": args.priors,
-              "original_pixels": True, **options}
+              "original_pixels": True, "init": args.init, **options}
     if kp is not None and not isinstance(kp, list):           # one person's keypoints: the one-person fit
         result = photo_fit.single_as_people(photo_fit.fit_photo(photo, keypoints=kp, confidence=conf, **common))
     else:

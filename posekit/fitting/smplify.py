@@ -71,6 +71,8 @@ class SMPLifyConfig:
     prior_scale: float = 1.0             # multiplies λθ of the pose prior (calibrated per prior on validation views)
     prior_adaptive: bool = False         # λθ = w · E_θ(θ) (Pose-NDF's adaptive weight), the factor held fixed in the gradient
     init: str = "prior_mean"             # start pose: "prior_mean" (SMPLify: the GMM's mean) or "rest" (the same for every prior)
+    start: dict | None = None            # a start body {betas, global_orient, body_pose, transl} (B,·) (e.g. the regressor's):
+                                         # used instead of ``init``, one hypothesis (no flip), the depth guess its transl's
     depth_weight: float = 1e4            # camera stage: (z − z_guess)² weight (SMPLify: residual 1e2)
     camera_iters: int = 30
     stage_iters: int = 100
@@ -176,6 +178,26 @@ def _check_config(cfg: SMPLifyConfig):
                          f"{cfg.camera_iters}, {cfg.stages!r}")
 
 
+def _check_start(start, B: int, nb: int, device) -> dict:
+    """A start body {betas (B,≤NB), global_orient (B,3), body_pose (B,69), transl (B,3)} -> float tensors on
+    ``device`` (betas zero-padded to NB); InputError naming what is missing or misshapen."""
+    shapes = {"global_orient": (B, 3), "body_pose": (B, 69), "transl": (B, 3)}
+    missing = [k for k in (*shapes, "betas") if k not in start]
+    if missing:
+        raise InputError(f"start must hold betas, global_orient, body_pose and transl; missing {missing}")
+    out = {k: torch.as_tensor(start[k], dtype=torch.float32).to(device) for k in (*shapes, "betas")}
+    for k, shape in shapes.items():
+        if tuple(out[k].shape) != shape:
+            raise InputError(f"start[{k!r}] must have shape {shape}, got {tuple(out[k].shape)}")
+    b = out["betas"]
+    if b.dim() != 2 or b.shape[0] != B or b.shape[1] > nb:
+        raise InputError(f"start['betas'] must have shape ({B}, ≤{nb}), got {tuple(b.shape)}")
+    out["betas"] = torch.cat([b, b.new_zeros(B, nb - b.shape[1])], 1)
+    for k, v in out.items():
+        check_finite(f"start[{k!r}]", v)
+    return out
+
+
 def _minimise(params, energy, iters: int, cfg: SMPLifyConfig, record=None):
     """Minimise every image's (every hypothesis's) energy on its own: see ``rowwise.minimise_rows``."""
     if cfg.optimizer not in ROW_METHODS:
@@ -225,7 +247,8 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
     nb = fwd.num_betas
 
     # ---- hypotheses: H = 1 or 2 copies of every image (the second with the flipped orientation)
-    H = 2 if cfg.try_flip else 1
+    start = _check_start(cfg.start, B, nb, device) if cfg.start is not None else None
+    H = 2 if cfg.try_flip and start is None else 1
     rep = lambda x: x.repeat(H, *([1] * (x.dim() - 1)))                         # (H*B, ...)
     kpH, confH, fH, cH = rep(kp), rep(conf), rep(f), rep(center)
 
@@ -234,7 +257,13 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
     if cfg.init not in ("prior_mean", "rest"):
         raise InputError(f"init must be 'prior_mean' or 'rest', got {cfg.init!r}")
     pose0 = _initial_body_pose(None if (latent or cfg.init == "rest") else prior, H * B, device)
-    if latent:
+    if start is not None:
+        betas, pose0 = start["betas"].clone(), start["body_pose"].clone()
+    if latent and start is not None:                             # the code of the start pose
+        with torch.no_grad():
+            z = encode_latent(prior, pose0[:, :63].reshape(B, 21, 3)).to(device)
+            pose0 = body21_to_body_pose(prior.decode_body21(z).reshape(B, 21, 3).to(device))
+    elif latent:
         with torch.no_grad():
             if cfg.init == "rest" and has_encoder(prior):      # the code of the rest pose: the same start as the others
                 z = encode_latent(prior, torch.zeros(H * B, 21, 3, device=device)).to(device)
@@ -244,6 +273,8 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
     orient = torch.tensor(FACING_CAMERA, device=device).expand(H * B, 3).clone()
     if H == 2:
         orient[B:] = flip_orient(orient[B:])
+    if start is not None:
+        orient = start["global_orient"].clone()
     with torch.no_grad():
         j0, v0 = fwd(betas, torch.zeros_like(orient), pose0, torch.zeros(H * B, 3, device=device))
         k3 = kmap(j0, v0)                                                        # (HB,14,3)
@@ -253,6 +284,8 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
     c2d = (kpH * vis).sum(1) / vis.sum(1).clamp_min(1)                           # (HB,2) keypoint centroid
     xy = (c2d - cH) * depth[:, None] / fH[:, None]
     transl = torch.cat([xy, depth[:, None]], dim=1)                              # root near the centroid ray
+    if start is not None:
+        transl, depth = start["transl"].clone(), start["transl"][:, 2].clone()
 
     # ---- 2. camera stage: translation + orientation on the torso keypoints
     orient.requires_grad_(True)

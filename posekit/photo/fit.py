@@ -18,6 +18,10 @@ outside the photo: a portrait's knees) gives the data term nothing; the body par
 to the joint with its largest skinning weight), and the command line lists them in ``fit.json`` and draws them
 faint.
 
+``init="regressor"`` starts the fit from the keypoint regressor's body (``posekit.fitting.regress``: one pass,
+then SMPLify's last stage only) instead of SMPLify's rest-pose start with its four annealed stages;
+``benchmarks/photo.py`` prints the time it saves per photo. The default stays ``"rest"`` (:data:`INITS`).
+
 The default optimisation budget (:data:`PHOTO_OPTIONS`) is smaller than SMPLify's (100 steps per stage):
 ``benchmarks/photo.py`` measures the time per person, alone and in a batch.
 """
@@ -36,7 +40,8 @@ from .errors import NoPersonError, PhotoError
 from .io import MAX_SIDE, Photo, check_photo_size, load_image
 
 __all__ = ["PRIOR_NAMES", "PHOTO_OPTIONS", "BODY_PARTS", "load_named_prior", "fit_photo", "fit_people", "detect_people",
-           "lsp_people", "box_in_image", "prior_only_parts", "prior_only_vertices", "unobserved_keypoints", "single_as_people"]
+           "lsp_people", "box_in_image", "prior_only_parts", "prior_only_vertices", "unobserved_keypoints", "single_as_people",
+           "INITS"]
 
 
 
@@ -48,6 +53,19 @@ def __getattr__(name):
 
 #: smplify options for photos: 4 stages × 40 L-BFGS iterations, 20 camera iterations
 PHOTO_OPTIONS = {"stage_iters": 40, "camera_iters": 20}
+#: where a photo fit starts: SMPLify's rest-pose start, or the keypoint regressor's output
+INITS = ("rest", "regressor")
+
+
+def _init_options(init: str, kp, conf, camera, body_model, regressor=None) -> dict:
+    """smplify options for ``init`` ("rest": none; "regressor": the regressor's start, ``start_options``)."""
+    if init not in INITS:
+        raise InputError(f"init must be one of {', '.join(INITS)}, got {init!r}")
+    if init == "rest":
+        return {}
+    from ..fitting.regress import start_options
+
+    return start_options(kp, conf, camera["focal_length"], camera["size"], body_model, regressor)
 
 
 def load_named_prior(name: str | None, priors_dir=None, device=None):
@@ -101,7 +119,8 @@ def _prepare(image, max_side, box, original_pixels: bool, focal_length):
 
 def fit_photo(image, prior=DEFAULT_POSE_PRIOR, body_model=None, focal_length: float | None = None, box=None,
               keypoints=None, confidence=None, max_side: int = MAX_SIDE, priors_dir=None, detector=None,
-              progress: bool = False, original_pixels: bool = False, **smplify_options) -> dict:
+              progress: bool = False, original_pixels: bool = False, init: str = "rest", regressor=None,
+              **smplify_options) -> dict:
     """Fit the body model to the person in ``image`` (path, PIL image, (H,W,3) uint8 array or Photo).
 
     prior: a name in :data:`PRIOR_NAMES`, a prior object, or None. ``keypoints`` (14,2) px and
@@ -111,7 +130,8 @@ def fit_photo(image, prior=DEFAULT_POSE_PRIOR, body_model=None, focal_length: fl
     :data:`PHOTO_OPTIONS` / ``SMPLifyConfig``. A photo with a side under ``posekit.photo.io.MIN_SIDE`` px is
     refused (NotAnImageError), and so is a detection whose every keypoint is below ``min_visibility``.
     ``original_pixels=True``: ``keypoints`` and ``focal_length`` are in pixels of the original photo, like ``box``
-    (what the command line reads), and are converted to the downscaled image here.
+    (what the command line reads), and are converted to the downscaled image here. ``init``: "rest" (SMPLify's
+    start) or "regressor" (``regressor``: a ``KeypointRegressor``, None: the shipped one).
     """
     import torch
 
@@ -136,9 +156,9 @@ def fit_photo(image, prior=DEFAULT_POSE_PRIOR, body_model=None, focal_length: fl
     name = prior if isinstance(prior, str) or prior is None else type(prior).__name__
     prior_obj = load_named_prior(prior, priors_dir) if isinstance(prior, str) or prior is None else prior
     body_model = body_model if body_model is not None else load_body_model(device="cpu")
-    options = {**PHOTO_OPTIONS, **smplify_options}
-    fit = smplify(torch.as_tensor(kp, dtype=torch.float32)[None], torch.as_tensor(conf, dtype=torch.float32)[None],
-                  camera["focal_length"], camera["size"], body_model, prior_obj, progress=progress, **options)
+    kp_t, conf_t = torch.as_tensor(kp, dtype=torch.float32)[None], torch.as_tensor(conf, dtype=torch.float32)[None]
+    options = {**PHOTO_OPTIONS, **_init_options(init, kp_t, conf_t, camera, body_model, regressor), **smplify_options}
+    fit = smplify(kp_t, conf_t, camera["focal_length"], camera["size"], body_model, prior_obj, progress=progress, **options)
     t3 = time.perf_counter()
     return {"photo": photo, "camera": camera, "keypoints": kp, "confidence": conf, "fit": fit,
             "prior": name or "none", "times": {"load": t1 - t0, "detect": t2 - t1, "fit": t3 - t2}}
@@ -232,7 +252,7 @@ def detect_people(photo: Photo, person="all", box=None, detector=None, min_visib
 
 def fit_people(image, prior=DEFAULT_POSE_PRIOR, body_model=None, focal_length: float | None = None, person="all", box=None,
                people=None, max_side: int = MAX_SIDE, priors_dir=None, detector=None, progress: bool = False,
-               original_pixels: bool = False, **smplify_options) -> dict:
+               original_pixels: bool = False, init: str = "rest", regressor=None, **smplify_options) -> dict:
     """Fit the body model to every person in ``image`` (or those ``person`` picks) in one batched SMPLify.
 
     ``people``: detections given instead of the detector's ([{"keypoints" (14,2), "confidence" (14,), "box"
@@ -241,6 +261,7 @@ def fit_people(image, prior=DEFAULT_POSE_PRIOR, body_model=None, focal_length: f
     keypoints, confidence, box, source, prior_only (part names), unobserved (keypoint names)), "fit" (smplify's
     result, one row per person, in the order of "people"), "prior", "times" {"load", "detect", "fit"}}.
     Everyone shares the photo's camera, so their depths are comparable (up to each body's unknown size).
+    ``init`` / ``regressor``: as in :func:`fit_photo`.
     """
     import torch
 
@@ -272,9 +293,9 @@ def fit_people(image, prior=DEFAULT_POSE_PRIOR, body_model=None, focal_length: f
     name = prior if isinstance(prior, str) or prior is None else type(prior).__name__
     prior_obj = load_named_prior(prior, priors_dir) if isinstance(prior, str) or prior is None else prior
     body_model = body_model if body_model is not None else load_body_model(device="cpu")
-    options = {**PHOTO_OPTIONS, **smplify_options}
     kp = torch.as_tensor(np.stack([p["keypoints"] for p in people]), dtype=torch.float32)      # (P,14,2)
     conf = torch.as_tensor(np.stack([p["confidence"] for p in people]), dtype=torch.float32)   # (P,14)
+    options = {**PHOTO_OPTIONS, **_init_options(init, kp, conf, camera, body_model, regressor), **smplify_options}
     fit = smplify(kp, conf, camera["focal_length"], camera["size"], body_model, prior_obj, progress=progress, **options)
     t3 = time.perf_counter()
     return {"photo": photo, "camera": camera, "people": people, "fit": fit, "prior": name or "none",

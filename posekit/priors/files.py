@@ -19,6 +19,7 @@ A missing file raises ``FileNotFoundError`` with the command that trains one.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 import errno
 import os
 import pickle
@@ -34,8 +35,35 @@ import torch
 from . import registry
 from ..errors import InputError, NonFiniteError, check_finite_state
 
-__all__ = ["KINDS", "recognise", "read_prior", "read_npz_prior", "read_checkpoint", "prior_contents",
+__all__ = ["KINDS", "FileKind", "OTHER_FILES", "recognise", "read_prior", "read_npz_prior", "read_checkpoint", "prior_contents",
            "checkpoint_contents", "train_hint"]
+
+@dataclass(frozen=True)
+class FileKind:
+    """A kind of file posekit reads that is not a prior's (a prior's kind comes from its registry entry): what it
+    is called, the keys of its saved dict, what writes it and the tag it must carry."""
+
+    label: str
+    what: str
+    file_keys: tuple = ("config", "state_dict")
+    class_name: str = ""
+    file_tag: tuple | None = None
+    tag_required: bool = True
+    checkpoint_keys: tuple = ()
+    file_format: str = "pt"
+
+
+#: the files of trained models that are not priors
+OTHER_FILES = {
+    "regressor": FileKind("regressor", "keypoint regressor file", class_name="KeypointRegressor",
+                          file_tag=("format", "posekit.regressor/")),
+}
+
+
+def _all_kinds() -> dict:
+    """{kind: registry entry or FileKind} of every file kind read here (priors first)."""
+    return {**registry.kinds(), **OTHER_FILES}
+
 
 class _Kinds(Mapping):
     """What each kind of file is called in messages, from the registry (``posekit.priors.registry``): a prior's
@@ -44,9 +72,9 @@ class _Kinds(Mapping):
 
     def _table(self) -> dict:
         out = {}
-        for name, e in registry.kinds().items():
-            out[name] = f"{e.label} prior file"
-        for name, e in registry.kinds().items():
+        for name, e in _all_kinds().items():
+            out[name] = getattr(e, "what", None) or f"{e.label} prior file"
+        for name, e in _all_kinds().items():
             if e.checkpoint_keys:
                 out[f"{name}-checkpoint"] = f"{e.label} training checkpoint"
         return out
@@ -66,7 +94,7 @@ KINDS = _Kinds()
 
 
 def _entry(kind: str):
-    return registry.PRIORS[kind.removesuffix("-checkpoint")]
+    return _all_kinds()[kind.removesuffix("-checkpoint")]
 
 
 def _short(kind: str) -> str:
@@ -87,7 +115,7 @@ def _saver(kind: str) -> str:
 
 def _arrays() -> dict:
     """{kind: arrays} of the ``.npz`` priors."""
-    return {n: e.file_keys for n, e in registry.kinds().items() if e.file_format == "npz"}
+    return {n: e.file_keys for n, e in _all_kinds().items() if e.file_format == "npz"}
 
 
 def _tag_text(kind: str) -> str | None:
@@ -132,7 +160,7 @@ def recognise(obj) -> str | None:
     if not isinstance(obj, Mapping):
         return None
     fmt = obj.get("format")
-    for name, e in registry.kinds().items():
+    for name, e in _all_kinds().items():
         if e.file_tag is None:
             continue
         field, value = e.file_tag
@@ -140,7 +168,7 @@ def recognise(obj) -> str | None:
             return name
         if field != "format" and obj.get(field) == value:
             return name
-    for name, e in registry.kinds().items():
+    for name, e in _all_kinds().items():
         if e.checkpoint_keys and set(e.checkpoint_keys) <= set(obj):
             return f"{name}-checkpoint"
     return None

@@ -1,8 +1,9 @@
-"""``python -m posekit.train {<prior>,all} --motions DIR --out FILE [--fast]``: one sub-command per prior of
-``posekit.priors.registry``, plus ``all``.
+"""``python -m posekit.train {<prior>,regressor,all} --motions DIR --out FILE [--fast]``: one sub-command per prior
+of ``posekit.priors.registry``, the keypoint regressor, and ``all``.
 
 Each sub-command lives in its own module (``posekit.train.gmm`` …) exposing ``train(motions, out, fast=False,
-seed=0, device=None) -> Path``, ``add_arguments(parser)`` and ``run(args) -> int``.
+seed=0, device=None) -> Path``, ``add_arguments(parser)`` and ``run(args) -> int``. The trainers may import the
+layers below them and ``posekit.fitting`` (the keypoint regressor draws its training views with it).
 :func:`load_or_train` loads a prior like ``posekit.priors.store.load_prior`` and trains it into the folder
 when neither the folder nor the shipped pretrained files have it.
 """

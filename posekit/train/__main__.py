@@ -16,7 +16,9 @@ from posekit.errors import check_device
 from posekit.errors import InputError, check_finite_number, check_output_dir, check_output_file, check_positive, run_cli
 
 #: trained models that are not priors: sub-command -> help
-OTHER_MODELS: dict[str, str] = {}
+OTHER_MODELS: dict[str, str] = {
+    "regressor": "keypoints -> body regressor (SMPL parameters from LSP-14 keypoints in one pass); writes .pt",
+}
 ALL_HELP = "every prior into the folder --out, with manifest.json (sha256, trials, recipe, validation)"
 
 

@@ -91,6 +91,12 @@ def write_manifest(out_dir: Path, entries: dict, motions, trials: dict, fast: bo
                            "The database was created with funding from NSF EIA-0196217.",
     }
     path = Path(out_dir) / "manifest.json"
+    try:                                     # other models' entries (the keypoint regressor's) are kept as they are
+        models = json.loads(path.read_text()).get("models")
+    except (OSError, ValueError, AttributeError):
+        models = None
+    if models:
+        manifest["models"] = models
     with atomic_path(path, suffix=".json") as tmp:
         Path(tmp).write_text(json.dumps(manifest, indent=1))
     return path
