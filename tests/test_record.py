@@ -158,6 +158,14 @@ def test_a_shard_adding_a_method_merges_with_the_part_and_conflicts_are_refused(
     keys = [(r["setting"], r["method"], r["metric"]) for r in rec["rows"]]
     assert len(keys) == len(set(keys)) == 4
     assert {m for _, m, k in keys if k == "v2v_cm"} == {"none", "vposer", "posendf"}
+    # a timing differs with the machine's load: the first is kept
+    _part(tmp_path / "parts", "denoise.timing", _rows("denoise", "fit_ms_per_image", "sigma=0.1,frames=60",
+                                                      {"none": base}))
+    _part(tmp_path / "parts", "denoise.timing2", _rows("denoise", "fit_ms_per_image", "sigma=0.1,frames=60",
+                                                       {"none": base * 3}))
+    rec = load_record(assemble(tmp_path / "parts", tmp_path / "record1"))
+    (t,) = [r for r in rec["rows"] if r["metric"] == "fit_ms_per_image"]
+    assert t["value"] == pytest.approx(base.mean())
     # the same method measured differently by two parts is an error, not a silent pick
     _part(tmp_path / "parts", "denoise.again", _rows("denoise", "v2v_cm", "sigma=0.1,frames=60", {"posendf": base + 1}))
     with pytest.raises(InputError, match="measured .* differently"):
