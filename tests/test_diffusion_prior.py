@@ -188,7 +188,7 @@ def test_bad_files_raise_input_error(tmp_path):
                         ("empty.pt", "empty"), ("vposer.pt", "VPoser prior file"), ("cfg.pt", "not a valid")]:
         with pytest.raises(InputError, match=words):
             DiffusionPrior.load(tmp_path / name)
-    with pytest.raises(InputError, match="diffusion prior file"):                # the other way round
+    with pytest.raises(InputError, match="Diffusion prior file"):                # the other way round
         VPoser.load(good)
 
 
