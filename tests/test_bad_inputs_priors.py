@@ -13,11 +13,12 @@ import pytest
 import torch
 
 from posekit.errors import InputError, NonFiniteError
-from posekit.priors import store
+from posekit.priors import registry, store
 from posekit.priors.files import KINDS
 
-TORCH_PRIORS = ("vposer", "posendf", "humor")
-ALL_PRIORS = ("gmm",) + TORCH_PRIORS
+#: every prior read from a file (posekit.priors.registry), the .pt ones apart
+ALL_PRIORS = tuple(registry.kinds())
+TORCH_PRIORS = tuple(n for n in ALL_PRIORS if registry.PRIORS[n].file_format == "pt")
 
 
 def shipped(name):
