@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import json
 import time
+from dataclasses import dataclass, field
 import warnings
 from pathlib import Path
 from typing import Sequence, TypedDict
@@ -52,7 +53,7 @@ def __getattr__(name):
 __all__ = [
     "METHODS", "POSE_METHODS", "fit_clip", "parse_method_values", "tune_fit_weights", "load_body", "load_priors", "priors_from_args", "parse_methods", "is_fast", "body_from_args",
     "parse_numbers", "option_number", "lengths_from_args", "fps_from_args",
-    "ResultRow", "Settings", "add_common_arguments", "add_fit_arguments", "fixed_weights", "save_weights", "run_setup", "timed", "row",
+    "ResultRow", "Settings", "MotionFitSettings", "add_common_arguments", "add_fit_arguments", "fixed_weights", "save_weights", "run_setup", "timed", "row",
     # from the layers below
     "Clip", "FitConfig", "PoseVariable", "fit_motion", "prior_energy", "tune_weights", "DEFAULT_PRIOR_WEIGHTS",
     "DEFAULT_SMOOTH", "SMOOTH_GRID", "SMOOTH_GRID_FAST", "PRIOR_BASE", "PRIOR_GRID", "PRIOR_GRID_FAST",
@@ -316,6 +317,29 @@ class Settings:
         from dataclasses import replace
 
         return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class MotionFitSettings(Settings):
+    """The fields every motion-fit experiment (denoising, occlusion) shares: motions: the folder of motion files
+    (its held-out subjects are used); lengths: clip lengths (frames); clips: test clips per setting; val_clips /
+    val_len: the validation clips the weights are tuned on and their length; steps: optimiser iterations per fit;
+    latent: VPoser-like priors fit their latent code (False: their energy on the poses); fixed: weights not to tune
+    ({method or "smooth": weight}); methods: None for every method of the registry; seed: clips, noise, tuning."""
+
+    motions: str | None = None
+    lengths: tuple = (60, 120, 240)
+    clips: int = 8
+    val_clips: int = 5
+    steps: int = 200
+    val_len: int = 60
+    latent: bool = True
+    fast: bool = False
+    fixed: dict = field(default_factory=dict)
+    optimizer: str = "lbfgs"
+    fps: float = 30.0
+    methods: tuple | None = None
+    seed: int = 0
 
 
 # ----------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ MPJPE (``mpjpe_cm``), all in cm. σ ∈ {0.05, 0.1, 0.2, 0.5} rad by default (Po
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from ..fitting.motion import Clip, FitConfig
 from ..utils import atomic_save_npz
 from ..viz.plots import save_figure
 from .clips import axis_angle_noise, clips_for_run, clips_for_settings
-from .common import (ResultRow, Settings, add_common_arguments, add_fit_arguments, clip_units, fit_clip, fixed_weights, fps_from_args, is_fast,
+from .common import (MotionFitSettings, ResultRow, add_common_arguments, add_fit_arguments, clip_units, fit_clip, fixed_weights, fps_from_args, is_fast,
                      lengths_from_args, option_number, parse_methods, parse_numbers, row, run_setup, save_weights,
                      timed, tune_fit_weights)
 from .report import check_finite_rows
@@ -48,31 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @dataclass(frozen=True)
-class DenoiseSettings(Settings):
+class DenoiseSettings(MotionFitSettings):
     """Everything a denoising run depends on besides the body model and the priors (the command line parses its
-    options into one; :meth:`quick` gives the fast defaults).
+    options into one; :meth:`quick` gives the fast defaults): the fields of ``MotionFitSettings`` and sigmas, the
+    noise std (rad, per axis-angle component)."""
 
-    motions: the folder of motion files (its held-out subjects are used); lengths: clip lengths (frames); sigmas:
-    noise std (rad, per axis-angle component); clips: test clips per length; val_clips / val_len: the validation
-    clips the weights are tuned on and their length; steps: optimiser iterations per fit; latent: VPoser-like
-    priors fit their latent code (False: their energy on the poses); fixed: weights not to tune ({method or
-    "smooth": weight}); methods: None for every method of the registry; seed: clips, noise and the tuning.
-    """
-
-    motions: str | None = None
     lengths: tuple = LENGTHS
     sigmas: tuple = SIGMAS
-    clips: int = 8
-    val_clips: int = 5
-    steps: int = 200
-    val_len: int = 60
-    latent: bool = True
-    fast: bool = False
-    fixed: dict = field(default_factory=dict)
-    optimizer: str = "lbfgs"
-    fps: float = 30.0
-    methods: tuple | None = None
-    seed: int = 0
 
     @classmethod
     def quick(cls, **changes) -> "DenoiseSettings":

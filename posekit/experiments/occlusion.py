@@ -14,7 +14,7 @@ to a hidden joint, the faces among them, the hidden joints).
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,7 @@ from ..fitting.motion import Clip, FitConfig
 from ..utils import atomic_save_npz
 from ..viz.plots import save_figure
 from .clips import PARTS, clips_for_run, clips_for_settings, part_joints
-from .common import (ResultRow, Settings, add_common_arguments, add_fit_arguments, clip_units, fit_clip, fixed_weights, fps_from_args, is_fast,
+from .common import (MotionFitSettings, ResultRow, add_common_arguments, add_fit_arguments, clip_units, fit_clip, fixed_weights, fps_from_args, is_fast,
                      lengths_from_args, option_number, parse_methods, row, run_setup, save_weights, timed,
                      tune_fit_weights)
 from .report import check_finite_rows
@@ -57,24 +57,13 @@ def parse_parts(text) -> tuple:
 
 
 @dataclass(frozen=True)
-class OcclusionSettings(Settings):
-    """Everything an occlusion run depends on besides the body model and the priors (see
-    ``posekit.experiments.denoise.DenoiseSettings`` for the common fields); parts: the hidden parts (``PARTS``)."""
+class OcclusionSettings(MotionFitSettings):
+    """Everything an occlusion run depends on besides the body model and the priors: the fields of
+    ``MotionFitSettings`` and parts, the hidden parts (``PARTS``)."""
 
-    motions: str | None = None
-    parts: tuple = tuple(PARTS)
     lengths: tuple = LENGTHS
-    clips: int = 8
     steps: int = 300
-    val_len: int = 60
-    latent: bool = True
-    fast: bool = False
-    val_clips: int = 5
-    fixed: dict = field(default_factory=dict)
-    optimizer: str = "lbfgs"
-    fps: float = 30.0
-    methods: tuple | None = None
-    seed: int = 0
+    parts: tuple = tuple(PARTS)
 
     @classmethod
     def quick(cls, **changes) -> "OcclusionSettings":

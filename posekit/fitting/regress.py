@@ -230,22 +230,10 @@ def regress(keypoints, confidences, boxes, model: KeypointRegressor, focal_lengt
 def pretrained_regressor_path(verify: bool = True) -> Path | None:
     """The shipped regressor (``posekit/priors/pretrained/regressor.pt``, entry ``models.regressor`` of the
     manifest), its sha256 checked with ``verify``; None when this copy ships none."""
-    from ..priors.store import pretrained_dir, pretrained_manifest
+    from ..priors.store import shipped_file
 
-    entry = pretrained_manifest().get("models", {}).get("regressor")
-    if entry is None:
-        return None
-    path = pretrained_dir() / entry["file"]
-    if not path.is_file():
-        return None
-    if verify:
-        from ..data.download import sha256_file
-
-        digest = sha256_file(path)
-        if digest != entry["sha256"]:
-            raise InputError(f"{path}: sha256 {digest[:12]}... does not match the manifest ({entry['sha256'][:12]}...); "
-                             "reinstall posekit or train your own: python -m posekit.train regressor --motions DIR --out FILE")
-    return path
+    return shipped_file("models", "regressor", verify,
+                        "train your own: python -m posekit.train regressor --motions DIR --out FILE")
 
 
 def load_regressor(path: str | os.PathLike | None = None, device=None) -> KeypointRegressor:

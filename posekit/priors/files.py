@@ -35,7 +35,7 @@ import torch
 from . import registry
 from ..errors import InputError, NonFiniteError, check_finite_state
 
-__all__ = ["KINDS", "FileKind", "OTHER_FILES", "recognise", "read_prior", "read_npz_prior", "read_checkpoint", "prior_contents",
+__all__ = ["KINDS", "FileKind", "OTHER_FILES", "plain_state", "recognise", "read_prior", "read_npz_prior", "read_checkpoint", "prior_contents",
            "checkpoint_contents", "train_hint"]
 
 @dataclass(frozen=True)
@@ -140,6 +140,20 @@ _ZIP_MAGIC = b"PK\x03\x04"
 
 class _Unreadable(Exception):
     """Internal: why a file could not be read (a phrase); the public functions add the file and the kind."""
+
+
+def plain_state(obj):
+    """Plain types only (dict/list/float/int/str/bool/None; a one-element tensor as its number), so that a saved
+    history or meta dict loads with ``torch.load(weights_only=True)``."""
+    if isinstance(obj, dict):
+        return {str(k): plain_state(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain_state(v) for v in obj]
+    if torch.is_tensor(obj):
+        return obj.item() if obj.numel() == 1 else obj.tolist()
+    if isinstance(obj, (int, float, str, bool)) or obj is None:
+        return obj
+    return float(obj)
 
 
 def train_hint(name: str, path) -> str:

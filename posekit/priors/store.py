@@ -52,7 +52,7 @@ PRIOR_FILES = _View(lambda e: e.file)
 PRIOR_CLASSES = _View(lambda e: (e.module, e.class_name))
 
 __all__ = ["load_prior", "load_prior_file", "prior_path", "pretrained_dir", "pretrained_manifest",
-           "pretrained_path", "default_motions_dir", "PRIOR_FILES", "PRIOR_CLASSES"]
+           "pretrained_path", "shipped_file", "default_motions_dir", "PRIOR_FILES", "PRIOR_CLASSES"]
 
 _ANNOUNCED: set = set()
 
@@ -88,11 +88,12 @@ def pretrained_manifest() -> dict:
     return json.loads(p.read_text()) if p.is_file() else {}
 
 
-def pretrained_path(name: str, verify: bool = True) -> Path | None:
-    """The shipped pretrained file of prior ``name`` (None when there is none). ``verify``: check its
-    sha256 against the manifest and raise ``InputError`` on a mismatch (a damaged or replaced file)."""
-    entry = pretrained_manifest().get("priors", {}).get(name)
-    if name not in PRIOR_FILES or entry is None:
+def shipped_file(section: str, name: str, verify: bool = True, hint: str = "") -> Path | None:
+    """The file of entry ``name`` in section ``section`` of the shipped manifest ("priors", "models"), None when
+    this copy ships none. ``verify``: check its sha256 and raise ``InputError`` on a mismatch (a damaged or
+    replaced file), with ``hint`` saying what to do instead."""
+    entry = pretrained_manifest().get(section, {}).get(name)
+    if entry is None:
         return None
     path = pretrained_dir() / entry["file"]
     if not path.is_file():
@@ -103,8 +104,16 @@ def pretrained_path(name: str, verify: bool = True) -> Path | None:
         digest = sha256_file(path)
         if digest != entry["sha256"]:
             raise InputError(f"{path}: sha256 {digest[:12]}... does not match the manifest ({entry['sha256'][:12]}...); "
-                             "reinstall posekit or train your own prior (load_prior(..., pretrained=False))")
+                             f"reinstall posekit or {hint}")
     return path
+
+
+def pretrained_path(name: str, verify: bool = True) -> Path | None:
+    """The shipped pretrained file of prior ``name`` (None when there is none). ``verify``: check its
+    sha256 against the manifest and raise ``InputError`` on a mismatch (a damaged or replaced file)."""
+    if name not in PRIOR_FILES:
+        return None
+    return shipped_file("priors", name, verify, "train your own prior (load_prior(..., pretrained=False))")
 
 
 def load_prior_file(name: str, path: str | os.PathLike, device=None):

@@ -44,7 +44,7 @@ from posekit.errors import InputError
 from posekit.skeleton import as_body21
 from posekit.utils import atomic_torch_save, get_device
 
-from .files import checkpoint_contents, prior_contents, read_checkpoint, read_prior
+from .files import checkpoint_contents, plain_state, prior_contents, read_checkpoint, read_prior
 
 __all__ = [
     "VPoser", "VPoserConfig", "DEFAULT_WEIGHTS", "gram_schmidt_6d", "kl_divergence", "rec_loss",
@@ -296,7 +296,7 @@ class VPoser(nn.Module):
         """``torch.save`` of {config (plain types), state_dict, history}, written atomically."""
         obj = {"format": "posekit.vposer/1", "config": asdict(self.config),
                "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
-               "history": _plain(self.history)}
+               "history": plain_state(self.history)}
         return atomic_torch_save(obj, path)
 
     @classmethod
@@ -322,18 +322,6 @@ def _one_pose(p) -> torch.Tensor:
         raise ValueError(f"expected a single pose, got a batch of shape {tuple(p.shape)}")
     return p
 
-
-def _plain(obj):
-    """Keep only plain types (dict/list/float/int/str/bool) so that the file loads with weights_only=True."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if torch.is_tensor(obj):
-        return obj.item() if obj.numel() == 1 else obj.tolist()
-    if isinstance(obj, (int, float, str, bool)) or obj is None:
-        return obj
-    return float(obj)
 
 
 # --------------------------------------------------------------------------------------------
@@ -435,7 +423,7 @@ def fit(train, val=None, epochs: int = 60, batch_size: int = 256, lr: float = 1e
                            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                            "best_model": {k: v.detach().cpu() for k, v in best_state.items()},
                            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                           "state": _plain(state)}, ckpt)
+                           "state": plain_state(state)}, ckpt)
 
     n = R_train.shape[0]
     bs = min(batch_size, n)
@@ -489,7 +477,7 @@ def fit(train, val=None, epochs: int = 60, batch_size: int = 256, lr: float = 1e
             callback(epoch, {"train": train_terms, "val": val_terms})
     bar.close()
     model.load_state_dict(best_state)
-    model.history = {**_plain(state["history"]), "best_epoch": state["best_epoch"],
+    model.history = {**plain_state(state["history"]), "best_epoch": state["best_epoch"],
                      "best_val": state["best_val"], "epochs": state["epoch"], **{"settings": settings}}
     return model.eval()
 

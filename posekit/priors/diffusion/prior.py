@@ -11,7 +11,7 @@ from torch import nn
 from posekit.skeleton import as_body21
 from posekit.utils import atomic_torch_save, get_device
 
-from ..files import prior_contents, read_prior
+from ..files import plain_state, prior_contents, read_prior
 from .model import DIM, NUM_JOINTS, Denoiser, default_config
 
 __all__ = ["DiffusionPrior", "ENERGY_SIGMAS", "FORMAT"]
@@ -115,7 +115,7 @@ class DiffusionPrior(nn.Module):
         """``torch.save`` of {format, config, energy_sigmas, state_dict, meta} (plain types), written atomically."""
         obj = {"format": FORMAT, "config": dict(self.config), "energy_sigmas": list(self.energy_sigmas),
                "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
-               "meta": _plain(self.meta)}
+               "meta": plain_state(self.meta)}
         return atomic_torch_save(obj, path)
 
     @classmethod
@@ -134,15 +134,3 @@ class DiffusionPrior(nn.Module):
         model.meta = dict(obj.get("meta") or {})
         return model.to(get_device(device)).eval()
 
-
-def _plain(obj):
-    """Plain types only (dict/list/float/int/str/bool/None), so the file loads with weights_only=True."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if torch.is_tensor(obj):
-        return obj.item() if obj.numel() == 1 else obj.tolist()
-    if isinstance(obj, (int, float, str, bool)) or obj is None:
-        return obj
-    return float(obj)
