@@ -22,8 +22,8 @@ rises during a stage.
 
 Remaining deviations from SMPLify: translation is optimised in every stage (SMPLify fixes it after the
 camera stage only in spirit: it too keeps it free); the orientation flip is chosen by the lower final
-total energy (``flip_select``); the robust cost is applied per coordinate of the 2D residual, not to its
-norm; confidences multiply the cost once (not squared); the hips carry the same weight as the other
+total energy (``flip_select``); the robust cost is applied to the norm of each keypoint's 2D residual, not
+to each coordinate as SMPLify's code does; confidences multiply the cost once (not squared); the hips carry the same weight as the other
 keypoints; E_sp uses SMPLify's Gaussian spheres but on posekit's own capsules (``capsules.py``) and a
 weight chosen for our units (λsp = 1e3: on real held-out poses E_sp stays below ~1% of a typical data
 term); the start pose is SMPLify's (the GMM's mean) by default, or the rest pose for every prior
@@ -37,7 +37,7 @@ data weight; E_sp: see the deviations above (the capsule hinge, ``interpenetrati
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from tqdm.auto import tqdm
@@ -48,11 +48,14 @@ from .camera import FACING_CAMERA, estimate_depth, flip_orient, perspective_proj
 from .capsules import capsule_pairs, capsule_radii, interpenetration_energy, sphere_energy
 from .forward import JointsForward, full_forward
 from .keypoints import TORSO, KeypointMap
-from .losses import angle_prior, is_latent_prior, joint_energy, pose_prior_energy, shape_prior
+from .losses import angle_prior, joint_energy, pose_prior_energy, shape_prior
 from .rowwise import ROW_METHODS, minimise_rows
-from ..priors.base import encode_latent, has_encoder, prior_mean_pose
+from ..priors.base import decode_latent, encode_latent, has_encoder, is_latent_prior, prior_mean_pose, zero_latent
 
-__all__ = ["smplify", "SMPLIFY_STAGES", "SMPLifyConfig", "check_inputs", "TERMS"]
+__all__ = ["smplify", "SMPLIFY_STAGES", "SMPLifyConfig", "check_inputs", "TERMS", "Problem", "resolve_config",
+           "start_pose", "start_from_body", "orientation_hypotheses", "depth_guess", "torso_confidence",
+           "camera_energy", "term_energies", "camera_stage", "run_stage", "choose_hypothesis", "pick_hypothesis",
+           "body_pose_of"]
 
 #: (pose-prior weight w, shape weight wβ) per stage, SMPLify's fit_3d.py (energies use w², wβ²)
 SMPLIFY_STAGES = ((404.0, 100.0), (404.0, 50.0), (57.4, 10.0), (4.78, 5.0))
@@ -198,6 +201,15 @@ def _check_start(start, B: int, nb: int, device) -> dict:
     return out
 
 
+def _initial_body_pose(prior, B, device):
+    """SMPLify starts from the prior's mean pose (GMM: weighted mean of the means), else zeros. -> (B,69)."""
+    mean = prior_mean_pose(prior)
+    if mean is not None:
+        mean = torch.as_tensor(mean, dtype=torch.float32, device=device)
+        return body21_to_body_pose(mean.reshape(1, 21, 3)).expand(B, -1).clone()
+    return torch.zeros(B, 69, device=device)
+
+
 def _minimise(params, energy, iters: int, cfg: SMPLifyConfig, record=None):
     """Minimise every image's (every hypothesis's) energy on its own: see ``rowwise.minimise_rows``."""
     if cfg.optimizer not in ROW_METHODS:
@@ -206,13 +218,244 @@ def _minimise(params, energy, iters: int, cfg: SMPLifyConfig, record=None):
                   record=record)
 
 
-def _initial_body_pose(prior, B, device):
-    """SMPLify starts from the prior's mean pose (GMM: weighted mean of the means), else zeros. -> (B,69)."""
-    mean = prior_mean_pose(prior)
-    if mean is not None:
-        mean = torch.as_tensor(mean, dtype=torch.float32, device=device)
-        return body21_to_body_pose(mean.reshape(1, 21, 3)).expand(B, -1).clone()
-    return torch.zeros(B, 69, device=device)
+def resolve_config(config: SMPLifyConfig | None = None, **overrides) -> SMPLifyConfig:
+    """The config of one fit: ``config`` (default :class:`SMPLifyConfig`) with ``overrides`` set, checked.
+    The caller's config object is not changed."""
+    cfg = replace(config) if config is not None else SMPLifyConfig()
+    for k, v in overrides.items():
+        if not hasattr(cfg, k):
+            raise TypeError(f"unknown smplify option {k!r}; see SMPLifyConfig")
+        setattr(cfg, k, v)
+    _check_config(cfg)
+    return cfg
+
+
+# ----------------------------------------------------------------------------------------------
+# the problem: what every energy evaluation of one fit reads
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Problem:
+    """The fixed data of one fit of R = H·B rows (H orientation hypotheses of B images)."""
+
+    fwd: JointsForward               # joints (+ keypoint vertices) of the body model
+    kmap: KeypointMap                # joints/vertices -> LSP-14 keypoints
+    keypoints: torch.Tensor          # (R,14,2) px
+    confidence: torch.Tensor         # (R,14)
+    focal: torch.Tensor              # (R,)
+    center: torch.Tensor             # (R,2) principal point
+    prior: object                    # the pose prior (None: no prior)
+    cfg: SMPLifyConfig
+    lbs_weights: torch.Tensor        # (V,24) for the capsule radii of E_sp
+    pairs: list = field(default_factory=capsule_pairs)   # segment pairs that E_sp keeps apart
+
+    @property
+    def latent(self) -> bool:
+        """Optimise the prior's latent code (VPoser) instead of the pose itself."""
+        return is_latent_prior(self.prior)
+
+    @property
+    def rows(self) -> int:
+        return self.keypoints.shape[0]
+
+    @property
+    def sp_weight(self) -> float:
+        """λsp: the config's, or 1e3 for spheres, 1e6 per m² for capsules."""
+        cfg = self.cfg
+        if cfg.sp_weight is not None:
+            return cfg.sp_weight
+        return 1e3 if cfg.interpenetration == "spheres" else 1e6
+
+    def project(self, betas, orient, body_pose, transl, rows):
+        """Keypoints in pixels (R',14,2) of the rows ``rows``; also joints (R',24,3) -> (proj, joints)."""
+        j, v = self.fwd(betas, orient, body_pose, transl)
+        return perspective_projection(self.kmap(j, v), self.focal[rows], self.center[rows]), j
+
+
+def body_pose_of(prior, pose_var: torch.Tensor) -> torch.Tensor:
+    """The body pose (R,69) of the optimised variable: the pose itself, or a latent prior's decoded code (R,D)."""
+    if is_latent_prior(prior):
+        return body21_to_body_pose(decode_latent(prior, pose_var))
+    return pose_var
+
+
+# ----------------------------------------------------------------------------------------------
+# 1. the start: pose, depth guess and orientation hypotheses
+# ----------------------------------------------------------------------------------------------
+
+
+def start_pose(prior, cfg: SMPLifyConfig, n: int, device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The start pose (n,69) and, for a latent prior, its code (n,D) (else None).
+
+    SMPLify starts from the GMM's mean; ``init="rest"`` starts every prior from the rest pose (a latent prior
+    from the code of the rest pose when it has an encoder); a latent prior without an encoder starts at z = 0
+    (SMPLify-X)."""
+    if not is_latent_prior(prior):
+        return _initial_body_pose(None if cfg.init == "rest" else prior, n, device), None
+    with torch.no_grad():
+        if cfg.init == "rest" and has_encoder(prior):          # the code of the rest pose: the same start as the others
+            z = encode_latent(prior, torch.zeros(n, 21, 3, device=device)).to(device)
+        else:                                                  # SMPLify-X: z = 0
+            z = zero_latent(prior, n, device=device)
+        pose0 = body21_to_body_pose(decode_latent(prior, z).to(device))
+    return pose0, z
+
+
+def start_from_body(prior, start: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The start pose (B,69) of a given start body (e.g. the regressor's) and, for a latent prior, its code:
+    the encoder's code of the pose, and the pose the decoder makes of it."""
+    pose0 = start["body_pose"].clone()
+    if not is_latent_prior(prior):
+        return pose0, None
+    B = pose0.shape[0]
+    with torch.no_grad():
+        z = encode_latent(prior, pose0[:, :63].reshape(B, 21, 3)).to(pose0.device)
+        pose0 = body21_to_body_pose(decode_latent(prior, z).to(pose0.device))
+    return pose0, z
+
+
+def orientation_hypotheses(H: int, B: int, device) -> torch.Tensor:
+    """Global orientations (H·B,3): facing the camera, and (H = 2) the same flipped by 180° for rows B..2B."""
+    orient = torch.tensor(FACING_CAMERA, device=device).expand(H * B, 3).clone()
+    if H == 2:
+        orient[B:] = flip_orient(orient[B:])
+    return orient
+
+
+def depth_guess(problem: Problem, betas, pose0) -> tuple[torch.Tensor, torch.Tensor]:
+    """SMPLify's camera start: depth from the ratio of 3D to 2D torso lengths (similar triangles), the root
+    on the ray through the keypoints' centroid -> (transl (R,3), depth (R,))."""
+    kp, conf, f, c = problem.keypoints, problem.confidence, problem.focal, problem.center
+    R = problem.rows
+    with torch.no_grad():
+        j0, v0 = problem.fwd(betas, torch.zeros(R, 3, device=kp.device), pose0, torch.zeros(R, 3, device=kp.device))
+        k3 = problem.kmap(j0, v0)                                                # (R,14,3)
+    tor = list(TORSO)
+    depth = estimate_depth(k3[:, tor], kp[:, tor], conf[:, tor], f)             # (R,)
+    vis = conf[..., None] > 0
+    c2d = (kp * vis).sum(1) / vis.sum(1).clamp_min(1)                           # (R,2) keypoint centroid
+    xy = (c2d - c) * depth[:, None] / f[:, None]
+    return torch.cat([xy, depth[:, None]], dim=1), depth                        # root near the centroid ray
+
+
+def torso_confidence(confidence: torch.Tensor) -> torch.Tensor:
+    """Confidences (R,14) of the torso keypoints only (all keypoints for a row without a visible torso)."""
+    tor = list(TORSO)
+    out = torch.zeros_like(confidence)
+    out[:, tor] = confidence[:, tor]
+    none = out.sum(-1) <= 0
+    out[none] = confidence[none]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. the energies
+# ----------------------------------------------------------------------------------------------
+
+
+def camera_energy(problem: Problem, betas, pose0, depth, torso_conf, orient, transl, rows) -> dict:
+    """The camera stage's energy of rows ``rows``: E_J on the torso + depth_weight (z − z_guess)² -> {"total": (R',)}."""
+    cfg = problem.cfg
+    proj, _ = problem.project(betas[rows], orient, pose0[rows], transl, rows)
+    return {"total": joint_energy(proj, problem.keypoints[rows], torso_conf[rows], cfg.sigma)
+            + cfg.depth_weight * (transl[:, 2] - depth[rows]) ** 2}
+
+
+def term_energies(problem: Problem, weights: tuple[float, float], pose_var, orient, transl, betas, rows) -> dict:
+    """SMPLify's energy terms {term: (R',)} of the rows ``rows`` at one stage's weights (w, wβ):
+
+    E_J (data), λθ E_θ (pose, λθ = prior_scale · w²), λa E_a (angle, λa = (angle_weight · w)²),
+    λβ E_β (shape, λβ = wβ²), λsp E_sp (interpenetration), and their sum (total)."""
+    cfg, prior = problem.cfg, problem.prior
+    wθ, wβ = weights
+    latent = is_latent_prior(prior)
+    bp = body_pose_of(prior, pose_var)                                         # (R',69)
+    proj, j = problem.project(betas, orient, bp, transl, rows)
+    e_pose = pose_prior_energy(prior, bp, latent=pose_var if latent else None, **cfg.prior_kwargs)
+    if cfg.prior_adaptive:
+        e_pose = e_pose.detach() * e_pose
+    zero = bp.new_zeros(bp.shape[0])
+    sp_weight = problem.sp_weight
+    if sp_weight > 0:                                              # radii of the current shape: E_sp depends on β
+        collide = sphere_energy if cfg.interpenetration == "spheres" else interpenetration_energy
+        vs, js = problem.fwd.shaped_rest(betas)
+        e_sp = sp_weight * collide(j, capsule_radii(vs, js, problem.lbs_weights), problem.pairs)
+    else:
+        e_sp = zero
+    out = {"data": joint_energy(proj, problem.keypoints[rows], problem.confidence[rows], cfg.sigma),
+           "pose": cfg.prior_scale * wθ ** 2 * e_pose,
+           "angle": (cfg.angle_weight * wθ) ** 2 * angle_prior(bp) if cfg.angle_weight > 0 else zero,
+           "shape": wβ ** 2 * shape_prior(betas),
+           "interpenetration": e_sp}
+    out["total"] = sum(out.values())
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. the stages
+# ----------------------------------------------------------------------------------------------
+
+
+def camera_stage(problem: Problem, betas, pose0, depth, orient, transl) -> dict:
+    """Fit translation + orientation (in place) on the torso keypoints -> the stage's trace {"total": (iters+1, R)}."""
+    torso_conf = torso_confidence(problem.confidence)
+    orient.requires_grad_(True)
+    transl.requires_grad_(True)
+
+    def energy(parts, rows):
+        return camera_energy(problem, betas, pose0, depth, torso_conf, *parts, rows)
+
+    cam_trace = []
+    _minimise([orient, transl], energy, problem.cfg.camera_iters, problem.cfg,
+              lambda t: cam_trace.append(t["total"].cpu()))
+    return {"stage": "camera", "weights": {}, "total": torch.stack(cam_trace)}
+
+
+def run_stage(problem: Problem, weights: tuple[float, float], pose_var, orient, transl, betas) -> dict:
+    """One annealing stage: minimise the total energy at the weights (w, wβ) over the pose (or its code),
+    orientation, translation and (``fit_shape``) shape, in place -> its trace {term: (iters+1, R)}."""
+    cfg = problem.cfg
+    rec = {k: [] for k in TERMS}
+
+    def record(e):
+        for k in TERMS:
+            rec[k].append(e[k].cpu())
+
+    def energy(parts, rows):
+        bt = parts[3] if cfg.fit_shape else betas[rows]
+        return term_energies(problem, weights, parts[0], parts[1], parts[2], bt, rows)
+
+    params = [pose_var, orient, transl] + ([betas] if cfg.fit_shape else [])
+    _minimise(params, energy, cfg.stage_iters, cfg, record)
+    return {"weights": {"pose": weights[0], "shape": weights[1]}, **{k: torch.stack(v) for k, v in rec.items()}}
+
+
+# ----------------------------------------------------------------------------------------------
+# 4. the choice of hypothesis
+# ----------------------------------------------------------------------------------------------
+
+
+def choose_hypothesis(final: dict, B: int, H: int, flip_select: str = "total") -> torch.Tensor:
+    """Per image, whether the flipped hypothesis (rows B..2B) ends with the lower ``flip_select`` energy -> (B,) bool
+    (all False with one hypothesis)."""
+    if H == 1:
+        return torch.zeros(B, dtype=torch.bool, device=final["total"].device)
+    crit = final[flip_select]
+    return crit[B:] < crit[:B]
+
+
+def pick_hypothesis(x: torch.Tensor, flipped: torch.Tensor) -> torch.Tensor:
+    """The chosen hypothesis's rows (B,...) of ``x`` (H·B,...): row B+i where ``flipped[i]``, else row i."""
+    B = flipped.shape[0]
+    if x.shape[0] == B:
+        return x
+    return torch.where(flipped.reshape(-1, *([1] * (x.dim() - 1))), x[B:], x[:B])
+
+
+# ----------------------------------------------------------------------------------------------
+# SMPLify
+# ----------------------------------------------------------------------------------------------
 
 
 def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prior=None,
@@ -229,12 +472,7 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
     energies {term: (B,)} at the end, trace [{"stage", "weights", term: (iters+1, B)} per stage,
     the camera stage first], flipped (B,) bool (the 180°-flipped hypothesis won), time_s.
     """
-    cfg = config or SMPLifyConfig()
-    for k, v in overrides.items():
-        if not hasattr(cfg, k):
-            raise TypeError(f"unknown smplify option {k!r}; see SMPLifyConfig")
-        setattr(cfg, k, v)
-    _check_config(cfg)
+    cfg = resolve_config(config, **overrides)
     t0 = time.perf_counter()
     kmap = KeypointMap(body_model)
     kp, conf, f, size = check_inputs(keypoints_2d, confidence, focal_length, image_size, kmap.n)
@@ -243,142 +481,44 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
     B = kp.shape[0]
     fwd = JointsForward(body_model, kmap.vertex_ids)
     center = principal_point(size)
-    latent = is_latent_prior(prior)
-    nb = fwd.num_betas
+    start = _check_start(cfg.start, B, fwd.num_betas, device) if cfg.start is not None else None
 
     # ---- hypotheses: H = 1 or 2 copies of every image (the second with the flipped orientation)
-    start = _check_start(cfg.start, B, nb, device) if cfg.start is not None else None
     H = 2 if cfg.try_flip and start is None else 1
     rep = lambda x: x.repeat(H, *([1] * (x.dim() - 1)))                         # (H*B, ...)
-    kpH, confH, fH, cH = rep(kp), rep(conf), rep(f), rep(center)
+    problem = Problem(fwd, kmap, rep(kp), rep(conf), rep(f), rep(center), prior, cfg, body_model.lbs_weights)
 
-    # ---- 1. depth from torso lengths, on the mean shape in the initial pose
-    betas = torch.zeros(H * B, nb, device=device)
-    if cfg.init not in ("prior_mean", "rest"):
-        raise InputError(f"init must be 'prior_mean' or 'rest', got {cfg.init!r}")
-    pose0 = _initial_body_pose(None if (latent or cfg.init == "rest") else prior, H * B, device)
-    if start is not None:
-        betas, pose0 = start["betas"].clone(), start["body_pose"].clone()
-    if latent and start is not None:                             # the code of the start pose
-        with torch.no_grad():
-            z = encode_latent(prior, pose0[:, :63].reshape(B, 21, 3)).to(device)
-            pose0 = body21_to_body_pose(prior.decode_body21(z).reshape(B, 21, 3).to(device))
-    elif latent:
-        with torch.no_grad():
-            if cfg.init == "rest" and has_encoder(prior):      # the code of the rest pose: the same start as the others
-                z = encode_latent(prior, torch.zeros(H * B, 21, 3, device=device)).to(device)
-            else:                                              # SMPLify-X: z = 0
-                z = torch.zeros(H * B, prior.latent_dim, device=device)
-            pose0 = body21_to_body_pose(prior.decode_body21(z).reshape(H * B, 21, 3).to(device))
-    orient = torch.tensor(FACING_CAMERA, device=device).expand(H * B, 3).clone()
-    if H == 2:
-        orient[B:] = flip_orient(orient[B:])
-    if start is not None:
+    # ---- 1. start pose, depth guess and orientations (or the given start body)
+    if start is None:
+        betas = torch.zeros(H * B, fwd.num_betas, device=device)
+        pose0, z = start_pose(prior, cfg, H * B, device)
+        orient = orientation_hypotheses(H, B, device)
+        transl, depth = depth_guess(problem, betas, pose0)
+    else:
+        betas = start["betas"].clone()
+        pose0, z = start_from_body(prior, start)
         orient = start["global_orient"].clone()
-    with torch.no_grad():
-        j0, v0 = fwd(betas, torch.zeros_like(orient), pose0, torch.zeros(H * B, 3, device=device))
-        k3 = kmap(j0, v0)                                                        # (HB,14,3)
-    tor = list(TORSO)
-    depth = estimate_depth(k3[:, tor], kpH[:, tor], confH[:, tor], fH)          # (HB,)
-    vis = confH[..., None] > 0
-    c2d = (kpH * vis).sum(1) / vis.sum(1).clamp_min(1)                           # (HB,2) keypoint centroid
-    xy = (c2d - cH) * depth[:, None] / fH[:, None]
-    transl = torch.cat([xy, depth[:, None]], dim=1)                              # root near the centroid ray
-    if start is not None:
         transl, depth = start["transl"].clone(), start["transl"][:, 2].clone()
 
     # ---- 2. camera stage: translation + orientation on the torso keypoints
-    orient.requires_grad_(True)
-    transl.requires_grad_(True)
-    torso_conf = torch.zeros_like(confH)
-    torso_conf[:, tor] = confH[:, tor]
-    torso_conf[torso_conf.sum(-1) <= 0] = confH[torso_conf.sum(-1) <= 0]         # no torso visible: use all
+    trace = [camera_stage(problem, betas, pose0, depth, orient, transl)]
 
-    def camera_energy(parts, rows):
-        o, tr = parts
-        j, v = fwd(betas[rows], o, pose0[rows], tr)
-        proj = perspective_projection(kmap(j, v), fH[rows], cH[rows])
-        return {"total": joint_energy(proj, kpH[rows], torso_conf[rows], cfg.sigma)
-                + cfg.depth_weight * (tr[:, 2] - depth[rows]) ** 2}
-
-    trace = []
-    cam_trace = []
-    _minimise([orient, transl], camera_energy, cfg.camera_iters, cfg, lambda t: cam_trace.append(t["total"].cpu()))
-    trace.append({"stage": "camera", "weights": {}, "total": torch.stack(cam_trace)})
-
-    # ---- 3. staged fit
-    pose_var = z.clone() if latent else pose0.clone()
-    pose_var.requires_grad_(True)
+    # ---- 3. staged fit, λθ and λβ annealed
+    pose_var = (z if z is not None else pose0).clone().requires_grad_(True)
     betas.requires_grad_(cfg.fit_shape)
-    pairs = capsule_pairs()
-    lbs_w = body_model.lbs_weights
-
-    def body_pose_of(pv):
-        if latent:
-            return body21_to_body_pose(prior.decode_body21(pv).reshape(pv.shape[0], 21, 3))
-        return pv
-
-    if cfg.interpenetration not in ("spheres", "capsules"):
-        raise InputError(f"interpenetration must be 'spheres' or 'capsules', got {cfg.interpenetration!r}")
-    sp_weight = cfg.sp_weight if cfg.sp_weight is not None else (1e3 if cfg.interpenetration == "spheres" else 1e6)
-    collide = sphere_energy if cfg.interpenetration == "spheres" else interpenetration_energy
-
-    def terms(wθ, wβ, parts=None, rows=None):
-        """Per-image energy terms of the hypotheses ``rows`` (all when None) at ``parts`` (the variables' rows)."""
-        rows = torch.arange(H * B, device=device) if rows is None else rows
-        pv, o, tr, bt = parts if parts is not None else (pose_var, orient, transl, betas)
-        if parts is not None and not cfg.fit_shape:
-            bt = betas[rows]
-        bp = body_pose_of(pv)
-        j, v = fwd(bt, o, bp, tr)
-        proj = perspective_projection(kmap(j, v), fH[rows], cH[rows])
-        e_pose = pose_prior_energy(prior, bp, latent=pv if latent else None, **cfg.prior_kwargs)
-        if cfg.prior_adaptive:
-            e_pose = e_pose.detach() * e_pose
-        zero = bp.new_zeros(bp.shape[0])
-        if sp_weight > 0:                                          # radii of the current shape: E_sp depends on β
-            vs, js = fwd.shaped_rest(bt)
-            e_sp = sp_weight * collide(j, capsule_radii(vs, js, lbs_w), pairs)
-        else:
-            e_sp = zero
-        out = {"data": joint_energy(proj, kpH[rows], confH[rows], cfg.sigma),
-               "pose": cfg.prior_scale * wθ ** 2 * e_pose,
-               "angle": (cfg.angle_weight * wθ) ** 2 * angle_prior(bp) if cfg.angle_weight > 0 else zero,
-               "shape": wβ ** 2 * shape_prior(bt),
-               "interpenetration": e_sp}
-        out["total"] = sum(out.values())
-        return out
-
-    params = [pose_var, orient, transl] + ([betas] if cfg.fit_shape else [])
     stage_bar = tqdm(cfg.stages, desc="SMPLify stages", disable=not progress, leave=False)
-    for si, (wθ, wβ) in enumerate(stage_bar):
-        rec = {k: [] for k in TERMS}
-
-        def record(e):
-            for k in TERMS:
-                rec[k].append(e[k].cpu())
-
-        def energy(parts, rows):
-            return terms(wθ, wβ, parts if cfg.fit_shape else [*parts, None], rows)
-
-        _minimise(params, energy, cfg.stage_iters, cfg, record)
-        trace.append({"stage": f"stage {si + 1}", "weights": {"pose": wθ, "shape": wβ},
-                      **{k: torch.stack(v) for k, v in rec.items()}})
-        stage_bar.set_postfix(energy=f"{rec['total'][-1].mean():.1f}")
+    for si, weights in enumerate(stage_bar):
+        trace.append({"stage": f"stage {si + 1}", **run_stage(problem, weights, pose_var, orient, transl, betas)})
+        stage_bar.set_postfix(energy=f"{trace[-1]['total'][-1].mean():.1f}")
 
     # ---- 4. keep the better hypothesis per image
+    rows = torch.arange(H * B, device=device)
     with torch.no_grad():
-        final = {k: v.detach() for k, v in terms(*cfg.stages[-1]).items()}
-        body_pose = body_pose_of(pose_var).detach()
-    if H == 2:
-        if cfg.flip_select not in ("total", "data"):
-            raise InputError(f"flip_select must be 'total' or 'data', got {cfg.flip_select!r}")
-        crit = final[cfg.flip_select]
-        flipped = crit[B:] < crit[:B]                                            # (B,)
-        pick = lambda x: torch.where(flipped.reshape(-1, *([1] * (x.dim() - 1))), x[B:], x[:B])
-    else:
-        flipped = torch.zeros(B, dtype=torch.bool, device=device)
-        pick = lambda x: x
+        final = {k: v.detach() for k, v in
+                 term_energies(problem, cfg.stages[-1], pose_var, orient, transl, betas, rows).items()}
+        body_pose = body_pose_of(prior, pose_var).detach()
+    flipped = choose_hypothesis(final, B, H, cfg.flip_select)
+    pick = lambda x: pick_hypothesis(x, flipped)
     betas_o, orient_o, pose_o, transl_o = (pick(x.detach()) for x in (betas, orient, body_pose, transl))
     with torch.no_grad():
         vertices, joints = full_forward(body_model, betas_o, orient_o, pose_o, transl_o)

@@ -48,12 +48,12 @@ from smplx.lbs import blend_shapes, vertices2joints
 from tqdm.auto import tqdm
 
 from ..errors import InputError, check_finite
-from ..priors.base import encode_latent, has_encoder
-from .camera import FACING_CAMERA, estimate_depth, flip_orient, perspective_projection, principal_point
+from ..priors.base import decode_latent, encode_latent, has_encoder, zero_latent
+from .camera import estimate_depth, perspective_projection, principal_point
 from .capsules import capsule_pairs, capsule_radii, sphere_energy
 from .losses import angle_prior, is_latent_prior, joint_energy, pose_prior_energy, shape_prior
 from .rowwise import ROW_METHODS, minimise_rows
-from .smplify import check_inputs
+from .smplify import check_inputs, orientation_hypotheses
 from .wholebody import GROUPS, WholeBodyForward, num_keypoints, wholebody_keypoints
 
 __all__ = ["smplifyx", "SMPLifyXConfig", "SMPLifyXStage", "SMPLIFYX_STAGES", "LAYOUTS", "MODEL_PARTS", "TERMS",
@@ -277,20 +277,18 @@ def smplifyx(keypoints_2d, confidence, focal_length, image_size, body_model, pri
             if cfg.init == "rest" and has_encoder(prior):
                 z = encode_latent(prior, torch.zeros(HB, 21, 3, device=device)).to(device)
             else:
-                z = zeros(prior.latent_dim)
+                z = zero_latent(prior, HB, device=device)
         pose_var = z.clone()
     else:
         pose_var = zeros(63)
 
     def body_pose_of(pv):
         if latent:
-            return prior.decode_body21(pv).reshape(pv.shape[0], 63).to(device)
+            return decode_latent(prior, pv).reshape(pv.shape[0], 63).to(device)
         return pv
 
     betas, lh, rh, jaw, expr = zeros(nb), zeros(nh), zeros(nh), zeros(3), zeros(ne)
-    orient = torch.tensor(FACING_CAMERA, device=device).expand(HB, 3).clone()
-    if H == 2:
-        orient[B:] = flip_orient(orient[B:])
+    orient = orientation_hypotheses(H, B, device)
     fwd = _keypoint_forward(body_model, contour)
     with torch.no_grad():
         pose0 = body_pose_of(pose_var)

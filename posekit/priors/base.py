@@ -33,7 +33,7 @@ import torch
 
 __all__ = ["PosePrior", "LatentPrior", "DistancePrior", "MotionPrior", "SamplingPrior",
            "is_pose_prior", "is_latent_prior", "is_distance_prior", "is_motion_prior", "has_encoder",
-           "has_mean_pose", "prior_energy", "encode_latent", "decode_latent", "prior_mean_pose",
+           "has_mean_pose", "prior_energy", "encode_latent", "decode_latent", "zero_latent", "prior_mean_pose",
            "sample_prior"]
 
 
@@ -148,6 +148,13 @@ def decode_latent(prior, z: torch.Tensor) -> torch.Tensor:
     if not is_latent_prior(prior):
         raise TypeError(f"{type(prior).__name__} is not a latent prior (expected latent_dim and decode_body21())")
     return prior.decode_body21(z).reshape(z.shape[0], 21, 3)
+
+
+def zero_latent(prior, n: int, device=None) -> torch.Tensor:
+    """The latent codes z = 0 (n, latent_dim) of a latent prior: the prior's most likely code (SMPLify-X's start)."""
+    if not is_latent_prior(prior):
+        raise TypeError(f"{type(prior).__name__} is not a latent prior (expected latent_dim and decode_body21())")
+    return torch.zeros(n, int(prior.latent_dim), device=device)
 
 
 def prior_mean_pose(prior) -> torch.Tensor | None:
