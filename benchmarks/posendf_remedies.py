@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     from posekit.fitting.motion import FitConfig
     from posekit.priors.posendf import PoseNDF
     from posekit.priors.store import load_prior
-    from posekit.train.posendf import load_splits
+    from posekit.train.splits import load_splits
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--motions", required=True)
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     n_clips, steps = (4, 40) if args.fast else (args.clips, args.steps)
-    splits = load_splits(args.motions, fast=args.fast)
+    splits = load_splits(args.motions)
     from dataclasses import replace
 
     from posekit.priors import registry

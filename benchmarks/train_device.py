@@ -22,7 +22,7 @@ import torch
 def _poses(motions, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, str]:
     """(train, val) body-21 axis-angle poses, at most ``n`` / ``n // 10``, and where they came from."""
     from posekit.data.paths import find_motion_dir
-    from posekit.train.posendf import load_splits
+    from posekit.train.splits import load_splits, val_or_train
 
     motions = motions or find_motion_dir()
     if motions is None:
@@ -31,7 +31,7 @@ def _poses(motions, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, str]
         return x[:n], x[n:], "SYNTHETIC poses (no motion folder found)"
     s = load_splits(motions, seed=seed)
     g = torch.Generator().manual_seed(seed)
-    tr, va = s["train"], s["val"]
+    tr, va = s["train"], val_or_train(s)
     tr = tr[torch.randperm(len(tr), generator=g)[:n]]
     va = va[torch.randperm(len(va), generator=g)[:max(n // 10, 2)]]
     return tr, va, str(motions)
@@ -39,7 +39,7 @@ def _poses(motions, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, str]
 
 def time_vposer(train, val, device: str, fast: bool, seed: int) -> list[float]:
     """Seconds of epochs 1 and 2 of VPoser (``posekit.priors.vposer.fit``)."""
-    from posekit.priors.vposer import fit
+    from posekit.train.vposer import fit
     from posekit.train.vposer import settings
 
     s = settings(fast)

@@ -32,6 +32,7 @@ def main(argv=None) -> int:
 
     from posekit.priors.vposer import VPoser, reconstruction_errors
     from posekit.train import vposer as tv
+    from posekit.train.splits import load_splits
     from posekit.utils import get_device
 
     motions = args.motions
@@ -42,7 +43,7 @@ def main(argv=None) -> int:
             print("no motion data found (set POSEKIT_DATA or pass --motions)", file=sys.stderr)
             return 2
     t0 = time.perf_counter()
-    splits = tv.load_splits(motions, fast=args.fast, seed=args.seed)
+    splits = load_splits(motions, seed=args.seed)
     t_data = time.perf_counter() - t0
     n = {k: (0 if splits.get(k) is None else int(splits[k].shape[0])) for k in ("train", "val", "test")}
     print(f"data: {motions}  poses train/val/test = {n['train']}/{n['val']}/{n['test']}  ({t_data:.1f} s to load)")

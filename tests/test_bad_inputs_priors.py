@@ -199,7 +199,7 @@ def test_the_shipped_priors_still_load(tmp_path):
 
 # ---------------------------------------------------------------------------------- 5. damaged checkpoints
 def _vposer_fit(ckpt):
-    from posekit.priors.vposer import fit
+    from posekit.train.vposer import fit
 
     poses = 0.3 * torch.randn(96, 21, 3, generator=torch.Generator().manual_seed(0))
     return fit(poses[:64], poses[64:], epochs=1, batch_size=32, seed=0, config={"hidden": 16, "latent_dim": 4},

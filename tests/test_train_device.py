@@ -62,7 +62,6 @@ def test_train_all_gives_device_to_every_trainer(tmp_path, motions, monkeypatch,
 
 
 def test_each_trainer_hands_device_to_its_training_loop(tmp_path, monkeypatch):
-    import posekit.priors.vposer
     import posekit.train.humor
     import posekit.train.posendf
     import posekit.train.vposer
@@ -76,7 +75,7 @@ def test_each_trainer_hands_device_to_its_training_loop(tmp_path, monkeypatch):
         return f
 
     poses = 0.1 * torch.randn(64, 21, 3, generator=torch.Generator().manual_seed(0))
-    monkeypatch.setattr(posekit.priors.vposer, "fit", stop("vposer"))
+    monkeypatch.setattr(posekit.train.vposer, "fit", stop("vposer"))
     with pytest.raises(_Stop):
         posekit.train.vposer.train(None, tmp_path / "v.pt", fast=True, device="cpu", progress=False,
                                    splits={"train": poses, "val": poses})

@@ -9,7 +9,8 @@ rotation matrix (Zhou et al. 2019). The training loss is the paper's
     L = c1 KL(q(z|R) ‖ N(0, I)) + c2 ‖R − R̂‖² + c3 ‖R̂R̂ᵀ − I‖² + c4 |det R̂ − 1| + c5 ‖φ‖²
 
 with one function per term below. As a prior, VPoser gives ``energy(θ) = ‖μ(θ)‖²`` (encoder mean),
-and a fitter can optimise z directly with energy ‖z‖² through ``decode_body21(z)``.
+and a fitter can optimise z directly with energy ‖z‖² through ``decode_body21(z)``. The training loop is
+``posekit.train.vposer.fit``.
 
 Architecture facts (human_body_prior, ``human_body_prior/train/vposer_smpl.py``, VPoser v1):
 encoder BN(189) → FC 512 → LeakyReLU(0.2) → BN(512) → Dropout(0.1) → FC 512 → LeakyReLU(0.2) →
@@ -27,28 +28,24 @@ trains with a mesh loss), is off by default (c_v = 0): the default loss is exact
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import os
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import roma
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from posekit.errors import InputError
 from posekit.skeleton import as_body21
 from posekit.utils import atomic_torch_save, get_device
 
-from .files import checkpoint_contents, plain_state, prior_contents, read_checkpoint, read_prior
+from .files import plain_state, prior_contents, read_prior
 
 __all__ = [
     "VPoser", "VPoserConfig", "DEFAULT_WEIGHTS", "gram_schmidt_6d", "kl_divergence", "rec_loss",
-    "orth_loss", "det1_loss", "reg_loss", "vertex_loss", "body_vertices", "vposer_loss", "fit", "evaluate", "poses_to_rotmats",
+    "orth_loss", "det1_loss", "reg_loss", "vertex_loss", "body_vertices", "vposer_loss", "poses_to_rotmats",
     "reconstruction_errors", "table2_analog", "SMPLIFYX_TABLE2",
 ]
 
@@ -322,164 +319,6 @@ def _one_pose(p) -> torch.Tensor:
         raise ValueError(f"expected a single pose, got a batch of shape {tuple(p.shape)}")
     return p
 
-
-
-# --------------------------------------------------------------------------------------------
-# Training
-# --------------------------------------------------------------------------------------------
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return (seed * 1_000_003 + epoch * 7919 + 17) % (2**31)
-
-
-@torch.no_grad()
-def evaluate(model: VPoser, R: torch.Tensor, batch_size: int = 4096, body_model=None) -> dict:
-    """Mean weighted loss terms over ``R`` (N, 21, 3, 3) in eval mode with z = μ (deterministic).
-    ``body_model`` is needed only when the optional ``v2v`` weight is > 0."""
-    use_v = model.config.weights.get("v2v", 0.0) != 0 and body_model is not None
-    with model._eval():
-        sums, n = {}, 0
-        for i in range(0, R.shape[0], batch_size):
-            Rb = R[i:i + batch_size]
-            mu, sigma = model.encode_rotmats(Rb)
-            R_hat = model.decode_rotmats(mu)
-            verts = (body_vertices(body_model, Rb), body_vertices(body_model, R_hat)) if use_v else None
-            terms = vposer_loss(Rb, R_hat, mu, sigma, None, {**model.config.weights, "reg": 0.0}, verts)
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v) * Rb.shape[0]
-            n += Rb.shape[0]
-    return {k: v / max(n, 1) for k, v in sums.items() if k != "reg"}
-
-
-def fit(train, val=None, epochs: int = 60, batch_size: int = 256, lr: float = 1e-3, patience: int = 8,
-        seed: int = 0, checkpoint: str | os.PathLike | None = None, device=None,
-        model: VPoser | None = None, config: VPoserConfig | dict | None = None,
-        min_delta: float = 1e-3, max_seconds: float | None = None,
-        callback: Callable[[int, dict], None] | None = None, progress: bool = True,
-        body_model=None) -> VPoser:
-    """Train a VPoser on ``train`` poses (any ``as_body21`` layout, or (N, 21, 3, 3) rotations).
-
-    Adam + ReduceLROnPlateau; early stopping when the validation data loss (``val``, else ``train``)
-    has not improved by a fraction ``min_delta`` of its best value for ``patience`` epochs; the best weights are restored at the end.
-    Deterministic for a seed: the initial weights come from ``seed``, and every epoch re-seeds its
-    shuffle, dropout and reparameterisation noise from (seed, epoch).
-    ``checkpoint``: a file rewritten atomically after every epoch with everything needed to resume
-    (weights, optimiser, scheduler, early-stopping state, history). When it exists at the start, training
-    resumes from it, giving the same result as an uninterrupted run.
-    ``callback(epoch, logs)`` runs after each epoch (after the checkpoint is written).
-    ``max_seconds``: stop after this wall time (keeps the best weights so far).
-    ``body_model``: needed only for the optional vertex term (config weight ``v2v`` > 0).
-    Returns the model (eval mode) with ``model.history`` (per-epoch train/val terms, lr, seconds).
-    """
-    from tqdm.auto import tqdm
-
-    dev = get_device(device)
-    if model is None:
-        if isinstance(config, dict):
-            config = VPoserConfig(**config)
-        torch.manual_seed(seed)
-        model = VPoser(config or VPoserConfig())
-    model = model.to(dev)
-    dtype = next(model.parameters()).dtype
-    R_train = poses_to_rotmats(train).to(dev, dtype)
-    R_val = poses_to_rotmats(val).to(dev, dtype) if val is not None and len(val) > 0 else R_train
-    if R_train.shape[0] < 2:
-        raise ValueError(f"need at least 2 training poses, got {R_train.shape[0]}")
-    weights = model.config.weights
-    use_v = weights.get("v2v", 0.0) != 0
-    if use_v:
-        if body_model is None:
-            raise ValueError("the v2v loss weight is > 0: pass body_model=posekit.body.load_body_model()")
-        body_model = body_model.to(dev)
-
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, patience // 3))
-    state = {"epoch": 0, "best_val": math.inf, "best_epoch": -1, "bad_epochs": 0, "done": False,
-             "seconds": 0.0, "history": {"train": [], "val": [], "lr": [], "seconds": []}}
-    best_state = copy.deepcopy(model.state_dict())
-    settings = {"epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr), "patience": int(patience),
-                "seed": int(seed), "n_train": int(R_train.shape[0]), "n_val": int(R_val.shape[0])}
-
-    ckpt = Path(checkpoint) if checkpoint is not None else None
-    if ckpt is not None and ckpt.exists():
-        obj = read_checkpoint(ckpt, "vposer-checkpoint")   # damaged -> InputError: delete it to restart
-        if obj["settings"] != settings or obj["config"] != asdict(model.config):
-            raise InputError(f"checkpoint {ckpt} was written with other settings/config: "
-                             f"{obj['settings']} vs {settings}; delete it to start afresh")
-        with checkpoint_contents(ckpt, "vposer-checkpoint"):
-            model.load_state_dict(obj["model"])
-            opt.load_state_dict(obj["optimizer"])
-            sched.load_state_dict(obj["scheduler"])
-            best_state = {k: v.to(dev) for k, v in obj["best_model"].items()}
-            state = obj["state"]
-            missing = [k for k in ("epoch", "best_val", "best_epoch", "bad_epochs", "done", "seconds", "history")
-                       if k not in state]
-            if missing:
-                raise KeyError(f"state.{missing[0]}")
-
-    def save_checkpoint():
-        if ckpt is None:
-            return
-        atomic_torch_save({"settings": settings, "config": asdict(model.config),
-                           "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                           "best_model": {k: v.detach().cpu() for k, v in best_state.items()},
-                           "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                           "state": plain_state(state)}, ckpt)
-
-    n = R_train.shape[0]
-    bs = min(batch_size, n)
-    n_batches = n // bs  # drop the last partial batch (BatchNorm needs > 1 sample)
-    bar = tqdm(total=epochs, initial=state["epoch"], desc="VPoser", disable=not progress or state["done"],
-               leave=False)
-    t_start = time.perf_counter() - state["seconds"]
-    while not state["done"] and state["epoch"] < epochs:
-        epoch = state["epoch"]
-        g = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
-        torch.manual_seed(_epoch_seed(seed, epoch) + 1)            # dropout masks
-        perm = torch.randperm(n, generator=g).to(dev)
-        model.train()
-        sums = {k: 0.0 for k in ("kl", "rec", "orth", "det1", "reg", "v2v", "total")}
-        for b in range(n_batches):
-            Rb = R_train[perm[b * bs:(b + 1) * bs]]
-            R_hat, mu, sigma = model(Rb, generator=g)
-            verts = None
-            if use_v:
-                with torch.no_grad():
-                    v = body_vertices(body_model, Rb)
-                verts = (v, body_vertices(body_model, R_hat))
-            terms = vposer_loss(Rb, R_hat, mu, sigma, model.parameters(), weights, verts)
-            opt.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            opt.step()
-            for k in sums:
-                sums[k] += float(terms[k].detach())
-        train_terms = {k: v / n_batches for k, v in sums.items()}
-        val_terms = evaluate(model, R_val, body_model=body_model if use_v else None)
-        sched.step(val_terms["data"])
-        state["seconds"] = time.perf_counter() - t_start
-        h = state["history"]
-        h["train"].append(train_terms)
-        h["val"].append(val_terms)
-        h["lr"].append(opt.param_groups[0]["lr"])
-        h["seconds"].append(state["seconds"])
-        if val_terms["data"] < state["best_val"] - min_delta * abs(state["best_val"]) or state["best_epoch"] < 0:
-            state.update(best_val=val_terms["data"], best_epoch=epoch, bad_epochs=0)
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            state["bad_epochs"] += 1
-        state["epoch"] = epoch + 1
-        if state["bad_epochs"] >= patience or state["epoch"] >= epochs or \
-                (max_seconds is not None and state["seconds"] >= max_seconds):
-            state["done"] = True
-        save_checkpoint()
-        bar.update(1)
-        bar.set_postfix(train=f"{train_terms['total']:.3f}", val=f"{val_terms['data']:.3f}")
-        if callback is not None:
-            callback(epoch, {"train": train_terms, "val": val_terms})
-    bar.close()
-    model.load_state_dict(best_state)
-    model.history = {**plain_state(state["history"]), "best_epoch": state["best_epoch"],
-                     "best_val": state["best_val"], "epochs": state["epoch"], **{"settings": settings}}
-    return model.eval()
 
 
 # --------------------------------------------------------------------------------------------

@@ -122,10 +122,10 @@ def kept_entries(out_dir: Path, motions, trials: dict, fast: bool, seed: int, re
 
 def train(motions, out, fast: bool = False, seed: int = 0, device=None, priors=None) -> Path:
     """Train every prior (or ``priors``) on ``motions`` into the folder ``out``; returns the manifest path."""
-    from ..data import pose_dataset
     from ..priors import registry
     from ..priors.store import load_prior_file
     from . import trainer
+    from .splits import load_splits, val_or_train
 
     fast = fast or fast_mode()
     out = Path(out)
@@ -134,9 +134,10 @@ def train(motions, out, fast: bool = False, seed: int = 0, device=None, priors=N
     if unknown:
         raise InputError(f"unknown prior(s) {unknown}; expected some of {list(registry.kinds())}")
     out.mkdir(parents=True, exist_ok=True)
-    ds = pose_dataset(motions, fps=30, progress=False)
+    splits = load_splits(motions, seed=seed)
+    ds = splits["dataset"]
     trials = {s: sorted({r["trial"] for r in ds.files if r["split"] == s}) for s in ("train", "val", "test")}
-    val = ds.body21("val") if len(ds.val) else ds.body21("train")
+    val = val_or_train(splits)
     entries = kept_entries(out, motions, trials, fast, seed, names)
     for name in names:
         path = out / registry.entry(name).file

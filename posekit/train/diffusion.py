@@ -23,7 +23,9 @@ import torch
 from posekit.priors.diffusion import DiffusionPrior, default_config, dsm_loss
 from posekit.utils import fast_mode, get_device
 
-__all__ = ["settings", "load_splits", "fit", "validation_loss", "train", "run", "add_arguments", "STD_FLOOR"]
+from .splits import load_splits, val_or_train
+
+__all__ = ["settings", "fit", "validation_loss", "train", "run", "add_arguments", "STD_FLOOR"]
 
 #: lower bound (rad) of the per-dimension standard deviation used to standardise poses
 STD_FLOOR = 0.05
@@ -38,18 +40,6 @@ def settings(fast: bool = False) -> dict:
                 "n_val": 1000 if fast else 8000, "max_seconds": 20.0 if fast else 480.0,
                 "max_poses": 4000 if fast else None},
     }
-
-
-def load_splits(motions, seed: int = 0) -> dict:
-    """``posekit.data.pose_dataset(motions)`` -> {"train", "val"} (N, 21, 3) axis-angle (val = train when empty)."""
-    from posekit.data import pose_dataset
-
-    ds = pose_dataset(motions, fps=30, seed=seed, progress=False)
-    train = ds.body21("train")
-    if len(train) == 0:
-        raise ValueError(f"pose_dataset({motions!s}) returned no poses of train subjects")
-    val = ds.body21("val")
-    return {"train": train, "val": val if len(val) else train}
 
 
 def _thin(x: torch.Tensor, n: int | None, seed: int) -> torch.Tensor:
@@ -152,6 +142,7 @@ def train(motions, out, fast: bool = False, seed: int = 0, device=None, splits: 
     s = settings(fast)
     s["fit"].update(overrides or {})
     splits = splits if splits is not None else load_splits(motions, seed=seed)
+    splits = {**splits, "val": val_or_train(splits)}
     tr = _thin(splits["train"], s["fit"]["max_poses"], seed)
     prior = fit(tr, splits["val"], s["model"], s["fit"], seed=seed, device=device, progress=progress)
     prior.meta["fast"] = bool(fast)

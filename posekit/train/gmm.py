@@ -6,7 +6,6 @@ axis-angle (63-d) of the train split (by subject) of every motion file under DIR
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -25,14 +24,10 @@ def add_arguments(parser) -> None:
 
 
 def _train_poses(motions, fast: bool, seed: int, thin: float | None = None) -> torch.Tensor:
-    from ..data import pose_dataset
+    from .splits import load_splits
 
-    ds = pose_dataset(motions, fps=30, thin=thin if thin is not None else (2.0 if fast else None),
-                      seed=seed, progress=False, max_files=12 if fast else None)
-    x = ds.body21("train")
-    if len(x) == 0:
-        raise ValueError(f"no training poses found under {motions}")
-    return x
+    return load_splits(motions, seed=seed, thin=thin if thin is not None else (2.0 if fast else None),
+                       max_files=12 if fast else None)["train"]
 
 
 def train(motions, out, fast: bool = False, seed: int = 0, device=None, n_components: int = 8,

@@ -25,7 +25,9 @@ from posekit.priors.posendf import PoseNDF, default_config, fit, fit_config, mak
 from posekit.priors.posendf.data import body21_to_quats
 from posekit.utils import fast_mode, seed_everything
 
-__all__ = ["settings", "load_splits", "build_data", "train_from_poses", "train", "run", "add_arguments"]
+from .splits import load_splits, val_or_train
+
+__all__ = ["settings", "build_data", "train_from_poses", "train", "run", "add_arguments"]
 
 
 def settings(fast: bool = False) -> dict:
@@ -37,18 +39,6 @@ def settings(fast: bool = False) -> dict:
         "model": default_config(fast),
         "fit": fit_config(fast),
     }
-
-
-def load_splits(motions, fast: bool = False, seed: int = 0) -> dict:
-    """``posekit.data.pose_dataset(motions)`` -> {"train", "val"} (N, 21, 3) axis-angle + a text summary."""
-    from posekit.data import pose_dataset
-
-    ds = pose_dataset(motions, seed=seed, progress=False)
-    if len(ds.train) == 0:
-        raise ValueError(f"pose_dataset({motions!s}) returned no train poses")
-    val = ds.val if len(ds.val) else ds.train
-    return {"train": ds.body21("train"), "val": ds.body21("val") if len(ds.val) else val[:, 1:22],
-            "summary": ds.summary_table(), "synthetic": bool(ds.synthetic)}
 
 
 def _subsample(q: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -106,8 +96,8 @@ def train_from_poses(train_poses: torch.Tensor, val_poses: torch.Tensor, out, fa
 def train(motions, out, fast: bool = False, seed: int = 0, device=None, **kwargs) -> Path:
     """Train Pose-NDF on the motions under ``motions`` (train split; val for early stopping); returns ``out``."""
     fast = fast or fast_mode()
-    splits = load_splits(motions, fast=fast, seed=seed)
-    return train_from_poses(splits["train"], splits["val"], out, fast=fast, seed=seed, device=device, **kwargs)
+    splits = load_splits(motions, seed=seed)
+    return train_from_poses(splits["train"], val_or_train(splits), out, fast=fast, seed=seed, device=device, **kwargs)
 
 
 def add_arguments(parser) -> None:

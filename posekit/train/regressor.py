@@ -141,10 +141,9 @@ def train(motions, out, fast: bool = False, seed: int = 0, device=None, progress
     seed_everything(seed)
     dev = get_device(device)
     if splits is None:
-        from posekit.data import pose_dataset
+        from .splits import load_splits
 
-        ds = pose_dataset(motions, progress=False)
-        splits = {"train": ds.body21("train"), "val": ds.body21("val")}
+        splits = load_splits(motions)
     train_poses = _subset(torch.as_tensor(splits["train"], dtype=torch.float32).reshape(-1, 21, 3), s["max_poses"], seed)
     val_poses = torch.as_tensor(splits.get("val") if splits.get("val") is not None else [], dtype=torch.float32)
     if not len(train_poses) or not len(val_poses):
