@@ -244,16 +244,9 @@ def detect_landmarks(image, box=None, detector: PoseDetector | None = None):
     return lm + np.array([x0, y0], dtype=np.float64), vis
 
 
-def detect_keypoints(image, box=None, min_visibility: float = 0.2, detector: PoseDetector | None = None,
-                     whole_body: bool = False):
+def detect_keypoints(image, box=None, min_visibility: float = 0.2, detector: PoseDetector | None = None):
     """The person's LSP-14 keypoints: ``image`` (path, PIL image, (H,W,3) uint8 or :class:`Photo`) ->
-    (keypoints (14,2) px, confidence (14,) in [0,1]). Raises NoPersonError / DetectorUnavailable.
-    ``whole_body=True``: the SMPL-X layout's 118 keypoints instead (``posekit.photo.wholebody.detect_wholebody``;
-    ``detector`` then a ``WholeBodyDetector``)."""
-    if whole_body:
-        from .wholebody import detect_wholebody
-
-        return detect_wholebody(image, box=box, min_visibility=min_visibility, detector=detector)
+    (keypoints (14,2) px, confidence (14,) in [0,1]). Raises NoPersonError / DetectorUnavailable."""
     rgb = _rgb(image)
     lm, vis = detect_landmarks(rgb, box=box, detector=detector)
     return mediapipe_to_lsp(lm, vis, min_visibility=min_visibility, image_size=(rgb.shape[1], rgb.shape[0]))
