@@ -25,7 +25,7 @@ from ..utils import atomic_path
 from .outputs import _draw_views, _figure_png, _np, composite_overlay, person_dir
 
 __all__ = ["PARAMS", "BODY25_LIMBS", "HAND_BONES", "PART_COLORS", "prepare_smplx_outputs", "write_smplx_outputs",
-           "plot_wholebody_points"]
+           "plot_wholebody_points", "plot_smplx_overlay"]
 
 #: the fitted parameters written (batch row 0 of smplifyx's result)
 PARAMS = ("betas", "global_orient", "body_pose", "left_hand_pose", "right_hand_pose", "jaw_pose", "expression",
@@ -77,19 +77,21 @@ def plot_wholebody_points(ax, keypoints, confidence, projected=None, size: float
                    label="fitted SMPL-X keypoints")
 
 
-def _overlay_png(result: dict, comp: np.ndarray) -> bytes:
-    """The mesh over the photo with the keypoints, beside a close-up of the head and hands."""
-    import matplotlib
-
+def plot_smplx_overlay(ax, zoom, result: dict, faces, comp: np.ndarray | None = None) -> None:
+    """An SMPL-X photo fit on two matplotlib axes: ``ax`` the mesh over the photo with the detected and fitted
+    keypoints, ``zoom`` (or None) a close-up of the face and hands on the bare photo. ``comp``: the mesh already
+    blended over the photo (``posekit.fit.outputs.composite_overlay``), computed when None."""
     from ..fitting.wholebody import GROUPS
 
-    p = result["people"][0]
+    p, cam = result["people"][0], result["camera"]
     kp, conf = np.asarray(p["keypoints"]), np.asarray(p["confidence"])
     proj = _np(result["fit"]["projected"][0])
     W, H = result["photo"].size
-    fig = matplotlib.figure.Figure(figsize=(11, 5.5 * H / W + 0.6))
-    ax, zoom = fig.subplots(1, 2)
-    for a, image, size in ((ax, comp, 12.0), (zoom, result["photo"].image, 60.0)):
+    if comp is None:
+        comp = composite_overlay(result["photo"].image, _np(result["fit"]["vertices"]), faces, cam["focal_length"],
+                                 cam["center"])
+    panels = [(ax, comp, 12.0)] + ([(zoom, result["photo"].image, 60.0)] if zoom is not None else [])
+    for a, image, size in panels:
         a.imshow(image, extent=(0, W, H, 0))
         plot_wholebody_points(a, kp, conf, proj, size=size)
         a.set_xlabel("u (px)")
@@ -98,6 +100,8 @@ def _overlay_png(result: dict, comp: np.ndarray) -> bytes:
     ax.set_ylim(H, 0)
     ax.set_title(f"SMPLify-X, prior: {result['prior']}: mesh, detected and fitted keypoints", fontsize=9)
     ax.legend(loc="lower right", fontsize=6)
+    if zoom is None:
+        return
     # close-up: the face and the hands the detector found (the head's body points when it found no face)
     rows = [r for part in ("face", "left_hand", "right_hand") for r in GROUPS[part] if conf[r] > 0]
     rows = rows or [r for r in (0, 15, 16, 17, 18) if conf[r] > 0] or list(range(len(kp)))
@@ -107,6 +111,16 @@ def _overlay_png(result: dict, comp: np.ndarray) -> bytes:
     zoom.set_xlim(c[0] - half, c[0] + half)
     zoom.set_ylim(c[1] + half, c[1] - half)
     zoom.set_title("close-up on the photo: face and hands (dots: detected, crosses: fitted)", fontsize=9)
+
+
+def _overlay_png(result: dict, faces, comp: np.ndarray) -> bytes:
+    """:func:`plot_smplx_overlay` as PNG bytes."""
+    import matplotlib
+
+    W, H = result["photo"].size
+    fig = matplotlib.figure.Figure(figsize=(11, 5.5 * H / W + 0.6))
+    ax, zoom = fig.subplots(1, 2)
+    plot_smplx_overlay(ax, zoom, result, faces, comp)
     fig.tight_layout()
     return _figure_png(fig)
 
@@ -156,7 +170,7 @@ def prepare_smplx_outputs(result: dict, body_model) -> dict[str, bytes]:
     verts = _np(fit["vertices"])
     mesh = trimesh.Trimesh(verts[0], faces, process=False)
     comp = composite_overlay(result["photo"].image, verts, faces, cam["focal_length"], cam["center"])
-    overlay = _overlay_png(result, comp)
+    overlay = _overlay_png(result, faces, comp)
     d = person_dir(0)
     blobs = {f"{d}/fit.npz": buf.getvalue(), f"{d}/fit.json": (json.dumps(info, indent=1) + "\n").encode(),
              f"{d}/mesh.obj": mesh.export(file_type="obj").encode(), f"{d}/mesh.ply": mesh.export(file_type="ply"),
