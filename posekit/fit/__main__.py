@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "\"confidence\": skip the detector")
     im.add_argument("--person", default=None,
                     help="who to fit: all (default), largest, or an index (0 = the largest person found)")
-    im.add_argument("--iters", type=int, default=None, help="optimiser steps per SMPLify stage (default 40)")
+    im.add_argument("--iters", type=int, default=None, help="optimiser steps per SMPLify stage (default 40; per SMPLify-X stage with --model smplx: 30)")
     im.add_argument("--init", choices=("rest", "regressor"), default="rest",
                     help="start of the fit: rest (SMPLify's four stages from the rest pose; the default, since on "
                          "rendered validation views with the detector's keypoints the regressor start was not clearly "
