@@ -265,8 +265,9 @@ def test_cli_smplx_on_a_photo(tmp_path):
 
     out = tmp_path / "out"
     assert main(["image", str(SAMPLE / "astronaut.jpg"), "--model", "smplx", "--iters", "3", "--prior", "gmm",
-                 "--out", str(out)]) == 0
+                 "--box", "20,10,300,384", "--out", str(out)]) == 0
     info = json.loads((out / "person_0" / "fit.json").read_text())
+    assert info["detection"] == "MediaPipe Holistic in --box"
     assert info["parts_seen"]["face"] == 51 and len(info["right_hand_pose"]) == 12 and len(info["expression"]) == 10
     assert all(np.isfinite(info[k]).all() for k in ("body_pose", "jaw_pose", "transl", "projected"))
     assert json.loads((out / "people.json").read_text())["model"] == "smplx"
