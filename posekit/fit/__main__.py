@@ -2,7 +2,7 @@
 
     python -m posekit.fit image PHOTO.jpg --prior {none,<a pose prior of posekit.priors.registry>} --out DIR
         [--person all|largest|INDEX] [--focal PX] [--box X0,Y0,X1,Y1] [--keypoints JSON] [--iters N]
-        [--priors DIR] [--max-side PX]
+        [--priors DIR] [--max-side PX] [--model smpl|smplx]
     python -m posekit.fit sample [--out PNG]      # re-render the packaged sample photo
 
 ``image`` finds every person in the photo (``posekit.photo.people``), fits them in one batched SMPLify and
@@ -14,7 +14,8 @@ detector (one person's "keypoints", or "people": [{"keypoints", "confidence"}, .
 path, a bad image, no person, a missing detector or a fit that is not finite exit with status 2 and a one-line
 reason, with nothing written (arguments and paths are checked before the photo is read). ``--box``,
 ``--keypoints`` and ``--focal`` are in pixels of the original photo (as a viewer shows it), whatever
-``--max-side`` downscales it to. The detector needs ``make photo``.
+``--max-side`` downscales it to. The detector needs ``make photo``. ``--model smplx`` fits SMPL-X (hands, face)
+with SMPLify-X to whole-body keypoints instead, one person (``posekit.fit.smplx_image``).
 """
 from __future__ import annotations
 
@@ -60,12 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
                          "\"confidence\": skip the detector")
     im.add_argument("--person", default=None,
                     help="who to fit: all (default), largest, or an index (0 = the largest person found)")
-    im.add_argument("--iters", type=int, default=None, help="optimiser steps per SMPLify stage (default 40)")
+    im.add_argument("--iters", type=int, default=None, help="optimiser steps per SMPLify stage (default 40; per SMPLify-X stage with --model smplx: 30)")
     im.add_argument("--init", choices=("rest", "regressor"), default="rest",
                     help="start of the fit: rest (SMPLify's four stages from the rest pose; the default, since on "
                          "rendered validation views with the detector's keypoints the regressor start was not clearly "
                          "more accurate, benchmarks/regressor.py) or regressor (the keypoint regressor's body, then "
                          "SMPLify's last stage: about 3x faster)")
+    im.add_argument("--model", choices=("smpl", "smplx"), default="smpl",
+                    help="smpl (default: SMPLify, LSP-14 keypoints) or smplx (SMPLify-X with hands and face on "
+                         "MediaPipe Holistic's whole-body keypoints; one person; --keypoints then holds 118 points)")
     im.add_argument("--priors", default=None, help="folder of trained priors (default: the shipped pretrained ones)")
     im.add_argument("--max-side", type=int, default=None, help="downscale so the longest side is at most this (default 1600)")
     sm = sub.add_parser("sample", help="re-render the packaged sample photo (open body model, held-out pose)")
@@ -119,6 +123,10 @@ def validate_image_args(args):
 
 
 def _image(args) -> int:
+    if args.model == "smplx":
+        from .smplx_image import image_smplx
+
+        return image_smplx(args, validate_image_args)
     kp, conf = validate_image_args(args)
     from ..photo.io import MAX_SIDE, check_photo_size, load_image
 

@@ -5,6 +5,8 @@
 - ``camera.py``: focal length in px from EXIF or a documented default, principal point at the centre;
 - ``detect.py``: the optional offline detector (MediaPipe Pose, ``make photo``) and its 33 landmarks
   mapped to LSP-14 (``detect_keypoints``); importing it never needs mediapipe;
+- ``wholebody.py``: the same detector's holistic model (body, hands, face mesh) mapped to the SMPL-X layout's 118
+  whole-body keypoints (``detect_wholebody``); ``fit_smplx.py``: ``fit_photo_smplx`` (SMPLify-X on them);
 - ``people.py``: every person in a photo (``find_people``: find, mask, repeat; tiles; one crop per person),
   boxes, ``--person`` choices, cached detections (``load_cached_people``);
 - ``fit.py``: ``fit_photo`` (one person: load -> camera -> detect -> ``posekit.fitting.smplify``),
@@ -19,7 +21,8 @@ from .errors import DetectorUnavailable, NoPersonError, NotAnImageError, PhotoEr
 from .io import MAX_PIXELS, MAX_SIDE, MIN_SIDE, Photo, load_image
 from .camera import camera_for, default_focal, focal_from_35mm, focal_from_exif, focal_from_sensor
 from .detect import detect_keypoints, detect_landmarks, detector_available, mediapipe_to_lsp
+from .wholebody import detect_wholebody
 
 __all__ = ["PhotoError", "NotAnImageError", "NoPersonError", "DetectorUnavailable", "Photo", "load_image",
            "MAX_SIDE", "MAX_PIXELS", "MIN_SIDE", "camera_for", "default_focal", "focal_from_35mm", "focal_from_exif", "focal_from_sensor",
-           "detect_keypoints", "detect_landmarks", "detector_available", "mediapipe_to_lsp"]
+           "detect_keypoints", "detect_landmarks", "detector_available", "mediapipe_to_lsp", "detect_wholebody"]
