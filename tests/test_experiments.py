@@ -366,3 +366,40 @@ def test_settings_are_frozen_data_and_the_plain_functions_match_the_command_line
         [(r["setting"], r["method"], r["metric"]) for r in via_cli]
     np.testing.assert_allclose([r["value"] for r in direct], [r["value"] for r in via_cli], rtol=1e-6)
     assert (tmp_path / "weights_denoise.json").exists() and (tmp_path / "denoise.png").exists()
+
+
+def test_image_fit_settings_and_the_plain_function_match_the_command_line(tmp_path, body):
+    """``image-fit`` too: the command line parses into ``ImageFitSettings``; ``run(args)`` and
+    ``run_image_fit(settings, body, priors)`` give the same rows; a method without a prior is refused."""
+    import dataclasses
+
+    from posekit.errors import InputError
+    from posekit.experiments import image_fit
+    from posekit.experiments.__main__ import build_parser
+
+    args = build_parser().parse_args(["image-fit", "--motions", "synthetic", "--priors", str(tmp_path / "p"),
+                                      "--out", str(tmp_path), "--fast", "--n-images", "2", "--iters", "2",
+                                      "--methods", "none,vposer", "--prior-scales", "vposer=1",
+                                      "--angle-weights", "none=0,vposer=0"])
+    st = image_fit.settings_from_args(args)
+    assert st == image_fit.ImageFitSettings.quick(motions="synthetic", methods=("none", "vposer"), n_images=2,
+                                                  iters=2, prior_scales={"vposer": 1.0},
+                                                  angle_weights={"none": 0.0, "vposer": 0.0})
+    assert st["n_images"] == 2 and st.camera_iters == 20
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        st.iters = 3
+    prior = QuadraticPrior(torch.zeros(1, 21, 3))
+    priors = {"none": None, "vposer": prior}          # a stand-in under a registered name
+    with pytest.warns(UserWarning, match="SYNTHETIC"):
+        direct = image_fit.run_image_fit(st, body, priors, log=lambda *_: None)
+    ns = args
+    ns.body_model, ns.prior_objects = body, priors
+    with pytest.warns(UserWarning, match="SYNTHETIC"):
+        via_cli = image_fit.run(ns)
+    key = lambda rows: [(r["setting"], r["method"], r["metric"]) for r in rows if r["metric"] != "fit_ms_per_image"]
+    assert key(direct) == key(via_cli) and {r["n"] for r in direct} == {2}
+    value = lambda rows: [r["value"] for r in rows if r["metric"] != "fit_ms_per_image"]
+    np.testing.assert_allclose(value(direct), value(via_cli), rtol=1e-6)
+    assert (tmp_path / "weights_image_fit.json").exists()
+    with pytest.raises(InputError, match="no prior given"):
+        image_fit.run_image_fit(st.replace(methods=("none", "posendf")), body, priors)

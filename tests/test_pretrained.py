@@ -68,3 +68,18 @@ def test_a_damaged_pretrained_file_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "pretrained_dir", lambda: fake)
     with pytest.raises(ValueError, match="sha256"):
         store.load_prior("gmm", tmp_path / "priors", train_if_missing=False)
+
+
+def test_load_or_train_without_a_folder_takes_the_shipped_file_and_never_trains(monkeypatch):
+    """``posekit.train.load_or_train(name)`` with no priors folder: the shipped file (the same weights as
+    ``load_prior``); it trains nothing (a trainer call would fail the test)."""
+    import posekit.train
+    from posekit.priors.registry import pose_prior_names
+
+    monkeypatch.setattr(posekit.train, "trainer", lambda name: pytest.fail(f"trained {name}"))
+    name = next(n for n in pose_prior_names() if store.pretrained_path(n, verify=False) is not None)
+    got = posekit.train.load_or_train(name, verbose=False)
+    ref = store.load_prior(name, verbose=False)
+    x = 0.1 * torch.randn(4, 21, 3, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(got.energy(x), ref.energy(x))

@@ -24,6 +24,7 @@ from ..errors import InputError, check_choices, check_finite, check_positive
 from ..fitting.forward import full_pose, posed_joints, posed_vertices, rest_joints
 from ..fitting.metrics import (apd_cm, clip_vertex_error, nearest_pose_distance, part_vertex_mask,
                                per_vertex_error_cm)
+from ..fitting.clip_fit import fit_clip
 from ..fitting.motion import Clip, FitConfig, PoseVariable, fit_motion
 from ..fitting.tune import (DEFAULT_SMOOTH, PRIOR_GRID, PRIOR_GRID_FAST, SMOOTH_GRID, SMOOTH_GRID_FAST,
                             default_prior_weights, tune_weights)
@@ -53,7 +54,7 @@ def __getattr__(name):
 __all__ = [
     "METHODS", "POSE_METHODS", "fit_clip", "parse_method_values", "tune_fit_weights", "load_body", "load_priors", "priors_from_args", "parse_methods", "is_fast", "body_from_args",
     "parse_numbers", "option_number", "lengths_from_args", "fps_from_args",
-    "ResultRow", "Settings", "MotionFitSettings", "add_common_arguments", "add_fit_arguments", "fixed_weights", "save_weights", "run_setup", "timed", "row",
+    "ResultRow", "Settings", "MotionFitSettings", "add_common_arguments", "add_fit_arguments", "fixed_weights", "untuned_weights", "save_weights", "run_setup", "timed", "row",
     # from the layers below
     "Clip", "FitConfig", "PoseVariable", "fit_motion", "prior_energy", "tune_weights", "DEFAULT_PRIOR_WEIGHTS",
     "DEFAULT_SMOOTH", "SMOOTH_GRID", "SMOOTH_GRID_FAST", "PRIOR_BASE", "PRIOR_GRID", "PRIOR_GRID_FAST",
@@ -66,30 +67,6 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------
 # the body model and the priors by method name
 # ----------------------------------------------------------------------------------------------
-
-
-def fit_clip(body, clip, obs_joints, prior, init_body21, joint_mask=None, cfg=None):
-    """One method's fit of a clip -> body21 (T, 21, 3).
-
-    A pose prior or none: the motion fit (``posekit.fitting.motion.fit_motion``) from ``init_body21``.
-    A motion prior (HuMoR): the no-prior motion fit from the same start (``cfg`` with w_prior = 0: data +
-    smoothness), then HuMoR's test-time optimisation from there (``posekit.fitting.humor.fit_motion_humor``)
-    with its prior-side weights scaled by ``cfg.w_prior`` (``posekit.fitting.humor.scaled_config``).
-    """
-    from dataclasses import replace
-
-    from ..fitting.motion import FitConfig, fit_motion
-    from ..priors.base import is_motion_prior, is_pose_prior
-
-    cfg = cfg or FitConfig()
-    if is_motion_prior(prior) and not is_pose_prior(prior):
-        from ..fitting.humor import fit_motion_humor, scaled_config
-
-        start = fit_motion(body, clip, obs_joints, prior=None, init_body21=init_body21, joint_mask=joint_mask,
-                           cfg=replace(cfg, w_prior=0.0))
-        return fit_motion_humor(body, clip, obs_joints, prior, init_body21=start, joint_mask=joint_mask,
-                                cfg=scaled_config(cfg.w_prior, steps=cfg.steps, optimizer=cfg.optimizer))
-    return fit_motion(body, clip, obs_joints, prior=prior, init_body21=init_body21, joint_mask=joint_mask, cfg=cfg)
 
 
 def tune_fit_weights(evaluate, priors: dict, val_clips: list, base, fixed: dict | None = None, log=print,
@@ -114,9 +91,10 @@ def load_body(device=None, model: str = "open"):
     return load_body_model(model=model, gender="neutral", num_betas=10, device=get_device(device))
 
 
-def load_priors(methods: Sequence[str], priors_dir, motions=None, fast: bool = False, seed: int = 0,
+def load_priors(methods: Sequence[str], priors_dir=None, motions=None, fast: bool = False, seed: int = 0,
                 device=None, skip_missing: bool = True) -> dict:
-    """{method: prior or None for 'none'} via ``posekit.train.load_or_train`` (trains when absent).
+    """{method: prior or None for 'none'} via ``posekit.train.load_or_train`` (trains when absent;
+    ``priors_dir`` None: the shipped pretrained priors).
 
     With ``skip_missing`` a prior whose code is not available or fails to load is left out with a
     warning instead of stopping the whole experiment.
@@ -271,10 +249,17 @@ def parse_method_values(text, option: str, allowed) -> dict:
     return out
 
 
+def untuned_weights() -> dict:
+    """Every weight at its default ({prior: weight, "smooth": weight}): what ``--no-tune`` fixes, as a settings'
+    ``fixed`` field (no tuning on validation clips)."""
+    fixed = dict(default_prior_weights(), smooth=DEFAULT_SMOOTH)
+    fixed.pop("none", None)
+    return fixed
+
+
 def fixed_weights(args) -> dict:
     """Weights the user fixed (``--prior-weights``, ``--smooth-weight``; all of them with ``--no-tune``)."""
-    fixed = dict(default_prior_weights(), smooth=DEFAULT_SMOOTH) if getattr(args, "no_tune", False) else {}
-    fixed.pop("none", None)
+    fixed = untuned_weights() if getattr(args, "no_tune", False) else {}
     fixed.update(parse_method_values(getattr(args, "prior_weights", None), "--prior-weights",
                                      list(registry.prior_names())))
     if getattr(args, "smooth_weight", None) is not None:

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -47,8 +48,10 @@ import torch
 from ..errors import InputError
 from ..priors import registry
 from ..utils import fast_mode, get_device, seed_everything
+from .common import ResultRow, Settings
+from .report import check_finite_rows
 
-__all__ = ["run", "add_arguments", "settings_from_args", "SETTINGS", "settings_for", "test_poses",
+__all__ = ["run", "run_image_fit", "ImageFitSettings", "available_methods", "add_arguments", "settings_from_args", "SETTINGS", "settings_for", "test_poses",
            "evaluate_setting", "tune_prior_scale", "tune_option", "PRIOR_SCALE_GRID", "PRIOR_SCALE_GRID_FAST",
            "ANGLE_WEIGHT_GRID", "ANGLE_WEIGHT_GRID_FAST", "COMMON_OPTIONS", "REGRESSOR_SETTING", "INITS",
            "regressor_start"]
@@ -105,8 +108,41 @@ def add_arguments(parser) -> None:
                         help="regressor file for --init regressor (default: the one shipped with posekit)")
 
 
-def settings_from_args(args) -> dict:
-    """The run's options from ``args``, every one checked (InputError: one line naming the option).
+@dataclass(frozen=True)
+class ImageFitSettings(Settings):
+    """Everything an image-fit run depends on besides the body model and the priors (the command line parses its
+    options into one; :meth:`quick` gives the fast defaults).
+
+    motions: the folder of motion files (its test subjects are posed, its validation subjects calibrate);
+    methods: None for ``none`` and every prior given; n_images / n_val_images: test and validation views;
+    iters: L-BFGS iterations per SMPLify stage; prior_scales / angle_weights: {method: value} fixed instead of
+    calibrated; init: "rest" (Table 5's left half) or "regressor" (its right half; ``regressor`` a file, None for
+    the shipped one); seed: poses, views and cameras."""
+
+    motions: str | None = None
+    methods: tuple | None = None
+    n_images: int = 48
+    n_val_images: int = 16
+    iters: int = 100
+    prior_scales: dict = field(default_factory=dict)
+    angle_weights: dict = field(default_factory=dict)
+    init: str = "rest"
+    regressor: str | None = None
+    fast: bool = False
+    seed: int = 0
+
+    @classmethod
+    def quick(cls, **changes) -> "ImageFitSettings":
+        """The fast variant's defaults (``--fast``): 8 views, 4 validation views, 30 iterations per stage."""
+        return cls(**{"n_images": 8, "n_val_images": 4, "iters": 30, "fast": True, **changes})
+
+    @property
+    def camera_iters(self) -> int:
+        return 20 if self.fast else 30
+
+
+def settings_from_args(args) -> ImageFitSettings:
+    """The run's settings from ``args``, every option checked (InputError: one line naming the option).
 
     ``methods`` is None when ``--methods`` is not given (chosen by which priors exist, in :func:`run`).
     """
@@ -116,15 +152,19 @@ def settings_from_args(args) -> dict:
     text = getattr(args, "methods", None)
     n_images = option_number(args, "n_images", 8 if fast else 48)
     methods = registry.pose_methods()
-    return {"methods": None if text is None else parse_methods(text, allowed=methods),
-            "n_images": n_images,
-            "n_val_images": option_number(args, "n_val_images", max(4, n_images // 4) if fast else max(8, n_images // 3)),
-            "iters": option_number(args, "iters", 30 if fast else 100),
-            "prior_scales": parse_method_values(getattr(args, "prior_scales", None), "--prior-scales",
-                                                list(registry.pose_prior_names())),
-            "angle_weights": parse_method_values(getattr(args, "angle_weights", None), "--angle-weights", methods),
-            "init": _parse_init(getattr(args, "init", None), getattr(args, "regressor", None)),
-            "fast": fast}
+    return ImageFitSettings(
+        motions=getattr(args, "motions", None),
+        methods=None if text is None else tuple(parse_methods(text, allowed=methods)),
+        n_images=n_images,
+        n_val_images=option_number(args, "n_val_images", max(4, n_images // 4) if fast else max(8, n_images // 3)),
+        iters=option_number(args, "iters", 30 if fast else 100),
+        prior_scales=parse_method_values(getattr(args, "prior_scales", None), "--prior-scales",
+                                         list(registry.pose_prior_names())),
+        angle_weights=parse_method_values(getattr(args, "angle_weights", None), "--angle-weights", methods),
+        init=_parse_init(getattr(args, "init", None), getattr(args, "regressor", None)),
+        regressor=getattr(args, "regressor", None),
+        fast=fast,
+        seed=int(getattr(args, "seed", 0) or 0))
 
 
 def _centred(grid, method: str) -> tuple:
@@ -254,39 +294,57 @@ def _load_priors(args, methods, fast, device):
     return priors
 
 
+def available_methods(priors_dir=None) -> list[str]:
+    """``none`` and every pose prior of the registry that can be had without training: built in code, in
+    ``priors_dir``, or shipped pretrained."""
+    from ..priors.store import pretrained_path, prior_path
+
+    return [registry.NO_PRIOR] + [m for m in registry.pose_prior_names()
+                                  if registry.PRIORS[m].build is not None or prior_path(m, priors_dir).exists()
+                                  or pretrained_path(m, verify=False)]
+
+
 def run(args) -> list[dict]:
+    """The command line's ``image-fit``: its options parsed into :class:`ImageFitSettings`, the priors loaded
+    (or reused from ``args.prior_objects``), then :func:`run_image_fit`."""
     from ..body import load_body_model
-    from ..fitting.synthetic_views import make_views
-    from ..priors.store import prior_path
 
     st = settings_from_args(args)
-    fast = st["fast"]
     device = get_device(getattr(args, "device", None))
     seed_everything(args.seed)
-    if st["methods"] is not None:
-        methods = st["methods"]
-    else:
-        from ..priors.store import pretrained_path
-
-        methods = [registry.NO_PRIOR] + [m for m in registry.pose_prior_names()
-                                         if registry.PRIORS[m].build is not None or prior_path(m, args.priors).exists()
-                                         or pretrained_path(m, verify=False)]
-    n, iters = st["n_images"], st["iters"]
-    priors = _load_priors(args, methods, fast, device)
+    methods = list(st.methods) if st.methods is not None else available_methods(args.priors)
+    priors = _load_priors(args, methods, st.fast, device)
     body_model = getattr(args, "body_model", None)
     if body_model is None:
         body_model = load_body_model(device=device)
-    poses = test_poses(args.motions, n, seed=args.seed, fast=fast)
-    views = make_views(body_model, poses, seed=args.seed)
-    base = {"stage_iters": iters, "camera_iters": 20 if fast else 30}
-    if st["init"] == "regressor":
-        return _regressor_rows(args, st, methods, priors, body_model, views, base)
-    fixed, fixed_aw = st["prior_scales"], st["angle_weights"]
+    return run_image_fit(st.replace(methods=tuple(methods)), body_model, priors, out=getattr(args, "out", None))
+
+
+def run_image_fit(settings: ImageFitSettings, body_model, priors: dict, out: str | Path | None = None,
+                  log=print) -> list[ResultRow]:
+    """The image-fit experiment: views of test poses, each prior's λθ scale and bend weight calibrated on
+    validation views, every method and setting fitted -> result rows. ``priors``: {method: prior or None}
+    (``methods`` None: all of them). ``out``: also write the chosen weights (``weights_image_fit.json``)."""
+    from ..fitting.synthetic_views import make_views
+
+    st = settings
+    methods = list(st.methods) if st.methods is not None else list(priors)
+    missing = [m for m in methods if m not in priors]
+    if missing:
+        raise InputError(f"no prior given for method(s) {missing}; priors holds {sorted(priors)}")
+    fast = st.fast
+    n, iters = st.n_images, st.iters
+    poses = test_poses(st.motions, n, seed=st.seed, fast=fast)
+    views = make_views(body_model, poses, seed=st.seed)
+    base = {"stage_iters": iters, "camera_iters": st.camera_iters}
+    if st.init == "regressor":
+        return _regressor_rows(st, methods, priors, body_model, views, base, out, log)
+    fixed, fixed_aw = st.prior_scales, st.angle_weights
     needs_val = any((m != "none" and (m not in fixed or "+adaptive" in settings_for(m))) or m not in fixed_aw
                     for m in methods)
     if needs_val:
-        val_views = make_views(body_model, test_poses(args.motions, st["n_val_images"], seed=args.seed + 1, fast=fast,
-                                                      split="val"), seed=args.seed + 1)
+        val_views = make_views(body_model, test_poses(st.motions, st.n_val_images, seed=st.seed + 1, fast=fast,
+                                                      split="val"), seed=st.seed + 1)
     grid = PRIOR_SCALE_GRID_FAST if fast else PRIOR_SCALE_GRID
     aw_grid = ANGLE_WEIGHT_GRID_FAST if fast else ANGLE_WEIGHT_GRID
     scales: dict = {}
@@ -303,7 +361,8 @@ def run(args) -> list[dict]:
                         scales[key] = fixed[m]
                     else:
                         scales[key], _, stability[f"prior_scale {key}"] = tune_option(
-                            val_views, body_model, priors[m], opts, "prior_scale", _centred(grid, m), name=key)
+                            val_views, body_model, priors[m], opts, "prior_scale", _centred(grid, m), name=key,
+                            log=log)
                 opts["prior_scale"] = scales[key]
             if "angle_weight" not in SETTINGS[s]:                 # a setting with E_a: the calibrated bend weight
                 if m not in angle:
@@ -311,32 +370,28 @@ def run(args) -> list[dict]:
                         angle[m] = fixed_aw[m]
                     else:
                         angle[m], _, stability[f"angle_weight {m}"] = tune_option(
-                            val_views, body_model, priors[m], opts, "angle_weight", aw_grid, name=m)
+                            val_views, body_model, priors[m], opts, "angle_weight", aw_grid, name=m, log=log)
                 opts["angle_weight"] = angle[m]
             res = evaluate_setting(views, body_model, priors[m], opts)
-            for metric, v in res["errors"].items():
-                rows.append({"experiment": EXPERIMENT, "setting": s, "method": m, "metric": metric,
-                             "value": float(v.mean()), "std": float(v.std()) if len(v) > 1 else float("nan"),
-                             "n": len(v), "units": [f"view {i}" for i in range(len(v))],
-                             "values": [float(x) for x in v]})
-            rows.append({"experiment": EXPERIMENT, "setting": s, "method": m, "metric": "fit_ms_per_image",
-                         "value": 1000 * res["time_s"] / len(poses), "std": float("nan"), "n": len(poses)})
-            print(f"[image-fit] {m:8s} {s:18s} v2v {res['errors']['v2v_mm'].mean():6.1f} mm  "
-                  f"PA {res['errors']['v2v_pa_mm'].mean():6.1f} mm  ({res['time_s']:.1f} s)")
-    from .report import check_finite_rows
-
+            rows += _result_rows(s, m, res["errors"], res["time_s"], len(poses), log)
     check_finite_rows(rows)
-    out = getattr(args, "out", None)
     if out is not None and (scales or angle):
-        from .common import save_weights
-        Path(out).mkdir(parents=True, exist_ok=True)
-        save_weights(Path(out) / "weights_image_fit.json",
-                     {"prior_scale": scales, "angle_weight": angle, "validation_views": st["n_val_images"] if needs_val else 0,
-                      "choice_stability": {k: {f"{v:g}": round(p, 3) for v, p in d.items()} for k, d in stability.items()}})
+        _save_choices(out, {"prior_scale": scales, "angle_weight": angle,
+                            "validation_views": st.n_val_images if needs_val else 0}, stability)
     return rows
 
 
-def _result_rows(setting: str, method: str, errors: dict, seconds: float, n: int) -> list[dict]:
+def _save_choices(out, chosen: dict, stability: dict) -> None:
+    """``weights_image_fit.json`` in ``out``: the chosen weights and how stable each choice is."""
+    from .common import save_weights
+
+    Path(out).mkdir(parents=True, exist_ok=True)
+    save_weights(Path(out) / "weights_image_fit.json",
+                 {**chosen, "choice_stability": {k: {f"{v:g}": round(p, 3) for v, p in d.items()}
+                                                 for k, d in stability.items()}})
+
+
+def _result_rows(setting: str, method: str, errors: dict, seconds: float, n: int, log=print) -> list[ResultRow]:
     """One row per metric with every view's value (units "view i"), and the time per image."""
     rows = [{"experiment": EXPERIMENT, "setting": setting, "method": method, "metric": metric,
              "value": float(v.mean()), "std": float(v.std()) if len(v) > 1 else float("nan"), "n": len(v),
@@ -344,13 +399,14 @@ def _result_rows(setting: str, method: str, errors: dict, seconds: float, n: int
             for metric, v in errors.items()]
     rows.append({"experiment": EXPERIMENT, "setting": setting, "method": method, "metric": "fit_ms_per_image",
                  "value": 1000 * seconds / n, "std": float("nan"), "n": n})
-    print(f"[image-fit] {method:9s} {setting:18s} v2v {errors['v2v_mm'].mean():6.1f} mm  "
-          f"PA {errors['v2v_pa_mm'].mean():6.1f} mm  ({seconds:.1f} s)")
+    log(f"[image-fit] {method:9s} {setting:18s} v2v {errors['v2v_mm'].mean():6.1f} mm  "
+        f"PA {errors['v2v_pa_mm'].mean():6.1f} mm  ({seconds:.1f} s)")
     return rows
 
 
-def _regressor_rows(args, st: dict, methods, priors, body_model, views: dict, base: dict) -> list[dict]:
-    """``--init regressor``: the regressor alone, then every method started from its output (see the module
+def _regressor_rows(st: ImageFitSettings, methods, priors, body_model, views: dict, base: dict, out=None,
+                   log=print) -> list[ResultRow]:
+    """``init="regressor"``: the regressor alone, then every method started from its output (see the module
     docstring); λθ scales and bend weights calibrated on validation views started from the regressor too."""
     from ..fitting import fit_errors, full_forward
     from ..fitting.regress import load_regressor
@@ -358,23 +414,24 @@ def _regressor_rows(args, st: dict, methods, priors, body_model, views: dict, ba
     from ..fitting.synthetic_views import make_views
 
     device = body_model.v_template.device
-    regressor = load_regressor(getattr(args, "regressor", None), device=device)
+    regressor = load_regressor(st.regressor, device=device)
     start, dt = regressor_start(views, body_model, regressor)
     with torch.no_grad():
         v, j = full_forward(body_model, *(start[k].to(device) for k in ("betas", "global_orient", "body_pose",
                                                                           "transl")))
     n = len(views["keypoints_2d"])
     rows = _result_rows(REGRESSOR_SETTING, "regressor",
-                        fit_errors(v.cpu(), j.cpu(), views["vertices"], views["joints"], faces=body_model.faces), dt, n)
-    fixed, fixed_aw = st["prior_scales"], st["angle_weights"]
+                        fit_errors(v.cpu(), j.cpu(), views["vertices"], views["joints"], faces=body_model.faces), dt, n,
+                        log)
+    fixed, fixed_aw = st.prior_scales, st.angle_weights
     refine = {**base, **SETTINGS["+angle"], "stages": SMPLIFY_STAGES[-1:]}
     needs_val = any((m != "none" and m not in fixed) or m not in fixed_aw for m in methods)
     if needs_val:
-        val_views = make_views(body_model, test_poses(args.motions, st["n_val_images"], seed=args.seed + 1,
-                                                      fast=st["fast"], split="val"), seed=args.seed + 1)
+        val_views = make_views(body_model, test_poses(st.motions, st.n_val_images, seed=st.seed + 1,
+                                                      fast=st.fast, split="val"), seed=st.seed + 1)
         val_start, _ = regressor_start(val_views, body_model, regressor)
-    grid = PRIOR_SCALE_GRID_FAST if st["fast"] else PRIOR_SCALE_GRID
-    aw_grid = ANGLE_WEIGHT_GRID_FAST if st["fast"] else ANGLE_WEIGHT_GRID
+    grid = PRIOR_SCALE_GRID_FAST if st.fast else PRIOR_SCALE_GRID
+    aw_grid = ANGLE_WEIGHT_GRID_FAST if st.fast else ANGLE_WEIGHT_GRID
     scales, angle, stability = {}, {}, {}
     for m in methods:
         opts = dict(refine)
@@ -384,26 +441,20 @@ def _regressor_rows(args, st: dict, methods, priors, body_model, views: dict, ba
             else:
                 scales[m], _, stability[f"prior_scale {m}"] = tune_option(
                     val_views, body_model, priors[m], {**opts, "start": val_start}, "prior_scale",
-                    _centred(grid, m), name=m)
+                    _centred(grid, m), name=m, log=log)
             opts["prior_scale"] = scales[m]
         if m in fixed_aw:
             angle[m] = fixed_aw[m]
         else:
             angle[m], _, stability[f"angle_weight {m}"] = tune_option(
-                val_views, body_model, priors[m], {**opts, "start": val_start}, "angle_weight", aw_grid, name=m)
+                val_views, body_model, priors[m], {**opts, "start": val_start}, "angle_weight", aw_grid, name=m,
+                log=log)
         opts["angle_weight"] = angle[m]
         res = evaluate_setting(views, body_model, priors[m], {**opts, "start": start})
-        rows += _result_rows(REGRESSOR_SETTING, m, res["errors"], res["time_s"] + dt, n)
-    from .report import check_finite_rows
-
+        rows += _result_rows(REGRESSOR_SETTING, m, res["errors"], res["time_s"] + dt, n, log)
     check_finite_rows(rows)
-    out = getattr(args, "out", None)
     if out is not None:
-        from .common import save_weights
-        Path(out).mkdir(parents=True, exist_ok=True)
-        save_weights(Path(out) / "weights_image_fit.json",
-                     {"init": "regressor", "prior_scale": scales, "angle_weight": angle,
-                      "validation_views": st["n_val_images"] if needs_val else 0,
-                      "regressor_train_poses": regressor.history.get("n_train_poses"),
-                      "choice_stability": {k: {f"{v:g}": round(p, 3) for v, p in d.items()} for k, d in stability.items()}})
+        _save_choices(out, {"init": "regressor", "prior_scale": scales, "angle_weight": angle,
+                            "validation_views": st.n_val_images if needs_val else 0,
+                            "regressor_train_poses": regressor.history.get("n_train_poses")}, stability)
     return rows

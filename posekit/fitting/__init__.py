@@ -21,6 +21,7 @@ from .losses import angle_prior, geman_mcclure, joint_energy, pose_prior_energy,
 from .metrics import (apd_cm, clip_vertex_error, fit_errors, nearest_pose_distance, part_vertex_mask,
                       per_vertex_error_cm, procrustes_align)
 from .motion import Clip, FitConfig, PoseVariable, fit_motion
+from .clip_fit import fit_clip
 from .tune import tune_weights
 from .smplify import SMPLIFY_STAGES, TERMS, SMPLifyConfig, smplify
 from .synthetic_views import make_views
@@ -34,5 +35,5 @@ __all__ = [
     "JointsForward", "full_forward", "fit_errors", "procrustes_align", "make_views",
     "full_pose", "rest_joints", "posed_joints", "posed_vertices",
     "per_vertex_error_cm", "clip_vertex_error", "part_vertex_mask", "apd_cm", "nearest_pose_distance",
-    "Clip", "FitConfig", "PoseVariable", "fit_motion", "tune_weights",
+    "Clip", "FitConfig", "PoseVariable", "fit_motion", "fit_clip", "tune_weights",
 ]

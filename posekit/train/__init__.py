@@ -30,21 +30,28 @@ def trainer(name: str):
     return importlib.import_module(f"{__name__}.{e.trainer}")
 
 
-def load_or_train(name: str, priors_dir: str | os.PathLike, motions: str | os.PathLike | None = None,
+def load_or_train(name: str, priors_dir: str | os.PathLike | None = None, motions: str | os.PathLike | None = None,
                   fast: bool = False, seed: int = 0, device=None, train_if_missing: bool = True,
                   pretrained: bool = True, verbose: bool = True):
     """Prior ``name`` from ``priors_dir``, else the shipped pretrained file, else trained into ``priors_dir``
-    on ``motions`` (default: the real CMU data ``posekit.data.paths.find_motion_dir`` finds).
+    on ``motions`` (default: the real CMU data ``posekit.data.paths.find_motion_dir`` finds). ``priors_dir``
+    None: the shipped file, else trained into ``posekit.utils.cache_dir() / "priors"``.
 
     ``train_if_missing=False``: never train (``FileNotFoundError`` instead); ``pretrained=False``: skip the
     shipped files (train your own).
     """
     from ..priors import registry
-    from ..priors.store import default_motions_dir, load_prior, load_prior_file, prior_path
+    from ..priors.store import default_motions_dir, load_prior, load_prior_file, pretrained_path, prior_path
 
     e = registry.entry(name)
     if e.build is not None:
         return e.build()
+    if priors_dir is None:                                     # the shipped file, else trained into the cache
+        from ..utils import cache_dir
+
+        if pretrained and pretrained_path(name, verify=False) is not None:
+            return load_prior(name, None, device=device, pretrained=True, verbose=verbose)
+        priors_dir = cache_dir() / "priors"
     path = prior_path(name, priors_dir)
     try:
         return load_prior(name, priors_dir, device=device, pretrained=pretrained, verbose=verbose)
