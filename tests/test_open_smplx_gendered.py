@@ -97,7 +97,7 @@ def test_same_model_but_template_and_shape_space(arrays):
             json.loads(model_file("neutral").with_name("open_smplx_neutral_vertex_ids.json").read_text())
 
 
-def test_shape_directions_are_unit_variance_principal_axes(arrays):
+def test_shape_directions_are_principal_axes(arrays):
     """Each gendered shape space is a PCA: orthogonal directions, by decreasing length."""
     for g in ("male", "female"):
         D = _shape_dirs(arrays[g])
