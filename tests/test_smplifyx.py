@@ -224,7 +224,7 @@ def test_fast_table1_writes_four_rows(tmp_path):
 
     out = tmp_path / "out"
     rc = main(["table1", "--motions", str(embedded_sample_dir()), "--priors", str(tmp_path / "priors"), "--out",
-               str(out), "--fast", "--n-views", "2", "--iters", "2", "--device", "cpu"])
+               str(out), "--fast", "--n-views", "2", "--iters", "2", "--device", "cpu", "--configs", ",".join(CONFIGS)])
     assert rc == 0
     rows = read_results(out / "results.csv")
     assert {r["method"] for r in rows} == set(CONFIGS)

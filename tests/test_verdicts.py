@@ -84,14 +84,14 @@ def test_noise_gives_inconclusive():
 
 def test_every_expectation_names_known_methods_and_metrics():
     from posekit.experiments.report import OTHER_METHODS
-    from posekit.experiments.table1 import CONFIGS
+    from posekit.experiments.table1 import CONFIGS, GENDER_CONFIGS
     from posekit.priors import registry
 
     methods = set(registry.methods()) | {"regressor"}
     settings = {"", "regressor-start", "+angle"}          # "method@setting" pins one side's setting
     for e in EXPECTATIONS:
         (lo, _, s_lo), (hi, _, s_hi) = e.lower.partition("@"), e.higher.partition("@")
-        known = set(CONFIGS) if e.experiment == "table1" else methods     # Table 1's rows are model × keypoints
+        known = {*CONFIGS, *GENDER_CONFIGS} if e.experiment == "table1" else methods  # Table 1/2's rows: models
         assert lo in known and hi in known and e.lower != e.higher and {lo, hi} <= set(OTHER_METHODS) | methods
         assert s_lo in settings and s_hi in settings
         assert e.experiment in ("denoise", "occlusion", "image-fit", "table1")

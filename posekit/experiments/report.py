@@ -18,8 +18,9 @@ UNIT_COLUMNS = ("experiment", "setting", "method", "metric", "unit", "value")
 UNITS_FILE = "units.csv"
 EXPERIMENTS = ("denoise", "occlusion", "image-fit", "generate", "table1")
 #: methods of result rows that are not priors: the keypoint regressor alone (image-fit, ``--init regressor``), and
-#: SMPLify-X's Table 1 (``table1``) configurations of model × keypoints
-OTHER_METHODS = ("regressor", "smpl-body", "smpl-all", "smplh-body+hands", "smplx-all")
+#: SMPLify-X's Table 1 (``table1``) configurations of model × keypoints, and Table 2's gender row
+OTHER_METHODS = ("regressor", "smpl-body", "smpl-all", "smplh-body+hands", "smplx-all", "smplx-gendered",
+                 "smplx-neutral-on-gendered")
 NON_PRIOR_METHODS = OTHER_METHODS
 
 
