@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 from ..errors import InputError, check_finite
 from ..skeleton import body21_to_body_pose
 from .camera import FACING_CAMERA, estimate_depth, flip_orient, perspective_projection, principal_point
-from .capsules import capsule_pairs, capsule_radii, interpenetration_energy, sphere_energy
+from .capsules import CapsuleRadii, capsule_pairs, interpenetration_energy, sphere_energy
 from .forward import JointsForward, full_forward
 from .keypoints import TORSO, KeypointMap
 from .losses import angle_prior, is_latent_prior, joint_energy, pose_prior_energy, shape_prior
@@ -83,6 +83,7 @@ class SMPLifyConfig:
     flip_select: str = "total"           # keep the hypothesis with the lower "total" energy or "data" term
     fit_shape: bool = True
     ftol: float = 1e-7                   # stop a stage when the relative energy change is below this
+    early_ftol: float | None = None      # ftol of every stage but the last (the annealing ones); None: ftol
     prior_kwargs: dict = field(default_factory=dict)   # e.g. {"approx": None} for the exact GMM
 
 
@@ -173,6 +174,8 @@ def _check_config(cfg: SMPLifyConfig):
                                  ("flip_select", cfg.flip_select, ("total", "data"))):
         if value not in allowed:
             raise InputError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+    if cfg.early_ftol is not None and not cfg.early_ftol >= 0:
+        raise InputError(f"early_ftol must be a tolerance ≥ 0 or None, got {cfg.early_ftol!r}")
     if cfg.stage_iters < 0 or cfg.camera_iters < 0 or not cfg.stages:
         raise InputError(f"stage_iters and camera_iters must be ≥ 0 and stages non-empty, got {cfg.stage_iters}, "
                          f"{cfg.camera_iters}, {cfg.stages!r}")
@@ -198,12 +201,12 @@ def _check_start(start, B: int, nb: int, device) -> dict:
     return out
 
 
-def _minimise(params, energy, iters: int, cfg: SMPLifyConfig, record=None):
+def _minimise(params, energy, iters: int, cfg: SMPLifyConfig, record=None, ftol: float | None = None):
     """Minimise every image's (every hypothesis's) energy on its own: see ``rowwise.minimise_rows``."""
     if cfg.optimizer not in ROW_METHODS:
         raise InputError(f"optimizer must be 'lbfgs' or 'adam', got {cfg.optimizer!r}")
-    minimise_rows(params, energy, iters, method=cfg.optimizer, lr=cfg.lr, ftol=cfg.ftol, lr_floor=cfg.lr_floor,
-                  record=record)
+    minimise_rows(params, energy, iters, method=cfg.optimizer, lr=cfg.lr, ftol=cfg.ftol if ftol is None else ftol,
+                  lr_floor=cfg.lr_floor, record=record)
 
 
 def _initial_body_pose(prior, B, device):
@@ -311,7 +314,7 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
     pose_var.requires_grad_(True)
     betas.requires_grad_(cfg.fit_shape)
     pairs = capsule_pairs()
-    lbs_w = body_model.lbs_weights
+    radii_of = CapsuleRadii(body_model)                   # capsule_radii of the shaped rest mesh, 2 vertices per capsule
 
     def body_pose_of(pv):
         if latent:
@@ -337,8 +340,7 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
             e_pose = e_pose.detach() * e_pose
         zero = bp.new_zeros(bp.shape[0])
         if sp_weight > 0:                                          # radii of the current shape: E_sp depends on β
-            vs, js = fwd.shaped_rest(bt)
-            e_sp = sp_weight * collide(j, capsule_radii(vs, js, lbs_w), pairs)
+            e_sp = sp_weight * collide(j, radii_of(bt), pairs)
         else:
             e_sp = zero
         out = {"data": joint_energy(proj, kpH[rows], confH[rows], cfg.sigma),
@@ -361,7 +363,8 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
         def energy(parts, rows):
             return terms(wθ, wβ, parts if cfg.fit_shape else [*parts, None], rows)
 
-        _minimise(params, energy, cfg.stage_iters, cfg, record)
+        early = cfg.early_ftol is not None and si < len(cfg.stages) - 1
+        _minimise(params, energy, cfg.stage_iters, cfg, record, cfg.early_ftol if early else None)
         trace.append({"stage": f"stage {si + 1}", "weights": {"pose": wθ, "shape": wβ},
                       **{k: torch.stack(v) for k, v in rec.items()}})
         stage_bar.set_postfix(energy=f"{rec['total'][-1].mean():.1f}")
