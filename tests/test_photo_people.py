@@ -347,7 +347,11 @@ def test_small_people_are_found_on_tiles(detector):
     small = np.asarray(Image.fromarray(rgb).resize((rgb.shape[1] * 2 // 3, rgb.shape[0] * 2 // 3), Image.LANCZOS))
     canvas[400:400 + small.shape[0], 300:300 + small.shape[1]] = small                  # people ~85-125 px tall
     people = find_people(canvas, detector)
-    assert len(people) >= 2, [p.box for p in people]
+    rects = [(300 + b[0] * 2 / 3, 400 + b[1] * 2 / 3, 300 + b[2] * 2 / 3, 400 + b[3] * 2 / 3) for b in photos]
+    # someone in each of the three photographs (the first search alone misses the smallest, 2 of 3)
+    assert all(any(overlap(p.box, r) > 0.5 for p in people) for r in rects), [p.box for p in people]
+    first = find_people(canvas, detector, fine=False)
+    assert all(any(p.box == q.box for p in people) for q in first)          # the second search only adds
     assert all(300 <= p.box[0] and p.box[2] <= 300 + small.shape[1] + 2 and 400 - 30 <= p.box[1] for p in people)
 
 
