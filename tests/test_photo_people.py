@@ -16,7 +16,7 @@ from PIL import Image
 
 from posekit.photo import NoPersonError, PhotoError, detector_available, load_image
 from posekit.photo.people import (SAMPLE_DIR, Person, dedupe, find_people, load_cached_people,
-                                  mask_boxes, overlap, parse_person, select_people, square_crop, tiles)
+                                  mask_boxes, overlap, parse_person, plausible, select_people, square_crop, tiles)
 
 needs_detector = pytest.mark.skipif(not detector_available(),
                                     reason="the photo detector (mediapipe 0.10.21) is not installed: `make photo`")
@@ -171,6 +171,19 @@ def test_find_people_finds_every_person_large_and_small_in_photo_pixels():
     assert [p.area for p in people] == sorted((p.area for p in people), reverse=True)
     assert det.calls < 300
     assert find_people(np.full((300, 300, 3), 90, np.uint8), RedBlobDetector()) == []
+
+
+def test_an_upside_down_figure_is_not_a_person():
+    """The detector's guesses on texture can come out upside down (nose below the hips): not plausible; the same
+    landmarks upright are, and so is a figure whose hips are not seen."""
+    (astro,) = load_cached_people(SAMPLE_DIR / "astronaut_mediapipe.json")
+    lm, vis = astro.landmarks, astro.visibility
+    assert (vis[[0, 23, 24]] > 0.5).all() and plausible(lm, vis)
+    flipped = lm * [1, -1] + [0, 2 * lm[:, 1].mean()]                  # mirrored top to bottom
+    assert not plausible(flipped, vis)
+    no_hips = vis.copy()
+    no_hips[[23, 24]] = 0.0
+    assert plausible(flipped, no_hips) == plausible(lm, no_hips)          # without hips the rule does not apply
 
 
 def test_a_crop_does_not_take_a_neighbours_limbs():

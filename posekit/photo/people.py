@@ -21,15 +21,16 @@ runs that same offline pose model as a person detector, three ways:
    photo's shorter side: tiles of :data:`FINE_TILE_FRACTION` of it, the people found masked; a new detection
    counts when its own crop confirms it and it overlaps no one found before. On frames of the three sample
    photographs with people 60 to 120 px tall (``benchmarks/photo.py --small``, 10 frames of 1280 × 720 px, 30
-   people) the four steps put a detection in 30 photographs of 30 (the first three: 28) and matched 22 people's
-   boxes (IoU > 0.5; the first three: 20), with 9 other detections (8), in 3.5 s per frame instead of 1.8 s
-   (medians): a small person's box is often wrong (a false, upside-down figure in the astronaut's photograph).
+   people) the four steps put a detection in 30 photographs of 30 (the first three: 29) and matched 23 people's
+   boxes (IoU > 0.5; the first three: 22), with 7 other detections (7), in 2.9 s per frame instead of 1.4 s
+   (medians): a small person's box is often wrong.
 
 Two detections are the same person when their boxes overlap by more than :data:`SAME_PERSON` of the
 smaller box (:func:`overlap`). A detection counts when at least :data:`MIN_TORSO_SEEN` of its four torso
 landmarks (shoulders, hips) are visible or it has at least six visible landmarks (a chest-up portrait:
-shoulders, elbows, face), and its visible landmarks span at least :data:`MIN_PERSON_PX` px in a box no
-thinner than :data:`MIN_ASPECT`; otherwise it is the detector's guess on texture.
+shoulders, elbows, face), its visible landmarks span at least :data:`MIN_PERSON_PX` px in a box no
+thinner than :data:`MIN_ASPECT`, and its nose is not below its hips (where both are seen; the guesses come out
+upside down at times); otherwise it is the detector's guess on texture.
 
 The helpers (boxes, overlaps, crops, selection) need no detector and are tested without it; ``detector``
 arguments follow ``PoseDetector``'s interface: ``landmarks(rgb) -> ((33,2) px, (33,))`` or NoPersonError.
@@ -176,12 +177,16 @@ def tiles(size, fractions=TILE_FRACTIONS, share: float = 0.5) -> list[tuple[int,
 
 
 def plausible(landmarks, visibility, seen: float = SEEN) -> bool:
-    """A detection that shows a person: enough visible torso landmarks (or a visible chest-up figure) and a
-    visible extent of at least :data:`MIN_PERSON_PX` px."""
+    """A detection that shows a person: enough visible torso landmarks (or a visible chest-up figure), a
+    visible extent of at least :data:`MIN_PERSON_PX` px, the nose (when seen) not below the hips (when seen)."""
     vis = np.asarray(visibility, dtype=np.float64)
     torso = int((vis[list(_TORSO)] > seen).sum())
     if torso < MIN_TORSO_SEEN and int((vis > seen).sum()) < 6:
         return False
+    lm = np.asarray(landmarks, dtype=np.float64)
+    hips = [h for h in _TORSO[2:] if vis[h] > seen]
+    if vis[0] > seen and hips and lm[0, 1] > lm[hips, 1].mean():
+        return False                               # the nose below the hips: upside down, a guess on texture
     x0, y0, x1, y1 = landmark_box(landmarks, visibility, seen=seen)
     long, short = max(x1 - x0, y1 - y0), min(x1 - x0, y1 - y0)
     return long >= MIN_PERSON_PX and short >= MIN_ASPECT * long
