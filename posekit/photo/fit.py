@@ -56,7 +56,7 @@ def __getattr__(name):
 #: smplify options for photos: 4 stages × at most 40 L-BFGS iterations, 20 camera iterations; the three annealing
 #: stages stop at a relative energy change of 1e-4 (``early_ftol``), the last one at SMPLify's 1e-7
 #: (``benchmarks/photo.py --budget``, rendered validation views: no accuracy difference shown, the paired 95 % CIs
-#: include 0; 10 to 30 % less time per person)
+#: include 0; up to a third less time per person, less on a loaded machine)
 PHOTO_OPTIONS = {"stage_iters": 40, "camera_iters": 20, "early_ftol": 1e-4}
 #: where a photo fit starts: SMPLify's rest-pose start, or the keypoint regressor's output
 INITS = ("rest", "regressor")
