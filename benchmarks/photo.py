@@ -1,6 +1,7 @@
 """Photo fit benchmark (chapter 02b): start-up, the people search, SMPLify per person, and accuracy on renders.
 
     OMP_NUM_THREADS=1 python benchmarks/photo.py [--repeats 5] [--iters 40] [--n 8] [--seed 5] [--no-renders]
+                                                 [--budget 100 [--motions DIR]] [--small 10]
 
 Prints, on the packaged real photographs (``posekit/photo/sample/``, public domain / CC0):
 
@@ -15,7 +16,16 @@ Prints, on the packaged real photographs (``posekit/photo/sample/``, public doma
    astronaut's keypoints shifted and scaled); one person again started from the keypoint regressor
    (``init="regressor"``: one pass, then SMPLify's last stage only) and the time that saves per photo;
 4. unless ``--no-renders``: the detector's keypoint error and each prior's PA-MPJPE on ``--n`` renders of the
-   open body model in held-out poses from known cameras (``posekit.fit.synthetic.rendered_views``).
+   open body model in held-out poses from known cameras (``posekit.fit.synthetic.rendered_views``);
+5. with ``--budget N``: the photo budget (:data:`posekit.photo.fit.PHOTO_OPTIONS`: its annealing stages stop at
+   a relative energy change of ``early_ftol``) against the same budget with SMPLifyConfig's ``ftol`` in every
+   stage (what the experiments use), one person at a time on N renders of VALIDATION subjects with the
+   detector's keypoints: v2v and PA-MPJPE, the paired difference with its 95 % bootstrap CI, the time per person;
+6. with ``--small N``: recall of the people search, with and without its finer second search, on N frames of
+   1280 × 720 px holding the three photographs, each scaled so that its person is 60 to 120 px tall: people with
+   a detection mostly (> 50 %) inside their photograph, people with a detection whose box matches theirs
+   (IoU > 0.5 with the box found on the full-size photograph, scaled), the other detections (false ones, or a
+   box too unlike the person's), and the time per frame.
 
 Times are wall-clock seconds on this machine: median and the range over repeats; a shared machine's load
 moves them.
@@ -169,6 +179,99 @@ def renders(body, n: int, iters: int, seed: int) -> None:
     torch.manual_seed(0)
 
 
+def budget(body, prior, n: int, motions=None) -> None:
+    import torch
+
+    from posekit.data.paths import embedded_sample_dir, find_motion_dir
+    from posekit.experiments.image_fit import test_poses
+    from posekit.experiments.verdicts import paired_difference
+    from posekit.fit.synthetic import rendered_views
+    from posekit.fitting import SMPLifyConfig, fit_errors, smplify
+    from posekit.photo import detector_available
+    from posekit.photo.detect import PoseDetector, mediapipe_to_lsp
+    from posekit.photo.fit import PHOTO_OPTIONS
+
+    motions = motions or find_motion_dir() or embedded_sample_dir()
+    views = rendered_views(body, test_poses(motions, n, seed=2, split="val"), seed=2)
+    if detector_available():
+        det = PoseDetector()
+        got = [mediapipe_to_lsp(*det.landmarks(img)) for img in views["images"]]
+        kp = torch.tensor(np.stack([g[0] for g in got]), dtype=torch.float32)      # (n,14,2)
+        conf = torch.tensor(np.stack([g[1] for g in got]), dtype=torch.float32)    # (n,14)
+        source = "detected"
+    else:
+        kp, conf, source = views["keypoints_clean"], torch.ones(n, 14), "true"
+    settings = {"photo": dict(PHOTO_OPTIONS), "smplify ftol": {**PHOTO_OPTIONS, "early_ftol": None}}
+    res = {}
+    print(f"\nthe photo budget on {n} renders of validation subjects of {motions} ({source} keypoints):")
+    for name, opts in settings.items():
+        errs, ts = {"v2v_mm": [], "mpjpe_pa_mm": []}, []
+        for i in range(n):                                             # one person at a time, as a photo is fitted
+            t = time.perf_counter()
+            fit = smplify(kp[i:i + 1], conf[i:i + 1], views["focal_length"][i:i + 1], views["image_size"][i:i + 1],
+                          body, prior, progress=False, **opts)
+            ts.append(time.perf_counter() - t)
+            e = fit_errors(fit["vertices"], fit["joints"], views["vertices"][i:i + 1], views["joints"][i:i + 1],
+                           faces=body.faces)
+            for k in errs:
+                errs[k].append(float(e[k][0]))
+        res[name] = errs
+        early = opts.get("early_ftol") or SMPLifyConfig().ftol
+        print(f"  {name:13s} (annealing stages stop at {early:.0e}): v2v {np.mean(errs['v2v_mm']):6.1f} mm, PA-MPJPE "
+              f"{np.mean(errs['mpjpe_pa_mm']):5.1f} mm, {_median_range(ts)} per person")
+    for k in ("v2v_mm", "mpjpe_pa_mm"):
+        print(f"  photo − smplify ftol, {k}: {paired_difference(res['photo'][k], res['smplify ftol'][k])}")
+
+
+def _iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return ix * iy / union if union > 0 else 0.0
+
+
+def small_people(n: int) -> None:
+    from PIL import Image
+
+    from posekit.photo.detect import PoseDetector
+    from posekit.photo.people import SAMPLE_DIR, find_people, overlap
+
+    det = PoseDetector()
+    ims = [Image.open(SAMPLE_DIR / name).convert("RGB") for name in ("astronaut.jpg", "camera_grey.png", "grace_hopper.jpg")]
+    full = [find_people(np.asarray(im), det)[0].box for im in ims]        # each photograph's person, full size
+    res = {fine: {"in photo": 0, "person box": 0, "other": 0, "times": []} for fine in (False, True)}
+    total = 0
+    for seed in range(n):
+        g = np.random.default_rng(seed)
+        canvas = np.full((720, 1280, 3), 128, np.uint8)
+        rects, truth = [], []
+        for im, b in zip(ims, full):
+            s = g.uniform(60, 120) / (b[3] - b[1])
+            sm = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))), Image.LANCZOS)
+            for _ in range(200):                                       # apart from the others by 10 px
+                x, y = int(g.integers(0, 1280 - sm.width)), int(g.integers(0, 720 - sm.height))
+                r = (x, y, x + sm.width, y + sm.height)
+                if all(r[2] + 10 < q[0] or q[2] + 10 < r[0] or r[3] + 10 < q[1] or q[3] + 10 < r[1] for q in rects):
+                    break
+            canvas[r[1]:r[3], r[0]:r[2]] = np.asarray(sm)
+            rects.append(r)
+            truth.append((x + b[0] * sm.width / im.width, y + b[1] * sm.height / im.height,
+                          x + b[2] * sm.width / im.width, y + b[3] * sm.height / im.height))
+        total += len(rects)
+        for fine, out in res.items():
+            t = time.perf_counter()
+            people = find_people(canvas, det, fine=fine)
+            out["times"].append(time.perf_counter() - t)
+            out["in photo"] += sum(any(overlap(p.box, r) > 0.5 for p in people) for r in rects)
+            out["person box"] += sum(any(_iou(p.box, tb) > 0.5 for p in people) for tb in truth)
+            out["other"] += sum(not any(_iou(p.box, tb) > 0.5 for tb in truth) for p in people)
+    print(f"\nsmall people (60–120 px tall, 3 per 1280×720 frame, {n} frames, {total} people):")
+    for fine, out in res.items():
+        print(f"  {'with the finer search' if fine else 'first search only':22s} someone in the photograph "
+              f"{out['in photo']}/{total}, the person's box (IoU > 0.5) {out['person box']}/{total}, other "
+              f"detections {out['other']}; {_median_range(out['times'])} per frame")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=5, help="fresh processes / fits per timing")
@@ -176,6 +279,10 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=8, help="number of rendered views")
     p.add_argument("--seed", type=int, default=5)
     p.add_argument("--no-renders", action="store_true", help="skip the accuracy part on renders")
+    p.add_argument("--budget", type=int, default=0, help="renders of validation subjects for the budget comparison")
+    p.add_argument("--small", type=int, default=0, help="frames of small people for the search's recall")
+    p.add_argument("--motions", default=None, help="motion folder for --budget (default: the shared CMU set, else the sample)")
+    p.add_argument("--only", choices=("budget", "small"), default=None, help="run only that part")
     a = p.parse_args(argv)
 
     import torch
@@ -191,6 +298,12 @@ def main(argv=None) -> int:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads "
           f"{torch.get_num_threads()}, torch {torch.__version__}, load average {os.getloadavg()[0]:.1f} "
           "(a shared machine: timings are indicative)")
+    if a.only == "budget" or (a.only is None and a.budget):
+        budget(load_body_model(device="cpu"), load_named_prior("gmm"), a.budget or 100, a.motions)
+    if (a.only == "small" or (a.only is None and a.small)) and detector_available():
+        small_people(a.small or 10)
+    if a.only:
+        return 0
     cold_start(a.repeats, SAMPLE_DIR / "astronaut.jpg")
 
     names = ("astronaut.jpg", "camera_grey.png", "grace_hopper.jpg")

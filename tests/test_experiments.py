@@ -230,7 +230,7 @@ def _args(tmp_path, body, priors, **kw):
     g = torch.Generator().manual_seed(0)
     ns.train_poses = 0.3 * torch.randn(200, 21, 3, generator=g)
     ns.reference_poses = 0.3 * torch.randn(30, 21, 3, generator=g)
-    ns.steps, ns.samples, ns.skip = 8, 12, "image-fit"
+    ns.steps, ns.samples, ns.skip = 8, 12, "image-fit,table1"
     ns.sigmas, ns.parts, ns.smooth_weight, ns.prior_weights = "0.5", "leg", 1.0, "vposer=1"  # gmm's weight is tuned
     for k, v in kw.items():
         setattr(ns, k, v)
@@ -281,7 +281,7 @@ def test_run_all_end_to_end(tmp_path, body):
     weights = json.loads((out / "weights_denoise.json").read_text())["sigma=0.5"]
     assert weights["vposer"] == 1.0 and weights["smooth"] == 1.0 and weights["gmm"] > 0
     # appending: a second run keeps the first run's rows
-    run_all.run(_args(tmp_path, body, priors, methods="none", skip="image-fit,occlusion,generate"))
+    run_all.run(_args(tmp_path, body, priors, methods="none", skip="image-fit,occlusion,generate,table1"))
     from posekit.fitting.metrics import MOTION_METRICS
     assert len(read_results(out / "results.csv")) == len(rows) + 2 * len(MOTION_METRICS)  # 1 sigma x (input, none) x metrics
 
@@ -403,3 +403,24 @@ def test_image_fit_settings_and_the_plain_function_match_the_command_line(tmp_pa
     assert (tmp_path / "weights_image_fit.json").exists()
     with pytest.raises(InputError, match="no prior given"):
         image_fit.run_image_fit(st.replace(methods=("none", "posendf")), body, priors)
+
+
+def test_the_report_has_table1_beside_the_paper_with_its_verdicts():
+    """``experiments all`` runs table1 too; its report section shows each row beside the paper's number and the
+    papers' directions as paired verdicts (here constructed: SMPL-X with all keypoints 10 mm better on every view)."""
+    from posekit.experiments.paper_numbers import TABLE1
+
+    units = [f"view {i}" for i in range(8)]
+    base = np.linspace(50, 70, 8)
+
+    def row(method, values):
+        return {"experiment": "table1", "setting": "whole-body views", "method": method, "metric": "v2v_pa_mm",
+                "value": float(np.mean(values)), "std": float(np.std(values)), "n": 8, "units": units,
+                "values": [float(v) for v in values]}
+
+    rows = [row("smpl-body", base), row("smplx-all", base - 10.0)]
+    text = "\n".join(run_all.table1_section(rows))
+    assert "table1" in run_all.ORDER
+    assert f"| smplx-all | {TABLE1['values']['smplx-all']:.1f} |" in text
+    assert "agrees" in text and "SMPL-X" in text
+    assert run_all.table1_section([r for r in rows if r["experiment"] != "table1"][:0]) == []

@@ -226,3 +226,27 @@ def test_fit_errors_are_invariant_to_what_they_remove():
     R = roma.rotvec_to_rotmat(torch.tensor([0.0, 0.5, 0.0]))
     e = fit_errors(v @ R.T, j @ R.T, v, j)                              # rotation: only PA removes it
     assert e["v2v_pa_mm"].max() < 1e-2 and e["v2v_mm"].min() > 10
+
+
+def test_capsule_radii_of_a_few_vertices_equal_those_of_the_whole_mesh(body_model):
+    """CapsuleRadii (the quantile's vertices only, used inside SMPLify) = capsule_radii of the whole shaped rest mesh:
+    the same values, and the same gradient in β (the reference: autograd through torch.quantile on every vertex)."""
+    from posekit.fitting.capsules import CapsuleRadii
+
+    radii_of = CapsuleRadii(body_model)
+    g = torch.Generator().manual_seed(3)
+    nb = body_model.shapedirs.shape[-1]
+    for scale in (0.0, 1.0, 3.0):
+        betas = (scale * torch.randn(4, nb, generator=g)).requires_grad_(True)
+        w = torch.randn(4, len(SEGMENT_NAMES), generator=g)
+        ref = capsule_radii(*shaped_rest(body_model, betas), body_model.lbs_weights)
+        (g_ref,) = torch.autograd.grad((ref * w).sum(), betas)
+        got = radii_of(betas)
+        (g_got,) = torch.autograd.grad((got * w).sum(), betas)
+        torch.testing.assert_close(got, ref, rtol=0, atol=1e-7)
+        torch.testing.assert_close(g_got, g_ref, rtol=1e-4, atol=1e-7)
+        assert g_ref.abs().max() > 1e-4                                        # the radii do depend on β
+    # the median of an even number of distances interpolates two vertices: another quantile too
+    q = CapsuleRadii(body_model, quantile=0.3)(torch.zeros(1, nb))
+    vs, js = shaped_rest(body_model, torch.zeros(1, nb))
+    torch.testing.assert_close(q, capsule_radii(vs, js, body_model.lbs_weights, quantile=0.3), rtol=0, atol=1e-7)

@@ -242,3 +242,31 @@ def test_unknown_config_choices_are_refused_up_front(views, body_model):
         with pytest.raises(InputError, match=f"{key} must be one of"):
             smplify(views["keypoints_2d"], views["confidence"], views["focal_length"], views["image_size"],
                     body_model, progress=False, **{key: value})
+
+
+def test_early_ftol_stops_the_annealing_stages_only(views, body_model):
+    """early_ftol: every stage but the last stops once a step lowers the energy by less than that fraction of it
+    (the photo budget); the last stage keeps ftol. Default None: every stage as before."""
+    from posekit.errors import InputError
+
+    def steps(stage):                                         # steps that changed some image's energy
+        t = stage["total"]
+        return int((t[1:] != t[:-1]).any(-1).sum())
+
+    ref = _fit(views, body_model, stage_iters=30)
+    same = _fit(views, body_model, stage_iters=30, early_ftol=None)
+    torch.testing.assert_close(same["body_pose"], ref["body_pose"], rtol=0, atol=0)
+    fast = _fit(views, body_model, stage_iters=30, early_ftol=1e-2)
+    for s in fast["trace"][1:4]:                              # a step that changed the energy by < 1 % ended the stage
+        t = s["total"]
+        rel = (t[:-1] - t[1:]).abs() / t[:-1].abs().clamp_min(1.0)        # (iters, images)
+        for i in range(t.shape[1]):
+            moved = torch.nonzero(t[1:, i] != t[:-1, i]).flatten()
+            if len(moved):                                    # after the first small step, no step moved it again
+                last = int(moved[-1])
+                assert bool((rel[:last, i] >= 1e-2).all()), rel[:, i]
+    assert sum(steps(s) for s in fast["trace"][1:4]) < sum(steps(s) for s in ref["trace"][1:4])
+    # the last stage is the same stopping rule as before: from fast's start it runs past 1 % changes
+    assert steps(fast["trace"][4]) > 0
+    with pytest.raises(InputError, match="early_ftol"):
+        _fit(views, body_model, stage_iters=1, early_ftol=-1.0)

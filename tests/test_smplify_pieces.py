@@ -8,6 +8,7 @@ import torch
 from posekit.errors import InputError
 from posekit.fitting import KeypointMap, make_views, smplify
 from posekit.fitting.camera import perspective_projection, principal_point
+from posekit.fitting.capsules import CapsuleRadii
 from posekit.fitting.forward import JointsForward
 from posekit.fitting.losses import angle_prior
 from posekit.fitting.smplify import (TERMS, Problem, SMPLifyConfig, choose_hypothesis, depth_guess,
@@ -34,7 +35,7 @@ def _problem(views, body_model, prior=None, **kw):
     kmap = KeypointMap(body_model)
     cfg = resolve_config(None, **kw)
     return Problem(JointsForward(body_model, kmap.vertex_ids), kmap, views["keypoints_clean"], views["confidence"],
-                   views["focal_length"], principal_point(views["image_size"]), prior, cfg, body_model.lbs_weights)
+                   views["focal_length"], principal_point(views["image_size"]), prior, cfg, CapsuleRadii(body_model))
 
 
 def _truth(views, nb):

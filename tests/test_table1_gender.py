@@ -49,9 +49,9 @@ def test_gender_rows_are_options_and_default():
     from posekit.experiments.table1 import CONFIGS, GENDER_CONFIGS, settings_from_args
 
     st = settings_from_args(Namespace(fast=True))
-    assert st["configs"] == [*CONFIGS, *GENDER_CONFIGS]              # `experiments table1` and `all` run them
+    assert st["configs"] == (*CONFIGS, *GENDER_CONFIGS)              # `experiments table1` and `all` run them
     st = settings_from_args(Namespace(fast=True, configs="smplx-gendered,smplx-neutral-on-gendered"))
-    assert st["configs"] == ["smplx-gendered", "smplx-neutral-on-gendered"]
+    assert st["configs"] == ("smplx-gendered", "smplx-neutral-on-gendered")
     with pytest.raises(InputError, match="--configs"):
         settings_from_args(Namespace(fast=True, configs="smplx-female"))
 

@@ -26,7 +26,7 @@ from ..fitting.metrics import per_vertex_error_cm
 from ..priors.base import decode_latent, encode_latent, has_encoder
 from ..utils import atomic_path, get_device, seed_everything
 from ..viz.plots import draw_skeleton, save_figure
-from . import denoise, generate, occlusion
+from . import denoise, generate, occlusion, table1
 from .clips import HELD_OUT_WARNINGS, held_out_clips
 from ..priors import registry
 from .common import body_from_args, is_fast, load_priors, parse_methods
@@ -35,14 +35,14 @@ from .paper_numbers import (SOURCE, TABLE3_DENOISE, TABLE4_OCCLUSION, TABLE5_IMA
 from .report import write_results
 from .verdicts import verdict_sentences
 
-ORDER = ("denoise", "occlusion", "image-fit", "generate")
+ORDER = ("denoise", "occlusion", "image-fit", "generate", "table1")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     denoise.add_arguments(parser)
     occlusion.add_arguments(parser)
     generate.add_arguments(parser)
-    parser.add_argument("--skip", default="", help="comma list of experiments to leave out (denoise,occlusion,image-fit,generate)")
+    parser.add_argument("--skip", default="", help="comma list of experiments to leave out (denoise,occlusion,image-fit,generate,table1)")
 
 
 def parse_skip(text) -> set:
@@ -59,7 +59,7 @@ def settings_from_args(args) -> dict:
     skip = parse_skip(getattr(args, "skip", ""))
     methods = parse_methods(getattr(args, "methods", None))
     st = {"skip": skip, "methods": methods}
-    for name, mod in (("denoise", denoise), ("occlusion", occlusion), ("generate", generate)):
+    for name, mod in (("denoise", denoise), ("occlusion", occlusion), ("generate", generate), ("table1", table1)):
         if name not in skip:
             st[name] = mod.settings_from_args(args)
     mod = _image_fit_module()
@@ -304,6 +304,27 @@ def image_fit_section(rows, note: str | None) -> list[str]:
     return lines
 
 
+def table1_section(rows) -> list[str]:
+    """SMPLify-X's Table 1 (and Table 2's gender row): whole-body v2v after Procrustes per row, beside the paper."""
+    from .paper_numbers import TABLE1, TABLE2_GENDER
+
+    rs = [r for r in rows if r["experiment"] == "table1"]
+    if not rs:
+        return []
+    lines = ["## What hands and face buy (SMPLify-X Table 1; Table 2's gender row)", ""]
+    for metric in ("v2v_pa_mm", "hands_pa_mm", "face_pa_mm"):
+        settings, methods, get = pivot(rows, "table1", metric)
+        if not settings:
+            continue
+        paper = {**TABLE1["values"], **TABLE2_GENDER["values"]}
+        lines += [f"Ours, `{metric}` (paper: v2v on EHF, mm):", "",
+                  markdown_table(["row", "paper"] + settings,
+                                 [[m, f"{paper[m]:.1f}" if m in paper else ""] + [_cell(get.get((s, m))) for s in settings]
+                                  for m in methods]), ""]
+    lines += verdict_lines(rows, "table1", "v2v_pa_mm", "Table 1 (v2v_pa_mm)") + [""]
+    return lines
+
+
 def generate_section(rows, out: Path) -> list[str]:
     settings, methods, get = pivot(rows, "generate", "apd_cm")
     if not settings:
@@ -448,6 +469,7 @@ def write_report(rows, out: Path, info: dict, image_fit_note: str | None = None)
     lines += occlusion_section(rows)
     lines += image_fit_section(rows, image_fit_note)
     lines += generate_section(rows, out)
+    lines += table1_section(rows)
     weights = []
     for name in ("denoise", "occlusion", "image_fit"):
         wp = out / f"weights_{name}.json"
@@ -508,7 +530,7 @@ def run(args) -> list[dict]:
                 info["notes"][f"{method_label(m)} reconstruction"] = f"not measured ({type(e).__name__}: {e})"
     all_rows: list[dict] = []
     image_fit_note = None
-    runners = {"denoise": denoise.run, "occlusion": occlusion.run, "generate": generate.run}
+    runners = {"denoise": denoise.run, "occlusion": occlusion.run, "generate": generate.run, "table1": table1.run}
     for name in ORDER:
         if name in skip:
             continue

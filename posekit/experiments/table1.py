@@ -42,13 +42,15 @@ test subjects.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 
 from ..utils import fast_mode, get_device, seed_everything
+from .common import ResultRow, Settings
 
-__all__ = ["run", "add_arguments", "settings_from_args", "CONFIGS", "SETTING", "HAND_JOINTS", "FACE_JOINTS",
+__all__ = ["run", "run_table1", "Table1Settings", "add_arguments", "settings_from_args", "CONFIGS", "SETTING", "HAND_JOINTS", "FACE_JOINTS",
            "view_errors", "GENDER_CONFIGS", "GENDER_SETTING", "gendered_views"]
 
 EXPERIMENT = "table1"
@@ -79,22 +81,46 @@ def add_arguments(parser) -> None:
                         help=f"comma-separated rows among {','.join([*CONFIGS, *GENDER_CONFIGS])} (default all)")
 
 
-def settings_from_args(args) -> dict:
+@dataclass(frozen=True)
+class Table1Settings(Settings):
+    """Everything a Table 1 run depends on besides the body prior: motions (their test subjects' body poses),
+    n_views, iters (L-BFGS iterations per SMPLify-X stage), prior_scale and angle_weight (SMPLify-X's body prior
+    and bend weights), configs (the rows: ``CONFIGS`` and ``GENDER_CONFIGS``), fast, seed."""
+
+    motions: str | None = None
+    n_views: int = 32
+    iters: int = 30
+    prior_scale: float = 0.1
+    angle_weight: float = 1.0
+    configs: tuple = (*CONFIGS, *GENDER_CONFIGS)
+    fast: bool = False
+    seed: int = 0
+
+    @classmethod
+    def quick(cls, **changes) -> "Table1Settings":
+        """The fast variant's defaults (``--fast``): 4 views, 10 iterations per stage."""
+        return cls(**{"n_views": 4, "iters": 10, "fast": True, **changes})
+
+
+def settings_from_args(args) -> Table1Settings:
     """The run's options, each checked (InputError: one line naming the option)."""
     from ..errors import InputError
     from .common import option_number, parse_methods
 
     fast = bool(getattr(args, "fast", False)) or fast_mode()
-    out = {"n_views": option_number(args, "n_views", 4 if fast else 32),
-           "iters": option_number(args, "iters", 10 if fast else 30),
-           "prior_scale": option_number(args, "prior_scale", 0.1, integer=False),
-           "angle_weight": option_number(args, "angle_weight", 1.0, integer=False, allow_zero=True),
-           "configs": parse_methods(getattr(args, "configs", None), allowed=(*CONFIGS, *GENDER_CONFIGS),
-                                    option="--configs"),
-           "fast": fast}
-    if out["n_views"] < 2:
-        raise InputError(f"--n-views must be at least 2 (paired differences need views), got {out['n_views']}")
-    return out
+    st = Table1Settings(
+        motions=getattr(args, "motions", None),
+        n_views=option_number(args, "n_views", 4 if fast else 32),
+        iters=option_number(args, "iters", 10 if fast else 30),
+        prior_scale=option_number(args, "prior_scale", 0.1, integer=False),
+        angle_weight=option_number(args, "angle_weight", 1.0, integer=False, allow_zero=True),
+        configs=tuple(parse_methods(getattr(args, "configs", None), allowed=(*CONFIGS, *GENDER_CONFIGS),
+                                    option="--configs")),
+        fast=fast,
+        seed=int(getattr(args, "seed", 0) or 0))
+    if st.n_views < 2:
+        raise InputError(f"--n-views must be at least 2 (paired differences need views), got {st.n_views}")
+    return st
 
 
 def _part_error(pred, gt, mask):
@@ -141,7 +167,7 @@ def gendered_views(models: dict, poses: torch.Tensor, seed: int, hand_scale: flo
     return out
 
 
-def _fit(views: dict, body_model, prior, st: dict, model: str = "smplx", layout: str = "body+hands+face",
+def _fit(views: dict, body_model, prior, st, model: str = "smplx", layout: str = "body+hands+face",
          select: torch.Tensor | None = None) -> dict:
     """SMPLify-X on the views (``select``: a boolean mask of the views to fit) -> its output dict."""
     from ..fitting.smplifyx import smplifyx
@@ -153,19 +179,19 @@ def _fit(views: dict, body_model, prior, st: dict, model: str = "smplx", layout:
                     angle_weight=st["angle_weight"], progress=False)
 
 
-def _rows(name: str, setting: str, err: dict, dt: float, n: int) -> list[dict]:
+def _rows(name: str, setting: str, err: dict, dt: float, n: int, log=print) -> list[ResultRow]:
     rows = [{"experiment": EXPERIMENT, "setting": setting, "method": name, "metric": metric,
              "value": float(v.mean()), "std": float(v.std()), "n": len(v),
              "units": [f"view {i}" for i in range(len(v))], "values": [float(x) for x in v]}
             for metric, v in err.items()]
     rows.append({"experiment": EXPERIMENT, "setting": setting, "method": name, "metric": "fit_s_per_view",
                  "value": dt / n, "std": float("nan"), "n": n})
-    print(f"[table1] {name:17s} v2v PA {err['v2v_pa_mm'].mean():6.1f} mm  hands {err['hands_pa_mm'].mean():5.1f} "
-          f"face {err['face_pa_mm'].mean():5.1f} mm  ({dt:.0f} s, {dt / n:.1f} s per view)")
+    log(f"[table1] {name:17s} v2v PA {err['v2v_pa_mm'].mean():6.1f} mm  hands {err['hands_pa_mm'].mean():5.1f} "
+        f"face {err['face_pa_mm'].mean():5.1f} mm  ({dt:.0f} s, {dt / n:.1f} s per view)")
     return rows
 
 
-def _gender_rows(configs: list[str], poses: torch.Tensor, prior, st: dict, seed: int, device) -> list[dict]:
+def _gender_rows(configs: list[str], poses: torch.Tensor, prior, st, seed: int, device, log=print) -> list[ResultRow]:
     """Table 2's gender row: the ``GENDER_CONFIGS`` among ``configs`` on views of gendered bodies."""
     from ..body import load_body_model
 
@@ -188,41 +214,55 @@ def _gender_rows(configs: list[str], poses: torch.Tensor, prior, st: dict, seed:
                 pred_v[mask], pred_pelvis[mask] = fit["vertices"].cpu(), fit["keypoints_3d"][:, 8].cpu()
         dt = time.perf_counter() - t0
         err = view_errors(pred_v, gt_v, pred_pelvis, gt_pelvis, models["neutral"].lbs_weights.cpu())
-        rows += _rows(name, GENDER_SETTING, err, dt, n)
+        rows += _rows(name, GENDER_SETTING, err, dt, n, log)
     return rows
 
 
 def run(args) -> list[dict]:
-    from ..body import load_body_model
-    from ..fitting.wholebody import make_wholebody_views
+    """The command line's ``table1``: its options parsed into :class:`Table1Settings`, SMPLify-X's body prior
+    (VPoser) loaded (or reused from ``args.prior_objects``, as ``experiments all`` passes it), then
+    :func:`run_table1`."""
     from ..train import load_or_train
-    from .image_fit import test_poses
     from .paper_numbers import method_of
-    from .report import check_finite_rows
 
     st = settings_from_args(args)
     device = get_device(getattr(args, "device", None))
     seed_everything(args.seed)
+    name = method_of("VPoser")
+    prior = (getattr(args, "prior_objects", None) or {}).get(name)
+    if prior is None:
+        prior = load_or_train(name, args.priors, motions=args.motions, fast=st.fast, seed=args.seed, device=device)
+    return run_table1(st, prior, device=device)
+
+
+def run_table1(settings: Table1Settings, prior, device=None, log=print) -> list[ResultRow]:
+    """Table 1 (and Table 2's gender row): whole-body views of test poses fitted by SMPLify-X with ``prior`` as
+    the body prior, one row per config and metric -> result rows."""
+    from ..body import load_body_model
+    from ..fitting.wholebody import make_wholebody_views
+    from .image_fit import test_poses
+    from .report import check_finite_rows
+
+    st = settings
+    device = get_device(device)
     body_model = load_body_model("open", model_type="smplx", device=device, use_pca=True, num_pca_comps=12)
-    prior = load_or_train(method_of("VPoser"), args.priors, motions=args.motions, fast=st["fast"], seed=args.seed,
-                          device=device)                         # SMPLify-X's body prior
-    n = st["n_views"]
-    poses = test_poses(args.motions, n, seed=args.seed, fast=st["fast"]).reshape(n, 63)
-    views = make_wholebody_views(body_model, poses, seed=args.seed, hand_scale=HAND_SCALE)
+    n = st.n_views
+    poses = test_poses(st.motions, n, seed=st.seed, fast=st.fast).reshape(n, 63)
+    views = make_wholebody_views(body_model, poses, seed=st.seed, hand_scale=HAND_SCALE)
     gt_v = views["vertices"]
     with torch.no_grad():
         gt_pelvis = views["keypoints_3d"][:, 8]                                  # BODY_25 mid hip = the pelvis
     rows = []
-    for name in tqdm([c for c in st["configs"] if c in CONFIGS], desc="Table 1 rows", leave=False):
+    for name in tqdm([c for c in st.configs if c in CONFIGS], desc="Table 1 rows", leave=False):
         model, layout = CONFIGS[name]
         t0 = time.perf_counter()
         fit = _fit(views, body_model, prior, st, model=model, layout=layout)
         dt = time.perf_counter() - t0
         pred_pelvis = fit["keypoints_3d"][:, 8].cpu()
         err = view_errors(fit["vertices"].cpu(), gt_v, pred_pelvis, gt_pelvis, body_model.lbs_weights.cpu())
-        rows += _rows(name, SETTING, err, dt, n)
-    gender = [c for c in st["configs"] if c in GENDER_CONFIGS]
+        rows += _rows(name, SETTING, err, dt, n, log)
+    gender = [c for c in st.configs if c in GENDER_CONFIGS]
     if gender:
-        rows += _gender_rows(gender, poses, prior, st, args.seed, device)
+        rows += _gender_rows(gender, poses, prior, st, st.seed, device, log)
     check_finite_rows(rows)
     return rows

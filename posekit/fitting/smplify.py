@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 from ..errors import InputError, check_finite
 from ..skeleton import body21_to_body_pose
 from .camera import FACING_CAMERA, estimate_depth, flip_orient, perspective_projection, principal_point
-from .capsules import capsule_pairs, capsule_radii, interpenetration_energy, sphere_energy
+from .capsules import CapsuleRadii, capsule_pairs, interpenetration_energy, sphere_energy
 from .forward import JointsForward, full_forward
 from .keypoints import TORSO, KeypointMap
 from .losses import angle_prior, joint_energy, pose_prior_energy, shape_prior
@@ -86,6 +86,7 @@ class SMPLifyConfig:
     flip_select: str = "total"           # keep the hypothesis with the lower "total" energy or "data" term
     fit_shape: bool = True
     ftol: float = 1e-7                   # stop a stage when the relative energy change is below this
+    early_ftol: float | None = None      # ftol of every stage but the last (the annealing ones); None: ftol
     prior_kwargs: dict = field(default_factory=dict)   # e.g. {"approx": None} for the exact GMM
 
 
@@ -176,6 +177,8 @@ def _check_config(cfg: SMPLifyConfig):
                                  ("flip_select", cfg.flip_select, ("total", "data"))):
         if value not in allowed:
             raise InputError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+    if cfg.early_ftol is not None and not cfg.early_ftol >= 0:
+        raise InputError(f"early_ftol must be a tolerance ≥ 0 or None, got {cfg.early_ftol!r}")
     if cfg.stage_iters < 0 or cfg.camera_iters < 0 or not cfg.stages:
         raise InputError(f"stage_iters and camera_iters must be ≥ 0 and stages non-empty, got {cfg.stage_iters}, "
                          f"{cfg.camera_iters}, {cfg.stages!r}")
@@ -210,12 +213,12 @@ def _initial_body_pose(prior, B, device):
     return torch.zeros(B, 69, device=device)
 
 
-def _minimise(params, energy, iters: int, cfg: SMPLifyConfig, record=None):
+def _minimise(params, energy, iters: int, cfg: SMPLifyConfig, record=None, ftol: float | None = None):
     """Minimise every image's (every hypothesis's) energy on its own: see ``rowwise.minimise_rows``."""
     if cfg.optimizer not in ROW_METHODS:
         raise InputError(f"optimizer must be 'lbfgs' or 'adam', got {cfg.optimizer!r}")
-    minimise_rows(params, energy, iters, method=cfg.optimizer, lr=cfg.lr, ftol=cfg.ftol, lr_floor=cfg.lr_floor,
-                  record=record)
+    minimise_rows(params, energy, iters, method=cfg.optimizer, lr=cfg.lr, ftol=cfg.ftol if ftol is None else ftol,
+                  lr_floor=cfg.lr_floor, record=record)
 
 
 def resolve_config(config: SMPLifyConfig | None = None, **overrides) -> SMPLifyConfig:
@@ -247,7 +250,7 @@ class Problem:
     center: torch.Tensor             # (R,2) principal point
     prior: object                    # the pose prior (None: no prior)
     cfg: SMPLifyConfig
-    lbs_weights: torch.Tensor        # (V,24) for the capsule radii of E_sp
+    radii: CapsuleRadii              # the capsule radii of E_sp for a shape (2 vertices per capsule)
     pairs: list = field(default_factory=capsule_pairs)   # segment pairs that E_sp keeps apart
 
     @property
@@ -379,8 +382,7 @@ def term_energies(problem: Problem, weights: tuple[float, float], pose_var, orie
     sp_weight = problem.sp_weight
     if sp_weight > 0:                                              # radii of the current shape: E_sp depends on β
         collide = sphere_energy if cfg.interpenetration == "spheres" else interpenetration_energy
-        vs, js = problem.fwd.shaped_rest(betas)
-        e_sp = sp_weight * collide(j, capsule_radii(vs, js, problem.lbs_weights), problem.pairs)
+        e_sp = sp_weight * collide(j, problem.radii(betas), problem.pairs)
     else:
         e_sp = zero
     out = {"data": joint_energy(proj, problem.keypoints[rows], problem.confidence[rows], cfg.sigma),
@@ -412,9 +414,11 @@ def camera_stage(problem: Problem, betas, pose0, depth, orient, transl) -> dict:
     return {"stage": "camera", "weights": {}, "total": torch.stack(cam_trace)}
 
 
-def run_stage(problem: Problem, weights: tuple[float, float], pose_var, orient, transl, betas) -> dict:
+def run_stage(problem: Problem, weights: tuple[float, float], pose_var, orient, transl, betas,
+              ftol: float | None = None) -> dict:
     """One annealing stage: minimise the total energy at the weights (w, wβ) over the pose (or its code),
-    orientation, translation and (``fit_shape``) shape, in place -> its trace {term: (iters+1, R)}."""
+    orientation, translation and (``fit_shape``) shape, in place -> its trace {term: (iters+1, R)}.
+    ``ftol``: this stage's stopping tolerance (None: the config's ``ftol``)."""
     cfg = problem.cfg
     rec = {k: [] for k in TERMS}
 
@@ -427,7 +431,7 @@ def run_stage(problem: Problem, weights: tuple[float, float], pose_var, orient, 
         return term_energies(problem, weights, parts[0], parts[1], parts[2], bt, rows)
 
     params = [pose_var, orient, transl] + ([betas] if cfg.fit_shape else [])
-    _minimise(params, energy, cfg.stage_iters, cfg, record)
+    _minimise(params, energy, cfg.stage_iters, cfg, record, ftol)
     return {"weights": {"pose": weights[0], "shape": weights[1]}, **{k: torch.stack(v) for k, v in rec.items()}}
 
 
@@ -486,7 +490,7 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
     # ---- hypotheses: H = 1 or 2 copies of every image (the second with the flipped orientation)
     H = 2 if cfg.try_flip and start is None else 1
     rep = lambda x: x.repeat(H, *([1] * (x.dim() - 1)))                         # (H*B, ...)
-    problem = Problem(fwd, kmap, rep(kp), rep(conf), rep(f), rep(center), prior, cfg, body_model.lbs_weights)
+    problem = Problem(fwd, kmap, rep(kp), rep(conf), rep(f), rep(center), prior, cfg, CapsuleRadii(body_model))
 
     # ---- 1. start pose, depth guess and orientations (or the given start body)
     if start is None:
@@ -508,7 +512,9 @@ def smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prio
     betas.requires_grad_(cfg.fit_shape)
     stage_bar = tqdm(cfg.stages, desc="SMPLify stages", disable=not progress, leave=False)
     for si, weights in enumerate(stage_bar):
-        trace.append({"stage": f"stage {si + 1}", **run_stage(problem, weights, pose_var, orient, transl, betas)})
+        early = cfg.early_ftol is not None and si < len(cfg.stages) - 1     # the annealing stages' own tolerance
+        trace.append({"stage": f"stage {si + 1}", **run_stage(problem, weights, pose_var, orient, transl, betas,
+                                                              cfg.early_ftol if early else None)})
         stage_bar.set_postfix(energy=f"{trace[-1]['total'][-1].mean():.1f}")
 
     # ---- 4. keep the better hypothesis per image

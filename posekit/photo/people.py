@@ -16,13 +16,21 @@ runs that same offline pose model as a person detector, three ways:
 3. **one crop per person**: the pose model runs again on a square crop around each person's box (margin
    :data:`CROP_MARGIN`, upscaled so that its side is at least :data:`CROP_SIDE` px), with every *other*
    person's box outside this one painted over, so that a neighbour's hand is not taken for this person's
-   wrist. The landmarks come back in pixels of the photo.
+   wrist. The landmarks come back in pixels of the photo;
+4. **finer tiles** (:func:`find_small_people`) when someone found is smaller than :data:`SMALL_PERSON` of the
+   photo's shorter side: tiles of :data:`FINE_TILE_FRACTION` of it, the people found masked; a new detection
+   counts when its own crop confirms it and it overlaps no one found before. On frames of the three sample
+   photographs with people 60 to 120 px tall (``benchmarks/photo.py --small``, 10 frames of 1280 × 720 px, 30
+   people) the four steps put a detection in 30 photographs of 30 (the first three: 29) and matched 23 people's
+   boxes (IoU > 0.5; the first three: 22), with 7 other detections (7), in 2.9 s per frame instead of 1.4 s
+   (medians): a small person's box is often wrong.
 
 Two detections are the same person when their boxes overlap by more than :data:`SAME_PERSON` of the
 smaller box (:func:`overlap`). A detection counts when at least :data:`MIN_TORSO_SEEN` of its four torso
 landmarks (shoulders, hips) are visible or it has at least six visible landmarks (a chest-up portrait:
-shoulders, elbows, face), and its visible landmarks span at least :data:`MIN_PERSON_PX` px in a box no
-thinner than :data:`MIN_ASPECT`; otherwise it is the detector's guess on texture.
+shoulders, elbows, face), its visible landmarks span at least :data:`MIN_PERSON_PX` px in a box no
+thinner than :data:`MIN_ASPECT`, and its nose is not below its hips (where both are seen; the guesses come out
+upside down at times); otherwise it is the detector's guess on texture.
 
 The helpers (boxes, overlaps, crops, selection) need no detector and are tested without it; ``detector``
 arguments follow ``PoseDetector``'s interface: ``landmarks(rgb) -> ((33,2) px, (33,))`` or NoPersonError.
@@ -42,13 +50,19 @@ SAMPLE_DIR = Path(__file__).parent / "sample"
 
 __all__ = ["Person", "MAX_PEOPLE", "TILE_FRACTIONS", "CROP_SIDE", "CROP_MARGIN", "MASK_MARGIN", "SAME_PERSON",
            "MIN_PERSON_PX", "MIN_TORSO_SEEN", "landmark_box", "overlap", "square_crop", "mask_boxes", "tiles",
-           "plausible", "dedupe", "find_people", "refine_person", "select_people", "parse_person", "SAMPLE_DIR",
+           "plausible", "dedupe", "find_people", "find_small_people", "FINE_TILE_FRACTION", "SMALL_PERSON",
+           "FINE_SAME_PERSON", "refine_person", "select_people", "parse_person", "SAMPLE_DIR",
            "load_cached_people"]
 
 #: the most people fitted in one photo
 MAX_PEOPLE = 12
 #: tile sides as fractions of the photo's shorter side
 TILE_FRACTIONS = (1.0, 0.75, 0.5)
+#: the second search's tiles (``find_small_people``), run when someone found is under SMALL_PERSON of the shorter side
+FINE_TILE_FRACTION = 0.3
+SMALL_PERSON = 0.25
+#: a person the finer search adds overlaps no one found before by more than this fraction of the smaller box
+FINE_SAME_PERSON = 0.2
 #: shortest side (px) of a person's crop given to the pose model (smaller crops are upscaled)
 CROP_SIDE = 256
 #: a person's crop: their box plus this fraction of its longer side on every side
@@ -163,12 +177,16 @@ def tiles(size, fractions=TILE_FRACTIONS, share: float = 0.5) -> list[tuple[int,
 
 
 def plausible(landmarks, visibility, seen: float = SEEN) -> bool:
-    """A detection that shows a person: enough visible torso landmarks (or a visible chest-up figure) and a
-    visible extent of at least :data:`MIN_PERSON_PX` px."""
+    """A detection that shows a person: enough visible torso landmarks (or a visible chest-up figure), a
+    visible extent of at least :data:`MIN_PERSON_PX` px, the nose (when seen) not below the hips (when seen)."""
     vis = np.asarray(visibility, dtype=np.float64)
     torso = int((vis[list(_TORSO)] > seen).sum())
     if torso < MIN_TORSO_SEEN and int((vis > seen).sum()) < 6:
         return False
+    lm = np.asarray(landmarks, dtype=np.float64)
+    hips = [h for h in _TORSO[2:] if vis[h] > seen]
+    if vis[0] > seen and hips and lm[0, 1] > lm[hips, 1].mean():
+        return False                               # the nose below the hips: upside down, a guess on texture
     x0, y0, x1, y1 = landmark_box(landmarks, visibility, seen=seen)
     long, short = max(x1 - x0, y1 - y0), min(x1 - x0, y1 - y0)
     return long >= MIN_PERSON_PX and short >= MIN_ASPECT * long
@@ -264,9 +282,10 @@ def refine_person(rgb: np.ndarray, person: Person, others, detector) -> Person:
 
 
 def find_people(rgb: np.ndarray, detector, max_people: int = MAX_PEOPLE, use_tiles: bool = True,
-                refine: bool = True) -> list[Person]:
+                refine: bool = True, fine: bool = True) -> list[Person]:
     """Every person in ``rgb`` (H,W,3) uint8: find-mask-repeat on the whole image, then on tiles, then one crop
-    per person (module docstring) -> people sorted by box area, largest first ([] when nobody)."""
+    per person (module docstring); ``fine``: then :func:`find_small_people` when someone found is small ->
+    people sorted by box area, largest first ([] when nobody)."""
     H, W = rgb.shape[:2]
     people: list[Person] = []
     _find_mask_repeat(rgb, (0, 0, W, H), detector, people, (W, H), (None,), max_people, "whole photo")
@@ -277,7 +296,32 @@ def find_people(rgb: np.ndarray, detector, max_people: int = MAX_PEOPLE, use_til
         refined = [refine_person(rgb, p, [o for o in people if o is not p], detector) for p in people]
         # a tile's detection counts only when its own crop confirms it (the tiles' false alarms do not repeat)
         people = [r for p, r in zip(people, refined) if r is not p or p.source != "tile"]
-    return dedupe(people)
+    people = dedupe(people)
+    if fine and use_tiles and refine and len(people) < max_people:
+        people = find_small_people(rgb, detector, people, max_people)
+    return people
+
+
+def find_small_people(rgb: np.ndarray, detector, people: list, max_people: int = MAX_PEOPLE) -> list[Person]:
+    """A second search on finer tiles (:data:`FINE_TILE_FRACTION` of the shorter side) when one of ``people`` (the
+    first search's, confirmed) is smaller than :data:`SMALL_PERSON` of the shorter side: where one small person
+    stands, others of their size may too, too small for the coarser tiles. ``people`` are masked and kept as they
+    are; a new detection counts only when its own crop confirms it. -> people sorted by box area."""
+    H, W = rgb.shape[:2]
+    short = min(W, H)
+    if not any(max(p.box[2] - p.box[0], p.box[3] - p.box[1]) < SMALL_PERSON * short for p in people):
+        return people
+    found = list(people)
+    for t in tiles((W, H), fractions=(FINE_TILE_FRACTION,)):
+        _find_mask_repeat(rgb, t, detector, found, (W, H), (None,), max_people, "fine tile")
+    new = [p for p in found if not any(p is q for q in people)]
+    confirmed = []
+    for p in new:
+        r = refine_person(rgb, p, [o for o in found if o is not p], detector)
+        # a fine tile sees a part of a person already found (a head and shoulders): it must lie apart from them
+        if r is not p and all(overlap(r.box, q.box) <= FINE_SAME_PERSON for q in people + confirmed):
+            confirmed.append(r)
+    return dedupe(list(people) + confirmed)
 
 
 def dedupe(people: list) -> list:
