@@ -33,7 +33,9 @@ def settings(fast: bool = False) -> dict:
     return {
         "data": {"n_train": 6000 if fast else 100_000, "n_val": 1000 if fast else 5000,
                  "max_clean": 2000 if fast else 20_000, "frac_noisy": 0.45, "frac_nrdf": 0.45, "frac_random": 0.0,
-                 "k": 32, "candidates": "outer"},
+                 "k": 32, "candidates": "outer",
+                 # remedies (benchmarks/posendf_remedies.py); these defaults give the shipped recipe
+                 "metric": "pose_ndf", "nrdf_sampling": "spread", "chains": None},
         "model": default_config(fast),
         "fit": fit_config(fast),
     }
@@ -67,7 +69,9 @@ def build_data(train_poses: torch.Tensor, val_poses: torch.Tensor, data_cfg: dic
     clean = _subsample(body21_to_quats(train_poses.float()), data_cfg["max_clean"], g)      # (N, 21, 4)
     val_clean = _subsample(body21_to_quats(val_poses.float()), data_cfg["max_clean"], g)
     kw = dict(frac_noisy=data_cfg["frac_noisy"], frac_nrdf=data_cfg["frac_nrdf"], k=data_cfg["k"],
-              kind=data_cfg["candidates"], generator=g, frac_random=data_cfg.get("frac_random", 0.0))
+              kind=data_cfg["candidates"], generator=g, frac_random=data_cfg.get("frac_random", 0.0),
+              metric=data_cfg.get("metric", "pose_ndf"), nrdf_sampling=data_cfg.get("nrdf_sampling", "spread"),
+              chains=data_cfg.get("chains"))
     t0 = time.perf_counter()
     tr = make_samples(clean, data_cfg["n_train"], **kw)
     t1 = time.perf_counter()
@@ -86,6 +90,9 @@ def train_from_poses(train_poses: torch.Tensor, val_poses: torch.Tensor, out, fa
     s = settings(fast)
     for k, v in (overrides or {}).items():
         s[k].update(v)
+    if s["data"].get("chains") is not None:
+        s["model"]["chains"] = s["data"]["chains"]          # per-chain targets need a field of chains
+    s["model"]["metric"] = s["data"].get("metric", "pose_ndf")
     seed_everything(seed)
     data = build_data(train_poses, val_poses, s["data"], seed)
     torch.manual_seed(seed)
