@@ -44,24 +44,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from posekit.priors.posendf.data import BODY21_CHAINS
+from posekit.train.posendf import REMEDIES as VARIANTS  # the trainer's --remedy options
 
-VARIANTS = {
-    "random": {"data": {"frac_random": 0.1, "frac_noisy": 0.40, "frac_nrdf": 0.40}},
-    "nrdf": {"data": {"metric": "nrdf", "nrdf_sampling": "released", "frac_noisy": 0.0, "frac_nrdf": 0.9},
-             "fit": {"eikonal_weight": 0.0}},
-    "chains": {"data": {"chains": [list(c) for c in BODY21_CHAINS]}, "model": {"head_dims": [256, 128, 64]}},
-}
 PARTS = ("arm+hand", "leg")
 
 
 def train_variant(name: str, splits: dict, out: Path, fast: bool, epochs: int | None) -> Path:
-    from posekit.train.posendf import train_from_poses
+    from posekit.train.posendf import remedy_overrides, train_from_poses
 
     path = out / f"posendf_{name}.pt"
     if path.exists():
         return path
-    overrides = {k: dict(v) for k, v in VARIANTS[name].items()}
+    overrides = remedy_overrides(name)
     if epochs:
         overrides.setdefault("fit", {})["epochs"] = epochs
     t0 = time.perf_counter()

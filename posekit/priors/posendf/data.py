@@ -30,6 +30,7 @@ import math
 import roma
 import torch
 
+from posekit.errors import InputError
 from posekit.rotations import aa_to_quat, hemisphere, nearest_pose_ndf, pose_ndf_distance
 from posekit.skeleton import as_body21
 
@@ -75,7 +76,7 @@ def pose_distance(q1: torch.Tensor, q2: torch.Tensor, weights: torch.Tensor | No
         return pose_ndf_distance(q1, q2, weights)
     if metric == "nrdf":
         return linear_angle_distance(q1, q2, weights)
-    raise ValueError(f"unknown pose distance {metric!r}; expected one of {METRICS}")
+    raise InputError(f"unknown pose distance {metric!r}; expected one of {METRICS}")
 
 
 def _check_quats(q: torch.Tensor, name: str = "quaternions") -> torch.Tensor:
@@ -283,9 +284,9 @@ def make_samples(clean: torch.Tensor, n: int, frac_noisy: float = 0.45, frac_nrd
     Returns {"quats": (n, K, 4), "dist": (n,) or (n, C), "kind": (n,) 0 clean / 1 noisy / 2 nrdf / 3 random}.
     """
     if metric not in METRICS:
-        raise ValueError(f"unknown pose distance {metric!r}; expected one of {METRICS}")
+        raise InputError(f"unknown pose distance {metric!r}; expected one of {METRICS}")
     if nrdf_sampling not in ("spread", "released"):
-        raise ValueError(f"unknown NRDF sampling {nrdf_sampling!r}; expected 'spread' or 'released'")
+        raise InputError(f"unknown NRDF sampling {nrdf_sampling!r}; expected 'spread' or 'released'")
     clean = hemisphere(_check_quats(clean, "clean"))
     n_noisy = int(round(n * frac_noisy))
     n_nrdf = int(round(n * frac_nrdf))

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from posekit.errors import InputError
 from posekit.rotations import aa_to_quat, hemisphere, quat_to_aa
 from posekit.skeleton import as_body21
 from posekit.utils import atomic_torch_save, get_device
@@ -80,7 +81,7 @@ class PoseNDF(nn.Module):
         chains = [[int(j) for j in c] for c in cfg["chains"]]
         flat = sorted(j for c in chains for j in c)
         if len(set(flat)) != len(flat) or not all(0 <= j < self._num_joints for j in flat):
-            raise ValueError(f"chains must be disjoint lists of joint indices in 0..{self._num_joints - 1}, got {chains}")
+            raise InputError(f"chains must be disjoint lists of joint indices in 0..{self._num_joints - 1}, got {chains}")
         cfg["chains"] = chains
         self.chain_fields = nn.ModuleList(
             ChainField(_chain_parents(cfg["parents"], c), cfg["latent"], cfg["enc_hidden"], cfg["head_dims"],
@@ -115,7 +116,7 @@ class PoseNDF(nn.Module):
     def chain_distances(self, q: torch.Tensor) -> torch.Tensor:
         """Per-chain fields f_c(θ_c) (B, C) for quaternions (B, K, 4); only for a field with ``chains``."""
         if self.chains is None:
-            raise ValueError("chain_distances needs a field with chains (config 'chains')")
+            raise InputError("chain_distances needs a field with chains (config 'chains')")
         q = hemisphere(q)
         return torch.stack([f(q[:, c]) for f, c in zip(self.chain_fields, self.chains)], dim=-1)
 
