@@ -38,10 +38,11 @@ def test_linear_angle_distance_of_one_turned_joint(angle):
     axis = torch.nn.functional.normalize(torch.randn(3, 3, generator=g, dtype=torch.float64), dim=-1)
     q2 = q.clone()
     q2[:, 7] = roma.quat_product(q[:, 7], roma.rotvec_to_unitquat(angle * axis))
-    torch.testing.assert_close(linear_angle_distance(q, q2), torch.full((3,), angle / 42, dtype=torch.float64), atol=1e-7, rtol=0)
+    expect = torch.full((3,), angle / 42, dtype=torch.float64)
+    torch.testing.assert_close(linear_angle_distance(q, q2), expect, atol=1e-7, rtol=0)
     # Pose-NDF's distance of the same pair is quadratic inside the square root: (angle/2)/sqrt(2)
-    torch.testing.assert_close(pose_ndf_distance(q, q2), torch.full((3,), angle / 2 / math.sqrt(2), dtype=torch.float64),
-                               atol=1e-7, rtol=0)
+    expect = torch.full((3,), angle / 2 / math.sqrt(2), dtype=torch.float64)
+    torch.testing.assert_close(pose_ndf_distance(q, q2), expect, atol=1e-7, rtol=0)
 
 
 def test_linear_angle_distance_is_the_mean_half_geodesic_angle():
