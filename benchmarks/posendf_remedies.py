@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     from posekit.experiments.clips import held_out_clips
     from posekit.experiments.common import load_body, tune_fit_weights
     from posekit.experiments.occlusion import complete_clip
-    from posekit.experiments.verdicts import MIN_UNITS, paired_difference
+    from posekit.experiments.verdicts import paired_difference
     from posekit.fitting.motion import FitConfig
     from posekit.priors.posendf import PoseNDF
     from posekit.priors.store import load_prior
@@ -142,13 +142,36 @@ def main(argv=None) -> int:
             print(f"  {m:>8}: hidden-part v2v {np.mean(e):6.2f} cm (std {np.std(e):.2f})")
         for m in variants:
             d = paired_difference(errs[m], errs["posendf"])
-            verdict = (f"fewer than {MIN_UNITS} clips: no conclusion" if d.n < MIN_UNITS or math.isnan(d.lo) else
-                       "better" if d.hi < 0 else "worse" if d.lo > 0 else "no clear difference (the CI includes 0)")
-            print(f"  {m} − shipped Pose-NDF: {d} cm -> {verdict}")
-            rows.append((part, m, float(np.mean(errs[m])), float(np.mean(errs["posendf"])), d, verdict, chosen.get(m)))
+            print(f"  {m} − shipped Pose-NDF: {d} cm -> {verdict_of(d)}")
+            rows.append((part, m, float(np.mean(errs[m])), float(np.mean(errs["posendf"])), d, verdict_of(d),
+                         chosen.get(m), paired_difference(errs[m], errs["none"])))
+        for m in ["posendf", *variants]:     # does the tuned prior help the hidden part at all?
+            print(f"  {m} − no prior: {paired_difference(errs[m], errs['none'])} cm")
+        save_errors(out / f"errors_{part}.json", part, test, errs, chosen)
     if args.table:
         write_table(Path(args.table), rows, argv, time.perf_counter() - t_start, len(test))
     return 0
+
+
+def verdict_of(d) -> str:
+    """The verdict of a paired difference (errors: negative = the variant is better)."""
+    from posekit.experiments.verdicts import MIN_UNITS
+
+    if d.n < MIN_UNITS or math.isnan(d.lo):
+        return f"fewer than {MIN_UNITS} clips: no conclusion"
+    return "better" if d.hi < 0 else "worse" if d.lo > 0 else "inconclusive (the CI includes 0)"
+
+
+def save_errors(path: Path, part: str, clips, errs: dict, weights: dict) -> None:
+    """Per-clip hidden-part errors (cm) of every method, atomically as JSON (to recompute any comparison)."""
+    import json
+
+    from posekit.utils import atomic_path
+
+    obj = {"part": part, "clips": [c.name for c in clips], "weights": {k: float(v) for k, v in weights.items()},
+           "hidden_v2v_cm": {m: [float(x) for x in e] for m, e in errs.items()}}
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(obj, indent=1))
 
 
 def write_table(path: Path, rows, argv, seconds: float, n_clips: int) -> None:
@@ -171,12 +194,13 @@ def write_table(path: Path, rows, argv, seconds: float, n_clips: int) -> None:
              f"Hidden-part per-vertex error (cm) over n = {n_clips} validation clips per part (the rest pose as the "
              "hidden part's start; weights tuned on 4 other validation clips); difference = variant − shipped "
              "Pose-NDF, paired over the same clips, mean with a 95 % bootstrap CI.", "",
-             "| hidden part | variant | variant (cm) | shipped Pose-NDF (cm) | difference (cm) [95 % CI] | verdict | weight |",
-             "|---|---|---|---|---|---|---|"]
-    for part, m, e_m, e_ref, d, verdict, w in rows:
+             "| hidden part | variant | variant (cm) | shipped Pose-NDF (cm) | variant − shipped (cm) [95 % CI] | "
+             "verdict | tuned weight | variant − no prior (cm) [95 % CI] |",
+             "|---|---|---|---|---|---|---|---|"]
+    for part, m, e_m, e_ref, d, verdict, w, dn in rows:
         weight = "-" if w is None else f"{w:.3g}"
         lines.append(f"| {part} | {m} | {e_m:.2f} | {e_ref:.2f} | {d.mean:+.2f} [{d.lo:+.2f}, {d.hi:+.2f}] | "
-                     f"{verdict} | {weight} |")
+                     f"{verdict} | {weight} | {dn.mean:+.2f} [{dn.lo:+.2f}, {dn.hi:+.2f}] |")
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         Path(tmp).write_text("\n".join(lines) + "\n")
