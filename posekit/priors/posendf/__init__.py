@@ -4,6 +4,10 @@ Modules: ``data`` (perturbed poses and their distance to the clean set), ``model
 the kinematic tree + distance head), ``train`` (UDF + eikonal loss, resumable fit loop), ``project`` (Euclidean
 and Riemannian projection), ``prior`` (the :class:`PoseNDF` prior object, a distance prior of
 ``posekit.priors.base``). Imports as ``posekit.priors`` does.
+
+Remedies for hidden limbs, options with the shipped field as default (``posekit.train.posendf.REMEDIES``):
+NRDF's linear-angle distance and sampling (``linear_angle_distance``, ``nrdf_released_quats``) and a field over
+kinematic chains (``chain_distance``, ``PoseNDF`` config ``chains``).
 """
 from .data import (BODY21_CHAINS, METRICS, NRDF_SCALE, POSE_NDF_SIGMAS, body21_to_quats, brute_force_distance,
                    chain_distance, knn_distance, linear_angle_distance, make_samples, noisy_quats,
