@@ -32,7 +32,10 @@ Every prior (the shipped Pose-NDF and each variant) then completes occluded clip
 chosen on 4 validation clips (``posekit.fitting.tune``), and the errors are measured on ``--clips`` other
 validation clips; the test subjects are never touched. Printed per hidden part: the hidden part's per-vertex
 error (cm) of each prior, and each variant minus the shipped field, paired over the same clips with a 95 %
-bootstrap CI; and the field's value at the rest pose beside its median over real validation poses.
+bootstrap CI; each prior against no prior the same way; and the field's value at the rest pose beside its median
+over real validation poses. ``--out`` also receives the per-clip errors (``errors_PART.json``).
+
+Results of record (full mode, n = 16 clips per part): ``benchmarks/results/posendf_remedies.md``.
 """
 from __future__ import annotations
 
