@@ -12,6 +12,11 @@ val samples against the *train* clean set alone (the previous choice) made every
 target of about 0.69 (its gap to the nearest training pose, mostly data sparsity) and so picked the epoch that
 best pushes unseen real poses *away* from the zero set.
 A checkpoint ``FILE.ckpt`` is written atomically after every epoch; running the same command again resumes.
+
+Remedies (``--remedy NAME``, :data:`REMEDIES`; measured on validation subjects by
+``benchmarks/posendf_remedies.py``, none is the default): ``random`` adds uniformly random poses to the samples;
+``nrdf`` trains on NRDF's linear-angle distance with NRDF's released sampling recipe and no eikonal term;
+``chains`` trains a field over kinematic chains on per-chain distances (see ``posekit.priors.posendf``).
 """
 from __future__ import annotations
 
@@ -22,12 +27,31 @@ from pathlib import Path
 import torch
 
 from posekit.priors.posendf import PoseNDF, default_config, fit, fit_config, make_samples
-from posekit.priors.posendf.data import body21_to_quats
+from posekit.errors import InputError
+from posekit.priors.posendf.data import BODY21_CHAINS, body21_to_quats
 from posekit.utils import fast_mode, seed_everything
 
 from .splits import load_splits, val_or_train
 
-__all__ = ["settings", "build_data", "train_from_poses", "train", "run", "add_arguments"]
+__all__ = ["settings", "REMEDIES", "remedy_overrides", "build_data", "train_from_poses", "train", "run", "add_arguments"]
+
+#: Changes to the shipped recipe (``settings``) that the remedies for hidden limbs make, as ``overrides``.
+REMEDIES = {
+    # Pose-NDF's authors advise clean, noisy *and random* poses: 10 % uniformly random poses
+    "random": {"data": {"frac_random": 0.1, "frac_noisy": 0.40, "frac_nrdf": 0.40}},
+    # NRDF (He et al. CVPR 2024, https://arxiv.org/abs/2403.03122): its distance, its sampling, eikonal weight 0
+    "nrdf": {"data": {"metric": "nrdf", "nrdf_sampling": "released", "frac_noisy": 0.0, "frac_nrdf": 0.9},
+             "fit": {"eikonal_weight": 0.0}},
+    # a field over kinematic chains; five heads of [256, 128, 64] cost about the shipped head [512, 256, 128, 64]
+    "chains": {"data": {"chains": [list(c) for c in BODY21_CHAINS]}, "model": {"head_dims": [256, 128, 64]}},
+}
+
+
+def remedy_overrides(name: str) -> dict:
+    """A copy of ``REMEDIES[name]`` (``overrides`` of :func:`train_from_poses`); unknown names raise InputError."""
+    if name not in REMEDIES:
+        raise InputError(f"unknown Pose-NDF remedy {name!r}; expected one of {list(REMEDIES)}")
+    return copy.deepcopy(REMEDIES[name])
 
 
 def settings(fast: bool = False) -> dict:
@@ -35,7 +59,9 @@ def settings(fast: bool = False) -> dict:
     return {
         "data": {"n_train": 6000 if fast else 100_000, "n_val": 1000 if fast else 5000,
                  "max_clean": 2000 if fast else 20_000, "frac_noisy": 0.45, "frac_nrdf": 0.45, "frac_random": 0.0,
-                 "k": 32, "candidates": "outer"},
+                 "k": 32, "candidates": "outer",
+                 # remedies (benchmarks/posendf_remedies.py); these defaults give the shipped recipe
+                 "metric": "pose_ndf", "nrdf_sampling": "spread", "chains": None},
         "model": default_config(fast),
         "fit": fit_config(fast),
     }
@@ -57,7 +83,9 @@ def build_data(train_poses: torch.Tensor, val_poses: torch.Tensor, data_cfg: dic
     clean = _subsample(body21_to_quats(train_poses.float()), data_cfg["max_clean"], g)      # (N, 21, 4)
     val_clean = _subsample(body21_to_quats(val_poses.float()), data_cfg["max_clean"], g)
     kw = dict(frac_noisy=data_cfg["frac_noisy"], frac_nrdf=data_cfg["frac_nrdf"], k=data_cfg["k"],
-              kind=data_cfg["candidates"], generator=g, frac_random=data_cfg.get("frac_random", 0.0))
+              kind=data_cfg["candidates"], generator=g, frac_random=data_cfg.get("frac_random", 0.0),
+              metric=data_cfg.get("metric", "pose_ndf"), nrdf_sampling=data_cfg.get("nrdf_sampling", "spread"),
+              chains=data_cfg.get("chains"))
     t0 = time.perf_counter()
     tr = make_samples(clean, data_cfg["n_train"], **kw)
     t1 = time.perf_counter()
@@ -76,6 +104,9 @@ def train_from_poses(train_poses: torch.Tensor, val_poses: torch.Tensor, out, fa
     s = settings(fast)
     for k, v in (overrides or {}).items():
         s[k].update(v)
+    if s["data"].get("chains") is not None:
+        s["model"]["chains"] = s["data"]["chains"]          # per-chain targets need a field of chains
+    s["model"]["metric"] = s["data"].get("metric", "pose_ndf")
     seed_everything(seed)
     data = build_data(train_poses, val_poses, s["data"], seed)
     torch.manual_seed(seed)
@@ -105,11 +136,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--samples", type=int, default=None, help="training samples (default 100000, fast 6000)")
     parser.add_argument("--eikonal", type=float, default=None, help="eikonal weight λ (default 0.5)")
     parser.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget for fitting")
+    parser.add_argument("--remedy", choices=sorted(REMEDIES), default=None,
+                        help="train a remedy for hidden limbs instead of the shipped recipe (see REMEDIES)")
 
 
 def run(args) -> int:
     fast = bool(getattr(args, "fast", False)) or fast_mode()
-    over: dict = {"fit": {}, "data": {}}
+    over: dict = {"fit": {}, "data": {}, "model": {}}
+    for k, v in (remedy_overrides(args.remedy) if getattr(args, "remedy", None) else {}).items():
+        over[k].update(v)
     if getattr(args, "epochs", None):
         over["fit"]["epochs"] = args.epochs
     if getattr(args, "eikonal", None) is not None:

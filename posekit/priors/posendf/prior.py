@@ -1,4 +1,11 @@
-"""The Pose-NDF prior: f(θ) ≈ distance of a pose θ ∈ SO(3)^21 to the manifold of plausible poses."""
+"""The Pose-NDF prior: f(θ) ≈ distance of a pose θ ∈ SO(3)^21 to the manifold of plausible poses.
+
+Options of the config (the defaults give the shipped field): ``metric`` names the distance the field was trained
+to (``posekit.priors.posendf.data.METRICS``; a label, the network is the same); ``chains`` (joint index lists,
+e.g. ``data.BODY21_CHAINS``) makes the field a sum of per-chain fields f(θ) = Σ_c f_c(θ_c), each a hierarchical
+encoder over its chain's joints and a distance head of ``head_dims``, trained on each chain's distance to the
+nearest training pose of that chain (``posekit.train.posendf``).
+"""
 from __future__ import annotations
 
 import os
@@ -7,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from posekit.errors import InputError
 from posekit.rotations import aa_to_quat, hemisphere, quat_to_aa
 from posekit.skeleton import as_body21
 from posekit.utils import atomic_torch_save, get_device
@@ -30,7 +38,27 @@ def default_config(fast: bool = False) -> dict:
         "beta": 100.0,                          # softplus sharpness (NRDF)
         "joint_weights": None,                  # w_i of the distance (None: all 1)
         "alpha": DEFAULT_ALPHA,                 # default projection step
+        "metric": "pose_ndf",                   # the distance of the training targets ("pose_ndf" or "nrdf")
+        "chains": None,                         # None: one field; joint index lists: Σ of per-chain fields
     }
+
+
+def _chain_parents(parents, chain) -> list[int]:
+    """Parents of a chain's joints as indices into the chain (-1: the chain's root)."""
+    pos = {int(j): i for i, j in enumerate(chain)}
+    return [pos.get(int(parents[j]), -1) for j in chain]
+
+
+class ChainField(nn.Module):
+    """One chain's field f_c: a hierarchical encoder over the chain's joints and a distance head."""
+
+    def __init__(self, parents, latent: int, hidden, head_dims, beta: float):
+        super().__init__()
+        self.encoder = HierarchicalEncoder(parents, latent, hidden, beta)
+        self.head = DistanceHead(self.encoder.num_joints * self.encoder.latent, head_dims, beta)
+
+    def forward(self, q: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(q))                                          # (B, k, 4) -> (B,)
 
 
 class PoseNDF(nn.Module):
@@ -45,27 +73,52 @@ class PoseNDF(nn.Module):
         cfg = default_config()
         cfg.update(config or {})
         self.config = cfg
-        self.encoder = HierarchicalEncoder(cfg["parents"], cfg["latent"], cfg["enc_hidden"], cfg["beta"])
-        self.head = DistanceHead(self.encoder.num_joints * self.encoder.latent, cfg["head_dims"], cfg["beta"])
+        self._num_joints = len(cfg["parents"])
+        if cfg.get("chains") is None:
+            self.encoder = HierarchicalEncoder(cfg["parents"], cfg["latent"], cfg["enc_hidden"], cfg["beta"])
+            self.head = DistanceHead(self.encoder.num_joints * self.encoder.latent, cfg["head_dims"], cfg["beta"])
+            return
+        chains = [[int(j) for j in c] for c in cfg["chains"]]
+        flat = sorted(j for c in chains for j in c)
+        if len(set(flat)) != len(flat) or not all(0 <= j < self._num_joints for j in flat):
+            raise InputError(f"chains must be disjoint lists of joint indices in 0..{self._num_joints - 1}, got {chains}")
+        cfg["chains"] = chains
+        self.chain_fields = nn.ModuleList(
+            ChainField(_chain_parents(cfg["parents"], c), cfg["latent"], cfg["enc_hidden"], cfg["head_dims"],
+                       cfg["beta"]) for c in chains)
+
+    @property
+    def chains(self) -> list[list[int]] | None:
+        """The chains' joint indices (None: one field over all joints)."""
+        return self.config.get("chains")
 
     @property
     def num_joints(self) -> int:
-        return self.encoder.num_joints
+        return self._num_joints
 
     @property
     def device(self) -> torch.device:
-        return self.encoder.w1.device
+        return next(self.parameters()).device
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.encoder.w1.dtype
+        return next(self.parameters()).dtype
 
     # ---- the field -----------------------------------------------------------------------------------------
     def forward(self, q: torch.Tensor) -> torch.Tensor:
         """f(θ) for quaternions (B, K, 4) (any sign: hemisphere-flipped first) -> (B,) >= 0."""
         if q.dim() != 3 or q.shape[1:] != (self.num_joints, 4):
             raise ValueError(f"expected quaternions of shape (B, {self.num_joints}, 4), got {tuple(q.shape)}")
+        if self.chains is not None:
+            return self.chain_distances(q).sum(-1)                                 # f = Σ_c f_c
         return self.head(self.encoder(hemisphere(q)))
+
+    def chain_distances(self, q: torch.Tensor) -> torch.Tensor:
+        """Per-chain fields f_c(θ_c) (B, C) for quaternions (B, K, 4); only for a field with ``chains``."""
+        if self.chains is None:
+            raise InputError("chain_distances needs a field with chains (config 'chains')")
+        q = hemisphere(q)
+        return torch.stack([f(q[:, c]) for f, c in zip(self.chain_fields, self.chains)], dim=-1)
 
     def distance_quat(self, q: torch.Tensor) -> torch.Tensor:
         """f for quaternion poses (B, 21, 4) -> (B,). Differentiable."""

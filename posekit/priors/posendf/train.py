@@ -8,6 +8,9 @@ c = 1/√2 (``eikonal_target``); c = 1 is the formula as printed, which fights t
 Released settings, for reference: Pose-NDF (configs/amass.yaml) L1 distance loss, eikonal weight 1.0 on the
 *per-joint* Euclidean gradient norm with target 1, manifold-pose loss weight 1.0, Adam lr 1e-5; NRDF
 (configs/train.yaml) L1, eikonal 0.0, manifold loss 0.1, lr 1e-4.
+
+A field with ``chains`` (``PoseNDF`` config) is trained on per-chain targets d (B, C): the L1 term is
+Σ_c |f_c(θ_c) − d_c| and the eikonal term asks each chain's Riemannian gradient for the norm c.
 """
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ from posekit.utils import atomic_torch_save, get_device
 from ..files import checkpoint_contents, read_checkpoint
 from .project import tangent_project
 
-__all__ = ["EIKONAL_TARGET", "fit_config", "udf_loss", "eikonal_loss", "loss_terms", "evaluate", "fit"]
+__all__ = ["EIKONAL_TARGET", "fit_config", "udf_loss", "eikonal_loss", "chain_eikonal_loss", "loss_terms", "evaluate",
+           "fit"]
 
 EIKONAL_TARGET = 1.0 / math.sqrt(2.0)
 
@@ -57,28 +61,52 @@ def eikonal_loss(grad: torch.Tensor, q: torch.Tensor, mask: torch.Tensor, target
     return ((norm - target) ** 2)[mask].mean()
 
 
+def _predict(model, q: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """f(θ) (B,) for targets d (B,); per-chain f_c(θ_c) (B, C) for per-chain targets d (B, C)."""
+    return model.chain_distances(q) if d.dim() == 2 else model(q)
+
+
+def chain_eikonal_loss(grad: torch.Tensor, q: torch.Tensor, d: torch.Tensor, chains,
+                       target: float = EIKONAL_TARGET) -> torch.Tensor:
+    """Per-chain eikonal term: mean over (sample, chain) with d_c ≠ 0 of (‖P_q ∇_{q_c} f‖ − target)².
+
+    grad, q: (B, K, 4); d: (B, C). The chains' joints are disjoint, so ∇_{q_c} Σ_c f_c = ∇_{q_c} f_c.
+    """
+    gt = tangent_project(q, grad)                                                    # (B, K, 4)
+    norm = torch.stack([gt[:, c].flatten(1).norm(dim=1) for c in chains], dim=-1)   # (B, C)
+    mask = d > 0
+    if not mask.any():
+        return norm.sum() * 0.0
+    return ((norm - target) ** 2)[mask].mean()
+
+
 def loss_terms(model, q: torch.Tensor, d: torch.Tensor, eikonal_weight: float = 0.5,
                eikonal_target: float = EIKONAL_TARGET):
-    """Total loss and its parts for a batch of quaternions (B, K, 4) with target distances (B,)."""
+    """Total loss and its parts for a batch of quaternions (B, K, 4) with target distances (B,) or, for a field
+    with chains, per-chain targets (B, C)."""
     need_grad = eikonal_weight > 0
     x = q.detach().requires_grad_(need_grad)
-    f = model(x)                                                             # (B,)
-    l_udf = udf_loss(f, d).mean()
+    f = _predict(model, x, d)                                                # (B,) or (B, C)
+    l_udf = udf_loss(f, d).reshape(f.shape[0], -1).sum(-1).mean()
     if not need_grad:
         return l_udf, {"udf": l_udf.detach(), "eik": torch.zeros(())}
     (g,) = torch.autograd.grad(f.sum(), x, create_graph=True)               # ∇_θ f, kept in the graph
-    l_eik = eikonal_loss(g, x.detach(), d > 0, eikonal_target)
+    if d.dim() == 2:
+        l_eik = chain_eikonal_loss(g, x.detach(), d, model.chains, eikonal_target)
+    else:
+        l_eik = eikonal_loss(g, x.detach(), d > 0, eikonal_target)
     return l_udf + eikonal_weight * l_eik, {"udf": l_udf.detach(), "eik": l_eik.detach()}
 
 
 @torch.no_grad()
 def evaluate(model, q: torch.Tensor, d: torch.Tensor, batch_size: int = 4096) -> float:
-    """Mean |f − d| over a data set (no eikonal term)."""
+    """Mean |f − d| over a data set (no eikonal term); per-chain targets (N, C): mean of Σ_c |f_c − d_c|."""
     model.eval()
     dev = next(model.parameters()).device
     tot = 0.0
     for s in range(0, q.shape[0], batch_size):
-        tot += udf_loss(model(q[s:s + batch_size].to(dev)), d[s:s + batch_size].to(dev)).sum().item()
+        dd = d[s:s + batch_size].to(dev)
+        tot += udf_loss(_predict(model, q[s:s + batch_size].to(dev), dd), dd).sum().item()
     return tot / max(q.shape[0], 1)
 
 
