@@ -50,9 +50,9 @@ def time_vposer(train, val, device: str, fast: bool, seed: int) -> list[float]:
 
 
 def time_posendf(data: dict, device: str, fast: bool, seed: int) -> list[float]:
-    """Seconds of epochs 1 and 2 of Pose-NDF (``posekit.priors.posendf.fit``) on already generated samples."""
-    from posekit.priors.posendf import PoseNDF, fit
-    from posekit.train.posendf import settings
+    """Seconds of epochs 1 and 2 of Pose-NDF (``posekit.train.posendf.fit``) on already generated samples."""
+    from posekit.priors.posendf import PoseNDF
+    from posekit.train.posendf import fit, settings
 
     s = settings(fast)
     torch.manual_seed(seed)

@@ -6,9 +6,10 @@ import roma
 import torch
 
 from posekit.priors.posendf import (EIKONAL_TARGET, BODY21_PARENTS, HierarchicalEncoder, PoseNDF,
-                                    brute_force_distance, default_config, eikonal_loss, fit, fit_config,
+                                    brute_force_distance, default_config, eikonal_loss,
                                     knn_distance, make_samples, noisy_quats, nrdf_quats, project_quats,
                                     riemannian_step, sphere_exp, spread_distance, tangent_project)
+from posekit.train.posendf import fit, fit_config
 from posekit.priors.posendf.project import euclidean_step, value_and_grad
 from posekit.rotations import aa_to_quat, hemisphere, pose_ndf_distance
 from posekit.skeleton import SMPL_PARENTS
@@ -367,7 +368,7 @@ class _CountingBar:
 
 
 def test_training_draws_one_bar_over_all_epochs(trained, monkeypatch):
-    import posekit.priors.posendf.train as T
+    import posekit.train.posendf as T
     monkeypatch.setattr(T, "tqdm", _CountingBar)
     _CountingBar.made = []
     tr = {k: v[:600] for k, v in trained["tr"].items()}

@@ -105,7 +105,7 @@ def test_training_steps_keep_every_tensor_on_the_model_device():
     from posekit.priors.humor import HumorPrior
     from posekit.priors.humor.state import STATE_DIM
     from posekit.priors.posendf import PoseNDF
-    from posekit.priors.posendf.train import loss_terms
+    from posekit.priors.posendf.losses import loss_terms
     from posekit.priors.vposer import VPoser, VPoserConfig, vposer_loss
     from posekit.train.humor import settings as humor_settings
     from posekit.train.humor import transition_losses

@@ -21,19 +21,24 @@ Remedies (``--remedy NAME``, :data:`REMEDIES`; measured on validation subjects b
 from __future__ import annotations
 
 import copy
+import math
+import os
 import time
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
-from posekit.priors.posendf import PoseNDF, default_config, fit, fit_config, make_samples
 from posekit.errors import InputError
+from posekit.priors.files import checkpoint_contents, read_checkpoint
+from posekit.priors.posendf import PoseNDF, default_config, make_samples
 from posekit.priors.posendf.data import BODY21_CHAINS, body21_to_quats
-from posekit.utils import fast_mode, seed_everything
+from posekit.priors.posendf.losses import EIKONAL_TARGET, loss_terms, predict, udf_loss
+from posekit.utils import atomic_torch_save, fast_mode, get_device, seed_everything
 
 from .splits import load_splits, val_or_train
 
-__all__ = ["settings", "REMEDIES", "remedy_overrides", "build_data", "train_from_poses", "train", "run", "add_arguments"]
+__all__ = ["fit", "fit_config", "evaluate", "settings", "REMEDIES", "remedy_overrides", "build_data", "train_from_poses", "train", "run", "add_arguments"]
 
 #: Changes to the shipped recipe (``settings``) that the remedies for hidden limbs make, as ``overrides``.
 REMEDIES = {
@@ -52,6 +57,152 @@ def remedy_overrides(name: str) -> dict:
     if name not in REMEDIES:
         raise InputError(f"unknown Pose-NDF remedy {name!r}; expected one of {list(REMEDIES)}")
     return copy.deepcopy(REMEDIES[name])
+
+
+# --------------------------------------------------------------------------------------------
+# the training loop
+# --------------------------------------------------------------------------------------------
+
+
+def fit_config(fast: bool = False) -> dict:
+    """Optimisation settings (plain values: they go into checkpoints)."""
+    return {
+        "epochs": 6 if fast else 40,
+        "batch_size": 128 if fast else 512,
+        "lr": 3e-3 if fast else 1e-3,
+        "lr_floor": 0.05,                 # cosine decay down to lr·lr_floor
+        "eikonal_weight": 0.5,            # λ_eik (released Pose-NDF: 1.0, NRDF: 0.0)
+        "eikonal_target": EIKONAL_TARGET,
+        "patience": 3 if fast else 6,     # early stopping on the validation L1
+        "max_minutes": 1.0 if fast else 12.0,
+    }
+
+
+
+@torch.no_grad()
+def evaluate(model, q: torch.Tensor, d: torch.Tensor, batch_size: int = 4096) -> float:
+    """Mean |f − d| over a data set (no eikonal term); per-chain targets (N, C): mean of Σ_c |f_c − d_c|."""
+    model.eval()
+    dev = next(model.parameters()).device
+    tot = 0.0
+    for s in range(0, q.shape[0], batch_size):
+        dd = d[s:s + batch_size].to(dev)
+        tot += udf_loss(predict(model, q[s:s + batch_size].to(dev), dd), dd).sum().item()
+    return tot / max(q.shape[0], 1)
+
+
+def _lr(cfg: dict, epoch: int) -> float:
+    t = epoch / max(cfg["epochs"], 1)
+    return cfg["lr"] * (cfg["lr_floor"] + (1 - cfg["lr_floor"]) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def fit(model, train_set: dict, val_set: dict, cfg: dict | None = None, checkpoint: str | os.PathLike | None = None,
+        seed: int = 0, device=None, stop_after: int | None = None, progress: bool = True) -> dict:
+    """Train ``model`` on {"quats", "dist"} sets; early stopping on val; best weights restored at the end.
+
+    The criterion is the mean |f − d| on ``val_set`` (no eikonal term). It is only as good as the val targets:
+    ``posekit.train.posendf.build_data`` builds val like the training set from held-out subjects, with targets
+    measured to train ∪ held-out real poses, so that unseen real poses are zero targets (targets measured to the
+    train poses alone would make each of them a ~0.69 target and reward a field that rejects new people).
+
+    checkpoint: a file saved atomically after every epoch (model, optimiser, counters, history, config);
+    when it exists and was written with the same config, training resumes from it. The batch order of epoch e
+    comes from a generator seeded by (seed, e), so a resumed run equals an uninterrupted one.
+    stop_after: stop after this many epochs *in this call* (to simulate an interruption).
+    Returns the history {"epoch", "train", "train_udf", "train_eik", "val", "lr", "seconds", "stopped"}.
+    """
+    c = fit_config()
+    c.update(cfg or {})
+    dev = get_device(device)
+    model.to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=c["lr"])
+    st = {"epoch": 0, "best_val": float("inf"), "bad": 0, "done": False, "best_state": None,
+          "history": {"epoch": [], "train": [], "train_udf": [], "train_eik": [], "val": [], "lr": [],
+                      "seconds": [], "stopped": ""}}
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and ckpt.exists():
+        saved = read_checkpoint(ckpt, "posendf-checkpoint")   # damaged -> InputError: delete it to restart
+        if saved["config"] == c and saved["seed"] == seed:
+            with checkpoint_contents(ckpt, "posendf-checkpoint"):
+                model.load_state_dict(saved["model"])
+                opt.load_state_dict(saved["optimizer"])
+                for k in ("epoch", "best_val", "bad", "done", "best_state", "history"):
+                    st[k] = saved[k]
+                missing = [k for k in ("epoch", "train", "train_udf", "train_eik", "val", "lr", "seconds", "stopped")
+                           if k not in st["history"]]
+                if missing:
+                    raise KeyError(f"history.{missing[0]}")
+    q_tr, d_tr = train_set["quats"].float(), train_set["dist"].float()
+    q_va, d_va = val_set["quats"].float(), val_set["dist"].float()
+    n = q_tr.shape[0]
+    bs = int(c["batch_size"])
+    t_start = time.time() - (st["history"]["seconds"][-1] if st["history"]["seconds"] else 0.0)
+    ran = 0
+    bar = tqdm(total=c["epochs"], initial=st["epoch"], desc="Pose-NDF", unit="epoch", leave=False,
+               disable=not progress or st["done"])
+    h = st["history"]
+    try:
+        while not st["done"] and st["epoch"] < c["epochs"]:
+            e = st["epoch"]
+            for group in opt.param_groups:
+                group["lr"] = _lr(c, e)
+            perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + e))
+            model.train()
+            sums = {"loss": 0.0, "udf": 0.0, "eik": 0.0}
+            nb = 0
+            for s in range(0, n, bs):
+                idx = perm[s:s + bs]
+                loss, parts = loss_terms(model, q_tr[idx].to(dev), d_tr[idx].to(dev), c["eikonal_weight"], c["eikonal_target"])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sums["loss"] += loss.item()
+                sums["udf"] += parts["udf"].item()
+                sums["eik"] += parts["eik"].item()
+                nb += 1
+                if nb % 20 == 0:                     # running means of the epoch in progress
+                    bar.set_postfix(udf=f"{sums['udf'] / nb:.4f}", eik=f"{sums['eik'] / nb:.4f}",
+                                    val=f"{h['val'][-1]:.4f}" if h["val"] else "-")
+            val = evaluate(model, q_va, d_va)
+            h["epoch"].append(e + 1)
+            h["train"].append(sums["loss"] / max(nb, 1))
+            h["train_udf"].append(sums["udf"] / max(nb, 1))
+            h["train_eik"].append(sums["eik"] / max(nb, 1))
+            h["val"].append(val)
+            h["lr"].append(_lr(c, e))
+            h["seconds"].append(time.time() - t_start)
+            if val < st["best_val"]:
+                st["best_val"], st["bad"] = val, 0
+                st["best_state"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            else:
+                st["bad"] += 1
+            st["epoch"] = e + 1
+            if st["bad"] >= c["patience"]:
+                st["done"], h["stopped"] = True, f"early stop after epoch {e + 1} (no val improvement for {c['patience']} epochs)"
+            elif h["seconds"][-1] > 60 * c["max_minutes"]:
+                st["done"], h["stopped"] = True, f"time budget of {c['max_minutes']} min reached after epoch {e + 1}"
+            bar.set_postfix(udf=f"{h['train_udf'][-1]:.4f}", eik=f"{h['train_eik'][-1]:.4f}", val=f"{val:.4f}",
+                            refresh=False)
+            bar.update(1)
+            if ckpt is not None:
+                atomic_torch_save({"config": c, "seed": seed, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                                   **{k: st[k] for k in ("epoch", "best_val", "bad", "done", "best_state", "history")}}, ckpt)
+            ran += 1
+            if stop_after is not None and ran >= stop_after and not st["done"] and st["epoch"] < c["epochs"]:
+                return st["history"]
+    finally:
+        bar.close()
+    if not st["history"]["stopped"]:
+        st["history"]["stopped"] = f"all {c['epochs']} epochs"
+    if st["best_state"] is not None:
+        model.load_state_dict(st["best_state"])
+    model.eval()
+    return st["history"]
+
+
+# --------------------------------------------------------------------------------------------
+# the recipe and the command
+# --------------------------------------------------------------------------------------------
 
 
 def settings(fast: bool = False) -> dict:
