@@ -13,6 +13,8 @@ SMPL_JOINT_NAMES = (
 SMPL_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
 
 NUM_JOINTS = 24
+#: joints whose lowest point over a motion defines its floor: the ankles and feet (toes)
+FOOT_JOINTS = (7, 8, 10, 11)
 #: Bones between LSP-14 keypoints (the 2D layout SMPLify fits, ``posekit.fitting.keypoints``: 0 right
 #: ankle, 1 right knee, 2 right hip, 3 left hip, 4 left knee, 5 left ankle, 6 right wrist, 7 right elbow,
 #: 8 right shoulder, 9 left shoulder, 10 left elbow, 11 left wrist, 12 neck, 13 head top).

@@ -317,3 +317,45 @@ def test_floor_stats_of_a_real_walk_lifted_and_tipped_over():
     R = roma.rotvec_to_rotmat(torch.tensor([1.6, 0.0, 0.0])).expand(len(x), 3, 3)   # lying down
     tipped = transform_state(x, R, torch.zeros(len(x), 3), inverse=True)
     assert floor_stats(m, tipped)["upright"] == 0.0
+
+
+class _SmoothMotionPrior(torch.nn.Module):
+    """A stand-in latent motion prior (not HuMoR): one 2-d code per transition, energy ‖z‖² plus squared pose
+    change, no contacts predicted (logits −∞ -> contact weight 0); only ``priors.base.LatentMotionPrior``."""
+
+    contact_joints = (7, 8)
+    contact_height = 0.10
+
+    def motion_energy(self, body21_seq):
+        return (body21_seq[:, 1:] - body21_seq[:, :-1]).pow(2).flatten(1).sum(-1)
+
+    def transition_latents(self, global_orient, body21, transl, floor=0.0):
+        return body21.new_zeros(body21.shape[0] - 1, 2)
+
+    def transition_terms(self, global_orient, body21, transl, z, floor=0.0):
+        terms = {"prior": z.pow(2).sum(-1).mean(), "dynamics": (body21[1:] - body21[:-1]).pow(2).sum((-1, -2)).mean()}
+        return terms, torch.full((body21.shape[0] - 1, len(self.contact_joints)), -1e4)
+
+
+def test_the_test_time_fit_needs_only_the_latent_motion_protocol():
+    """``fit_motion_humor`` runs any prior with latent transitions (a smoothness stand-in here): its objective is
+    data + w_dynamics · Σ‖Δθ‖², which it lowers below its start; an object without the protocol is refused."""
+    from posekit.errors import InputError
+    from posekit.fitting.humor import HumorFitConfig, fit_motion_humor, humor_objective
+    from posekit.fitting.motion import Clip
+    from posekit.priors.base import is_latent_motion_prior
+
+    prior = _SmoothMotionPrior()
+    assert is_latent_motion_prior(prior) and not is_latent_motion_prior(torch.nn.Linear(2, 2))
+    poses, trans = _sample_motion("12_01")
+    clip = Clip.from_poses("12_01", poses[:12], trans[:12])
+    obs = posed_joints(BODY, clip.global_orient, clip.body21, clip.transl)
+    cfg = HumorFitConfig(steps=15, init_steps=10)
+    b21, info = fit_motion_humor(BODY, clip, obs, prior, cfg=cfg, return_info=True)
+    e_fit, terms = humor_objective(prior, BODY, clip, obs, b21, cfg=cfg, floor=info["floor"])
+    e_init, _ = humor_objective(prior, BODY, clip, obs, info["init_body21"], cfg=cfg, floor=info["floor"])
+    assert e_fit <= e_init and set(terms) == {"data", "prior", "dynamics", "contact_vel", "ground"}
+    dyn = float((b21[1:] - b21[:-1]).pow(2).sum((-1, -2)).mean())
+    assert terms["dynamics"] == pytest.approx(dyn, rel=1e-5) and terms["prior"] == 0.0
+    with pytest.raises(InputError, match="latent transitions"):
+        fit_motion_humor(BODY, clip, obs, torch.nn.Linear(2, 2))

@@ -35,7 +35,9 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..priors.humor.state import CONTACT_HEIGHT, FOOT_JOINTS, canonicalize_state, transform_state
+from ..errors import InputError
+from ..priors.base import is_latent_motion_prior
+from ..skeleton import FOOT_JOINTS
 from .forward import posed_joints
 from .motion import Clip, FitConfig, fit_motion, minimise
 
@@ -69,21 +71,16 @@ def scaled_config(scale: float, **overrides) -> HumorFitConfig:
 def objective_terms(model, body, clip: Clip, body21: torch.Tensor, z: torch.Tensor, obs_cm: torch.Tensor,
                     mask: torch.Tensor, floor) -> tuple[dict, torch.Tensor]:
     """The objective's terms (scalars) at poses body21 (T, 21, 3) and latents z (T-1, L); also the contact
-    probabilities (T-1, K) the decoder predicts."""
+    probabilities (T-1, K) the decoder predicts. ``model``: a latent motion prior (``priors.base.LatentMotionPrior``)."""
     J = posed_joints(body, clip.global_orient, body21, clip.transl) * 100.0                  # (T, 24, 3) cm
     terms = {"data": (J[:, mask] - obs_cm[:, mask]).pow(2).sum(-1).mean()}
-    x = model.states(clip.global_orient, body21, clip.transl, floor=floor)                   # (T, D)
-    xc, H, o = canonicalize_state(x[:-1])
-    xt = transform_state(x[1:], H, o)
-    cv = model.cvae
-    terms["prior"] = cv.prior_nll(z, xc).mean()
-    step, logits = cv.decode_step(z, xc)
-    terms["dynamics"] = 0.5 * cv.step_error(step, xc, xt).pow(2).sum(-1).mean()
+    prior_terms, logits = model.transition_terms(clip.global_orient, body21, clip.transl, z, floor)
+    terms.update(prior_terms)
     c = torch.sigmoid(logits).detach()                                                      # (T-1, K)
     Jc = J[:, list(model.contact_joints)]                                                    # (T, K, 3)
     terms["contact_vel"] = (c * (Jc[1:] - Jc[:-1]).pow(2).sum(-1)).mean()
     h = Jc[1:, :, 1] - floor * 100.0                                                         # (T-1, K) cm
-    terms["ground"] = (c * torch.relu(h - CONTACT_HEIGHT * 100.0).pow(2)).mean() + \
+    terms["ground"] = (c * torch.relu(h - model.contact_height * 100.0).pow(2)).mean() + \
         torch.relu(-(J[:, :22, 1] - floor * 100.0)).pow(2).mean()
     return terms, c
 
@@ -95,9 +92,7 @@ def _total(terms: dict, cfg: HumorFitConfig) -> torch.Tensor:
 @torch.no_grad()
 def init_latents(model, clip: Clip, body21: torch.Tensor, floor) -> torch.Tensor:
     """z_2..T (T-1, L): the encoder means μ_q(x_{t-1}, x_t) along the motion (clip root, body21)."""
-    x = model.states(clip.global_orient, body21, clip.transl, floor=floor)
-    mu, _ = model.encode_steps(x[:-1], x[1:])
-    return mu
+    return model.transition_latents(clip.global_orient, body21, clip.transl, floor)
 
 
 def estimate_floor(body, clip: Clip, body21: torch.Tensor) -> torch.Tensor:
@@ -135,6 +130,9 @@ def fit_motion_humor(body, clip: Clip, obs_joints: torch.Tensor, model, init_bod
         raise ValueError(f"obs_joints must be (T={T}, 24, 3) metres, got {tuple(obs_joints.shape)}")
     if T < 2:
         raise ValueError("fit_motion_humor needs a clip of at least 2 frames")
+    if not is_latent_motion_prior(model):
+        raise InputError(f"fit_motion_humor needs a motion prior with latent transitions (transition_latents, "
+                         f"transition_terms; see posekit.priors.base.LatentMotionPrior), got {type(model).__name__}")
     mask = torch.ones(24, dtype=torch.bool, device=obs_joints.device) if joint_mask is None else joint_mask.bool()
     if mask.shape != (24,):
         raise ValueError(f"joint_mask must be (24,) bool, got {tuple(mask.shape)}")

@@ -31,8 +31,9 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["PosePrior", "LatentPrior", "DistancePrior", "MotionPrior", "SamplingPrior",
-           "is_pose_prior", "is_latent_prior", "is_distance_prior", "is_motion_prior", "has_encoder",
+__all__ = ["PosePrior", "LatentPrior", "DistancePrior", "MotionPrior", "LatentMotionPrior", "SamplingPrior",
+           "is_pose_prior", "is_latent_prior", "is_distance_prior", "is_motion_prior", "is_latent_motion_prior",
+           "has_encoder",
            "has_mean_pose", "prior_energy", "encode_latent", "decode_latent", "zero_latent", "prior_mean_pose",
            "sample_prior"]
 
@@ -72,6 +73,22 @@ class MotionPrior(Protocol):
 
 
 @runtime_checkable
+class LatentMotionPrior(MotionPrior, Protocol):
+    """A motion prior with a latent code per transition (HuMoR): a test-time fit optimises the poses and the codes.
+
+    ``transition_latents(global_orient, body21, transl, floor) -> (T-1, L)`` codes of a motion;
+    ``transition_terms(global_orient, body21, transl, z, floor) -> ({"prior", "dynamics"} scalars, contact logits
+    (T-1, K))``; ``contact_joints`` the K SMPL joints whose floor contact it predicts, ``contact_height`` (m)."""
+
+    contact_joints: tuple
+    contact_height: float
+
+    def transition_latents(self, global_orient, body21, transl, floor=0.0) -> torch.Tensor: ...
+
+    def transition_terms(self, global_orient, body21, transl, z, floor=0.0): ...
+
+
+@runtime_checkable
 class SamplingPrior(Protocol):
     """A prior that draws poses: ``sample(n) -> (n, 21, 3)`` (optionally ``sample(n, seed=...)``)."""
 
@@ -101,6 +118,11 @@ def is_distance_prior(prior) -> bool:
 def is_motion_prior(prior) -> bool:
     """A motion prior: ``motion_energy(body21_seq)``."""
     return prior is not None and hasattr(prior, "motion_energy")
+
+
+def is_latent_motion_prior(prior) -> bool:
+    """A motion prior with latent transitions (``transition_latents`` and ``transition_terms``)."""
+    return is_motion_prior(prior) and hasattr(prior, "transition_latents") and hasattr(prior, "transition_terms")
 
 
 def has_encoder(prior) -> bool:

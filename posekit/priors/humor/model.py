@@ -27,8 +27,8 @@ from posekit.utils import atomic_torch_save, get_device
 
 from ..files import prior_contents, read_prior
 from .cvae import CONTACT_JOINTS, HumorCVAE
-from .state import (NUM_STATE_JOINTS, STATE_DIM, canonicalize_state, forward_kinematics, motion_states,
-                    orthonormalize_state, uncanonicalize_state, unpack_state)
+from .state import (CONTACT_HEIGHT, NUM_STATE_JOINTS, STATE_DIM, canonicalize_state, forward_kinematics,
+                    motion_states, orthonormalize_state, transform_state, uncanonicalize_state, unpack_state)
 
 __all__ = ["HumorPrior", "FORMAT"]
 
@@ -202,6 +202,32 @@ class HumorPrior(nn.Module):
         from .state import transform_state
 
         return self.cvae.posterior(xc, transform_state(x_t, H, o))
+
+    # -- transitions with their latent codes (LatentMotionPrior protocol, the test-time fit) ----------
+    #: height (m) under which a joint the decoder calls in contact must stay
+    contact_height = CONTACT_HEIGHT
+
+    def transition_latents(self, global_orient: torch.Tensor, body21: torch.Tensor, transl: torch.Tensor,
+                           floor: float | torch.Tensor = 0.0) -> torch.Tensor:
+        """z_2..T (T-1, latent): the encoder means μ_q(x_{t-1}, x_t) along an SMPL motion (global_orient (T, 3),
+        body21 (T, 21, 3), transl (T, 3)), heights from ``floor``."""
+        x = self.states(global_orient, body21, transl, floor=floor)
+        mu, _ = self.encode_steps(x[:-1], x[1:])
+        return mu
+
+    def transition_terms(self, global_orient: torch.Tensor, body21: torch.Tensor, transl: torch.Tensor,
+                         z: torch.Tensor, floor: float | torch.Tensor = 0.0) -> tuple[dict, torch.Tensor]:
+        """The prior's terms of a motion with latent codes z (T-1, latent) (scalars, differentiable in the motion
+        and z): ``prior`` mean −log p(z_t | x_{t-1}) and ``dynamics`` ½ mean ‖(x̂_t − x_t)/σ_s‖²; also the
+        decoder's contact logits (T-1, K) of ``contact_joints``."""
+        x = self.states(global_orient, body21, transl, floor=floor)                  # (T, D)
+        xc, H, o = canonicalize_state(x[:-1])
+        xt = transform_state(x[1:], H, o)
+        cv = self.cvae
+        terms = {"prior": cv.prior_nll(z, xc).mean()}
+        step, logits = cv.decode_step(z, xc)
+        terms["dynamics"] = 0.5 * cv.step_error(step, xc, xt).pow(2).sum(-1).mean()
+        return terms, logits
 
     # -- the motion energy (MotionPrior protocol) ----------------------------------------------
     def sequence_energy(self, x: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from posekit.skeleton import FOOT_JOINTS as _FOOT_JOINTS
+
 UP = torch.tensor([0.0, 1.0, 0.0])
 
 
@@ -93,8 +95,8 @@ STATE_SLICES = _slices()
 #: height above the floor is below CONTACT_HEIGHT (metres) AND its speed is below CONTACT_SPEED (m/s).
 CONTACT_HEIGHT = 0.10
 CONTACT_SPEED = 0.30
-#: joints whose lowest point over a sequence defines its floor (ankles and toes).
-FOOT_JOINTS = (7, 8, 10, 11)
+#: joints whose lowest point over a sequence defines its floor (ankles and toes): ``posekit.skeleton.FOOT_JOINTS``
+FOOT_JOINTS = _FOOT_JOINTS
 
 
 def pack_state(parts: dict) -> torch.Tensor:
