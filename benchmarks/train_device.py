@@ -38,7 +38,7 @@ def _poses(motions, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, str]
 
 
 def time_vposer(train, val, device: str, fast: bool, seed: int) -> list[float]:
-    """Seconds of epochs 1 and 2 of VPoser (``posekit.priors.vposer.fit``)."""
+    """Seconds of epochs 1 and 2 of VPoser (``posekit.train.vposer.fit``)."""
     from posekit.train.vposer import fit
     from posekit.train.vposer import settings
 

@@ -405,6 +405,25 @@ def test_image_fit_settings_and_the_plain_function_match_the_command_line(tmp_pa
         image_fit.run_image_fit(st.replace(methods=("none", "posendf")), body, priors)
 
 
+
+def test_available_methods_with_and_without_a_priors_folder(tmp_path, monkeypatch):
+    """``available_methods()`` (no folder): the shipped priors; with a folder, also the files in it. With no
+    shipped file at all, only ``none``, the priors built in code and the folder's files are left."""
+    import posekit.priors.store as store
+    from posekit.experiments.image_fit import available_methods
+    from posekit.priors import registry
+
+    built = [m for m in registry.pose_prior_names() if registry.PRIORS[m].build is not None]
+    shipped = [m for m in registry.pose_prior_names() if store.pretrained_path(m, verify=False) is not None]
+    assert available_methods() == [registry.NO_PRIOR] + [m for m in registry.pose_prior_names()
+                                                         if m in built or m in shipped]
+    monkeypatch.setattr(store, "pretrained_path", lambda name, verify=True: None)
+    assert available_methods() == [registry.NO_PRIOR] + built
+    name = next(m for m in registry.pose_prior_names() if m not in built)
+    store.prior_path(name, tmp_path).write_bytes(b"")
+    assert available_methods(tmp_path) == [registry.NO_PRIOR] + [m for m in registry.pose_prior_names()
+                                                                 if m in built or m == name]
+
 def test_the_report_has_table1_beside_the_paper_with_its_verdicts():
     """``experiments all`` runs table1 too; its report section shows each row beside the paper's number and the
     papers' directions as paired verdicts (here constructed: SMPL-X with all keypoints 10 mm better on every view)."""

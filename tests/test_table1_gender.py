@@ -56,6 +56,16 @@ def test_gender_rows_are_options_and_default():
         settings_from_args(Namespace(fast=True, configs="smplx-female"))
 
 
+
+def test_run_table1_refuses_unknown_rows_before_any_work():
+    """From Python the settings skip the command line's check: an unknown row is refused, not left out."""
+    from posekit.errors import InputError
+    from posekit.experiments.table1 import Table1Settings, run_table1
+
+    for configs in (("smplx-all", "smplx-al"), ()):
+        with pytest.raises(InputError, match="expected rows among"):
+            run_table1(Table1Settings.quick(configs=configs), prior=None, device="cpu")
+
 def test_paper_number_and_direction():
     from posekit.experiments.paper_numbers import TABLE1, TABLE2_GENDER, expectations, method_label
 

@@ -296,11 +296,14 @@ def _load_priors(args, methods, fast, device):
 
 def available_methods(priors_dir=None) -> list[str]:
     """``none`` and every pose prior of the registry that can be had without training: built in code, in
-    ``priors_dir``, or shipped pretrained."""
+    ``priors_dir`` (None: no folder, the shipped files only), or shipped pretrained."""
     from ..priors.store import pretrained_path, prior_path
 
+    def in_folder(m: str) -> bool:
+        return priors_dir is not None and prior_path(m, priors_dir).exists()
+
     return [registry.NO_PRIOR] + [m for m in registry.pose_prior_names()
-                                  if registry.PRIORS[m].build is not None or prior_path(m, priors_dir).exists()
+                                  if registry.PRIORS[m].build is not None or in_folder(m)
                                   or pretrained_path(m, verify=False)]
 
 

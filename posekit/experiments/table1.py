@@ -243,7 +243,13 @@ def run_table1(settings: Table1Settings, prior, device=None, log=print) -> list[
     from .image_fit import test_poses
     from .report import check_finite_rows
 
+    from ..errors import InputError
+
     st = settings
+    unknown = [c for c in st.configs if c not in CONFIGS and c not in GENDER_CONFIGS]
+    if unknown or not st.configs:
+        raise InputError(f"Table1Settings.configs: expected rows among {[*CONFIGS, *GENDER_CONFIGS]}, "
+                         f"got {list(st.configs)}")
     device = get_device(device)
     body_model = load_body_model("open", model_type="smplx", device=device, use_pca=True, num_pca_comps=12)
     n = st.n_views

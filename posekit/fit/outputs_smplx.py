@@ -7,7 +7,8 @@ hand-PCA coefficients and ``left_hand_pose_full`` / ``right_hand_pose_full`` (45
 axis-angle they give (the model's mean hand added, as smplx does), ``jaw_pose`` (3,), ``expression`` (10,), and
 the 118 whole-body ``keypoints`` / ``confidence`` / ``projected`` (``posekit.fitting.wholebody.WHOLEBODY_NAMES``
 order, listed in fit.json as ``keypoint_names``). The overlay draws the mesh with the detected body skeleton,
-hand and face points (hollow where the detector saw nothing) beside a close-up of the head and hands.
+hand and face points (a part the detector did not find is left out and listed as "not detected" in the legend)
+beside a close-up of the head and hands.
 
 As in ``posekit.fit.outputs``: every file's bytes exist before the first is written, each is written atomically,
 and a non-finite number is refused (NonFiniteError) with nothing written.

@@ -2,7 +2,8 @@
 
 - ``fit_motion(body, clip, obs_joints, prior, ...)``: a motion clip fitted to observed 3D joints with data
   + smoothness + prior terms (``motion.py``: ``Clip``, ``PoseVariable``, ``FitConfig``), its weights
-  chosen on validation data (``tune.py``: ``tune_weights``);
+  chosen on validation data (``tune.py``: ``tune_weights``); ``fit_clip`` (``clip_fit.py``) runs that fit, or a
+  motion prior's test-time optimisation, whichever the prior calls for;
 - ``smplify(keypoints_2d, confidence, focal_length, image_size, body_model, prior, ...)``: staged,
   batched fit of an SMPL-layout body to LSP-14 2D keypoints (``smplify.py``);
 - objective terms, one function per equation (``losses.py``, ``capsules.py``), the camera

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fitting.wholebody import GROUPS, WHOLEBODY_NAMES, num_keypoints
+from ..fitting.wholebody import GROUPS, num_keypoints
 from ..utils import atomic_path
 from .detect import _I, _check_box, _import_mediapipe, _quiet_native_stderr, _rgb, mediapipe_to_lsp
 from .errors import NoPersonError, PhotoError

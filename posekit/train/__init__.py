@@ -2,8 +2,10 @@
 of ``posekit.priors.registry``, the keypoint regressor, and ``all``.
 
 Each sub-command lives in its own module (``posekit.train.gmm`` …) exposing ``train(motions, out, fast=False,
-seed=0, device=None) -> Path``, ``add_arguments(parser)`` and ``run(args) -> int``. The trainers may import the
-layers below them and ``posekit.fitting`` (the keypoint regressor draws its training views with it).
+seed=0, device=None) -> Path``, ``add_arguments(parser)`` and ``run(args) -> int``; the pose trainers read their
+data through ``posekit.train.splits.load_splits`` (poses of the train / validation / test subjects). The
+trainers may import the layers below them and ``posekit.fitting`` (the keypoint regressor draws its training
+views with it).
 :func:`load_or_train` loads a prior like ``posekit.priors.store.load_prior`` and trains it into the folder
 when neither the folder nor the shipped pretrained files have it.
 """

@@ -1,4 +1,4 @@
-"""Pose-NDF's training loss: L = mean|f(θ) − d_θ| + λ_eik · mean_{d≠0} (‖∇_θ f(θ)‖ − c)², with resumable checkpoints.
+"""Pose-NDF's training loss: L = mean|f(θ) − d_θ| + λ_eik · mean_{d≠0} (‖∇_θ f(θ)‖ − c)².
 
 The eikonal term uses the Riemannian gradient (the part of ∇_q f tangent to each joint's sphere S³): the
 radial part only says how f extends off the sphere, which no pose ever visits. Its target c: for Pose-NDF's
