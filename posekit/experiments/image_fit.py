@@ -287,7 +287,7 @@ def _load_priors(args, methods, fast, device):
         if m in injected:
             priors[m] = injected[m]
             continue
-        if registry.PRIORS[m].build is None:
+        if registry.PRIORS[m].build is None and args.priors is not None:
             print(f"[image-fit] prior {m}: {prior_path(m, args.priors)}"
                   + ("" if prior_path(m, args.priors).exists() else " (absent: the pretrained one, else trained there)"))
         priors[m] = load_or_train(m, args.priors, motions=args.motions, fast=fast, seed=args.seed, device=device)

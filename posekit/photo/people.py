@@ -178,7 +178,10 @@ def tiles(size, fractions=TILE_FRACTIONS, share: float = 0.5) -> list[tuple[int,
 
 def plausible(landmarks, visibility, seen: float = SEEN) -> bool:
     """A detection that shows a person: enough visible torso landmarks (or a visible chest-up figure), a
-    visible extent of at least :data:`MIN_PERSON_PX` px, the nose (when seen) not below the hips (when seen)."""
+    visible extent of at least :data:`MIN_PERSON_PX` px, the nose (when seen) not below the hips (when seen).
+
+    The last rule removes the detector's upside-down guesses on texture, and with them real people upside down
+    (a handstand, a gymnast): such a person needs ``--box`` (a boxed person skips the search)."""
     vis = np.asarray(visibility, dtype=np.float64)
     torso = int((vis[list(_TORSO)] > seen).sum())
     if torso < MIN_TORSO_SEEN and int((vis > seen).sum()) < 6:

@@ -143,7 +143,7 @@ def train(motions, out, fast: bool = False, seed: int = 0, device=None, progress
     if splits is None:
         from .splits import load_splits
 
-        splits = load_splits(motions)
+        splits = load_splits(motions, seed=seed)
     train_poses = _subset(torch.as_tensor(splits["train"], dtype=torch.float32).reshape(-1, 21, 3), s["max_poses"], seed)
     val_poses = torch.as_tensor(splits.get("val") if splits.get("val") is not None else [], dtype=torch.float32)
     if not len(train_poses) or not len(val_poses):

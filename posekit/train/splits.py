@@ -16,14 +16,17 @@ def load_splits(motions, seed: int = 0, fps: float = 30, **dataset_kwargs) -> di
     "summary": the dataset's table (text), "synthetic": True for the synthetic fallback, "dataset": the dataset}.
 
     ``seed`` seeds the synthetic fallback; ``dataset_kwargs`` go to ``pose_dataset`` (e.g. ``thin``, ``max_files``).
-    Raises ValueError when the train split has no poses."""
+    Raises InputError (a ValueError) when the train split has no poses."""
     from posekit.data import pose_dataset
 
     dataset_kwargs.setdefault("progress", False)
     ds = pose_dataset(motions, fps=fps, seed=seed, **dataset_kwargs)
     out = {name: ds.body21(name) for name in ("train", "val", "test")}
     if len(out["train"]) == 0:
-        raise ValueError(f"pose_dataset({motions!s}) returned no poses of train subjects")
+        from posekit.errors import InputError
+
+        raise InputError(f"{motions}: no poses of train subjects (subjects are split by "
+                         "posekit.data.dataset.subject_split); expected a folder of motions with some train subjects")
     return {**out, "summary": ds.summary_table(), "synthetic": bool(ds.synthetic), "dataset": ds}
 
 
