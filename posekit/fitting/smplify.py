@@ -342,9 +342,10 @@ def depth_guess(problem: Problem, betas, pose0) -> tuple[torch.Tensor, torch.Ten
     return torch.cat([xy, depth[:, None]], dim=1), depth                        # root near the centroid ray
 
 
-def torso_confidence(confidence: torch.Tensor) -> torch.Tensor:
-    """Confidences (R,14) of the torso keypoints only (all keypoints for a row without a visible torso)."""
-    tor = list(TORSO)
+def torso_confidence(confidence: torch.Tensor, torso=TORSO) -> torch.Tensor:
+    """Confidences (R,N) of the ``torso`` keypoints only (LSP-14's by default; all keypoints for a row without a
+    visible torso)."""
+    tor = list(torso)
     out = torch.zeros_like(confidence)
     out[:, tor] = confidence[:, tor]
     none = out.sum(-1) <= 0

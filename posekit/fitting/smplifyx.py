@@ -53,7 +53,7 @@ from .camera import estimate_depth, perspective_projection, principal_point
 from .capsules import capsule_pairs, capsule_radii, sphere_energy
 from .losses import angle_prior, is_latent_prior, joint_energy, pose_prior_energy, shape_prior
 from .rowwise import ROW_METHODS, minimise_rows
-from .smplify import check_inputs, orientation_hypotheses
+from .smplify import check_inputs, choose_hypothesis, orientation_hypotheses, pick_hypothesis, torso_confidence
 from .wholebody import GROUPS, WholeBodyForward, num_keypoints, wholebody_keypoints
 
 __all__ = ["smplifyx", "SMPLifyXConfig", "SMPLifyXStage", "SMPLIFYX_STAGES", "LAYOUTS", "MODEL_PARTS", "TERMS",
@@ -300,9 +300,7 @@ def smplifyx(keypoints_2d, confidence, focal_length, image_size, body_model, pri
     transl = torch.cat([(c2d - cH) * depth[:, None] / fH[:, None], depth[:, None]], dim=1)
 
     # ---- 2. camera stage: orientation + translation on the torso keypoints (all when no torso is seen)
-    torso_conf = torch.zeros_like(confH)
-    torso_conf[:, tor] = confH[:, tor]
-    torso_conf[torso_conf.sum(-1) <= 0] = confH[torso_conf.sum(-1) <= 0]
+    torso_conf = torso_confidence(confH, TORSO_BODY25)
 
     def camera_energy(parts, rows):
         o, tr = parts
@@ -368,12 +366,8 @@ def smplifyx(keypoints_2d, confidence, focal_length, image_size, body_model, pri
     with torch.no_grad():
         final = {k: v.detach() for k, v in terms(cfg.stages[-1]).items()}
         body_pose = body_pose_of(fixed["pose"]).detach()
-    if H == 2:
-        flipped = final["total"][B:] < final["total"][:B]                                  # (B,)
-        pick = lambda x: torch.where(flipped.reshape(-1, *([1] * (x.dim() - 1))), x[B:], x[:B])  # noqa: E731
-    else:
-        flipped = torch.zeros(B, dtype=torch.bool, device=device)
-        pick = lambda x: x                                                                  # noqa: E731
+    flipped = choose_hypothesis(final, B, H)                                                # (B,)
+    pick = lambda x: pick_hypothesis(x, flipped)                                            # noqa: E731
     res = {k: pick(fixed[n].detach()) for k, n in (("betas", "betas"), ("global_orient", "orient"),
                                                     ("transl", "transl"), ("left_hand_pose", "lh"),
                                                     ("right_hand_pose", "rh"), ("jaw_pose", "jaw"),
