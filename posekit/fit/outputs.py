@@ -358,8 +358,13 @@ def write_people_outputs(result: dict, faces, out_dir, lbs_weights=None) -> dict
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--out {out} exists and is not a folder")
-    blobs = prepare_people_outputs(result, faces, lbs_weights)
-    for name in blobs:                                   # a folder in the way of a later person: refused first
+    return write_blobs(prepare_people_outputs(result, faces, lbs_weights), out)
+
+
+def write_blobs(blobs: dict[str, bytes], out: Path) -> dict[str, Path]:
+    """Write {relative path: bytes} under ``out`` -> {relative path: path}: every path is checked before the first
+    byte is written (a folder in the way of a later file is refused first), each file written atomically."""
+    for name in blobs:
         check_output_file(out / name, "--out")
     paths = {}
     for name, data in blobs.items():

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import check_finite, check_output_file
-from ..utils import atomic_path
-from .outputs import _draw_views, _figure_png, _np, composite_overlay, person_dir
+from ..errors import check_finite
+from .outputs import _draw_views, _figure_png, _np, composite_overlay, person_dir, write_blobs
 
 __all__ = ["PARAMS", "BODY25_LIMBS", "HAND_BONES", "PART_COLORS", "prepare_smplx_outputs", "write_smplx_outputs",
            "plot_wholebody_points", "plot_smplx_overlay"]
@@ -203,15 +202,4 @@ def prepare_smplx_outputs(result: dict, body_model) -> dict[str, bytes]:
 
 def write_smplx_outputs(result: dict, body_model, out_dir) -> dict[str, Path]:
     """Write :func:`prepare_smplx_outputs` into ``out_dir`` -> {relative path: path}; all bytes exist first."""
-    out = Path(out_dir)
-    blobs = prepare_smplx_outputs(result, body_model)
-    for name in blobs:
-        check_output_file(out / name, "--out")
-    paths = {}
-    for name, data in blobs.items():
-        path = out / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(data)
-        paths[name] = path
-    return paths
+    return write_blobs(prepare_smplx_outputs(result, body_model), Path(out_dir))

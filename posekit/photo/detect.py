@@ -172,6 +172,22 @@ def _quiet_native_stderr():
         os.close(devnull)
 
 
+def run_graph(graph, rgb: np.ndarray, name: str):
+    """One MediaPipe solution (``graph.process``) on an image -> (its result, W, H): the image converted to RGB
+    uint8 (``posekit.photo.io``) and checked for size, MediaPipe's native logging silenced; NoPersonError naming
+    ``name`` when it finds no pose."""
+    rgb = _from_array(rgb)
+    H, W = rgb.shape[:2]
+    if min(W, H) < MIN_SIDE:
+        raise PhotoError(f"the image is {W}×{H} px; a photo of a person needs at least {MIN_SIDE} px on each side")
+    with _quiet_native_stderr():
+        res = graph.process(np.ascontiguousarray(rgb))
+    if res.pose_landmarks is None:
+        raise NoPersonError(f"no person found in the {W}×{H} image ({name} detected nobody); "
+                            "use a photo where one person is visible, or pass box=(x0, y0, x1, y1) around them")
+    return res, W, H
+
+
 class PoseDetector:
     """MediaPipe Pose (``model_complexity=1``, static images), created once and reused."""
 
@@ -184,15 +200,7 @@ class PoseDetector:
     def landmarks(self, rgb: np.ndarray):
         """RGB uint8 (H,W,3) -> (landmarks (33,2) px, visibility (33,)); NoPersonError when none found.
         A grey (H,W) array or another dtype is converted to RGB uint8 first (``posekit.photo.io``)."""
-        rgb = _from_array(rgb)
-        H, W = rgb.shape[:2]
-        if min(W, H) < MIN_SIDE:
-            raise PhotoError(f"the image is {W}×{H} px; a photo of a person needs at least {MIN_SIDE} px on each side")
-        with _quiet_native_stderr():
-            res = self._pose.process(np.ascontiguousarray(rgb))
-        if res.pose_landmarks is None:
-            raise NoPersonError(f"no person found in the {W}×{H} image (MediaPipe Pose detected nobody); "
-                                "use a photo where one person is visible, or pass box=(x0, y0, x1, y1) around them")
+        res, W, H = run_graph(self._pose, rgb, "MediaPipe Pose")
         a = np.array([[p.x * W, p.y * H, p.visibility] for p in res.pose_landmarks.landmark])
         return a[:, :2], a[:, 2]
 

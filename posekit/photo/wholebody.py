@@ -48,9 +48,8 @@ import numpy as np
 
 from ..fitting.wholebody import GROUPS, num_keypoints
 from ..utils import atomic_path
-from .detect import _I, _check_box, _import_mediapipe, _quiet_native_stderr, _rgb, mediapipe_to_lsp
-from .errors import NoPersonError, PhotoError
-from .io import MIN_SIDE, _from_array
+from .detect import _I, _check_box, _import_mediapipe, _quiet_native_stderr, _rgb, mediapipe_to_lsp, run_graph
+from .errors import PhotoError
 
 __all__ = ["FACE51_FROM_MESH", "FACE_PARTS", "BODY25_FROM_MP", "HAND_POINTS", "FACE_MESH_POINTS", "PARTS",
            "holistic_to_wholebody", "WholeBodyDetector", "detect_holistic", "detect_wholebody", "save_holistic",
@@ -164,15 +163,7 @@ class WholeBodyDetector:
     def landmarks(self, rgb: np.ndarray) -> dict:
         """RGB uint8 (H,W,3) -> {"pose" (33,2) px, "visibility" (33,), "face" (468,2) | None, "left_hand",
         "right_hand" (21,2) | None}; NoPersonError when the pose model finds nobody."""
-        rgb = _from_array(rgb)
-        H, W = rgb.shape[:2]
-        if min(W, H) < MIN_SIDE:
-            raise PhotoError(f"the image is {W}×{H} px; a photo of a person needs at least {MIN_SIDE} px on each side")
-        with _quiet_native_stderr():
-            res = self._holistic.process(np.ascontiguousarray(rgb))
-        if res.pose_landmarks is None:
-            raise NoPersonError(f"no person found in the {W}×{H} image (MediaPipe Holistic detected nobody); "
-                                "use a photo where one person is visible, or pass box=(x0, y0, x1, y1) around them")
+        res, W, H = run_graph(self._holistic, rgb, "MediaPipe Holistic")
         px = lambda lms: np.array([[p.x * W, p.y * H] for p in lms.landmark])  # noqa: E731
         out = {"pose": px(res.pose_landmarks),
                "visibility": np.array([p.visibility for p in res.pose_landmarks.landmark])}
