@@ -29,7 +29,6 @@ the same budget with SMPLify's stopping tolerance in every stage, on rendered va
 """
 from __future__ import annotations
 
-import tempfile
 import time
 
 import numpy as np
@@ -41,7 +40,7 @@ from .camera import camera_for
 from .errors import NoPersonError, PhotoError
 from .io import MAX_SIDE, Photo, check_photo_size, load_image
 
-__all__ = ["PRIOR_NAMES", "PHOTO_OPTIONS", "BODY_PARTS", "load_named_prior", "fit_photo", "fit_people", "detect_people",
+__all__ = ["PRIOR_NAMES", "PHOTO_OPTIONS", "BODY_PARTS", "load_named_prior", "named_prior", "fit_photo", "fit_people", "detect_people",
            "lsp_people", "box_in_image", "prior_only_parts", "prior_only_vertices", "unobserved_keypoints", "single_as_people",
            "INITS"]
 
@@ -82,10 +81,15 @@ def load_named_prior(name: str | None, priors_dir=None, device=None):
         return None
     if name not in registry.pose_methods():
         raise InputError(f"unknown prior {name!r}; expected one of {registry.pose_methods()}")
-    if priors_dir is not None:
-        return load_prior(name, priors_dir, device=device)
-    with tempfile.TemporaryDirectory() as empty:                      # no file there: the shipped one is used
-        return load_prior(name, empty, device=device)
+    return load_prior(name, priors_dir, device=device)                # None: the shipped file
+
+
+def named_prior(prior, priors_dir=None) -> tuple:
+    """``prior`` as the photo fits take it (a registry name, None, or a prior object) -> (its name for the
+    outputs, the prior object): a name or None loaded by :func:`load_named_prior`, an object kept as it is."""
+    if isinstance(prior, str) or prior is None:
+        return prior, load_named_prior(prior, priors_dir)
+    return type(prior).__name__, prior
 
 
 def box_in_image(box, photo: Photo) -> tuple[float, float, float, float]:
@@ -158,8 +162,7 @@ def fit_photo(image, prior=DEFAULT_POSE_PRIOR, body_model=None, focal_length: fl
         kp = np.asarray(keypoints, dtype=np.float64) * scale
         conf = np.ones(len(kp)) if confidence is None else np.asarray(confidence, dtype=np.float64)
     t2 = time.perf_counter()
-    name = prior if isinstance(prior, str) or prior is None else type(prior).__name__
-    prior_obj = load_named_prior(prior, priors_dir) if isinstance(prior, str) or prior is None else prior
+    name, prior_obj = named_prior(prior, priors_dir)
     body_model = body_model if body_model is not None else load_body_model(device="cpu")
     kp_t, conf_t = torch.as_tensor(kp, dtype=torch.float32)[None], torch.as_tensor(conf, dtype=torch.float32)[None]
     options = {**PHOTO_OPTIONS, **_init_options(init, kp_t, conf_t, camera, body_model, regressor), **smplify_options}
@@ -295,8 +298,7 @@ def fit_people(image, prior=DEFAULT_POSE_PRIOR, body_model=None, focal_length: f
         p["prior_only"] = prior_only_parts(p["confidence"])
         p["unobserved"] = unobserved_keypoints(p["confidence"])
     t2 = time.perf_counter()
-    name = prior if isinstance(prior, str) or prior is None else type(prior).__name__
-    prior_obj = load_named_prior(prior, priors_dir) if isinstance(prior, str) or prior is None else prior
+    name, prior_obj = named_prior(prior, priors_dir)
     body_model = body_model if body_model is not None else load_body_model(device="cpu")
     kp = torch.as_tensor(np.stack([p["keypoints"] for p in people]), dtype=torch.float32)      # (P,14,2)
     conf = torch.as_tensor(np.stack([p["confidence"] for p in people]), dtype=torch.float32)   # (P,14)

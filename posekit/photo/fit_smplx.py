@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..priors.registry import DEFAULT_POSE_PRIOR
-from .fit import _prepare, load_named_prior
+from .fit import _prepare, named_prior
 from .io import MAX_SIDE
 
 __all__ = ["SMPLX_PHOTO_OPTIONS", "HAND_PCA", "load_smplx_model", "check_wholebody_keypoints", "fit_photo_smplx"]
@@ -93,8 +93,7 @@ def fit_photo_smplx(image, prior=DEFAULT_POSE_PRIOR, body_model=None, focal_leng
         kp, conf = check_wholebody_keypoints(keypoints, confidence)
         kp, source = kp * scale, "given"
     t2 = time.perf_counter()
-    name = prior if isinstance(prior, str) or prior is None else type(prior).__name__
-    prior_obj = load_named_prior(prior, priors_dir) if isinstance(prior, str) or prior is None else prior
+    name, prior_obj = named_prior(prior, priors_dir)
     body_model = body_model if body_model is not None else load_smplx_model()
     kp_t = torch.as_tensor(kp, dtype=torch.float32)[None]                          # (1,118,2)
     conf_t = torch.as_tensor(conf, dtype=torch.float32)[None]                      # (1,118)
