@@ -373,7 +373,7 @@ def term_energies(problem: Problem, weights: tuple[float, float], pose_var, orie
     λβ E_β (shape, λβ = wβ²), λsp E_sp (interpenetration), and their sum (total)."""
     cfg, prior = problem.cfg, problem.prior
     wθ, wβ = weights
-    latent = is_latent_prior(prior)
+    latent = problem.latent
     bp = body_pose_of(prior, pose_var)                                         # (R',69)
     proj, j = problem.project(betas, orient, bp, transl, rows)
     e_pose = pose_prior_energy(prior, bp, latent=pose_var if latent else None, **cfg.prior_kwargs)
